@@ -1,0 +1,53 @@
+"""The ``setpeer`` command line: parses arguments and calls the facade.
+
+Each subcommand lives in ``peer/commands/<name>.py`` and exposes
+``add_parser(subparsers)`` and ``main(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# Subcommand name -> module under peer.commands (API.md "CLI").
+COMMANDS = {
+    "run": "run",
+    "migrate": "migrate",
+    "keygen": "keygen",
+    "check-config": "check_config",
+    "send": "send",
+    "status": "status",
+    "verify": "verify",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand that is installed."""
+    parser = argparse.ArgumentParser(
+        prog="setpeer", description="Security Event Token peer (push-pull, push, poll)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"peer.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"peer.commands.{module_name}":
+                raise
+            continue  # not built yet
+        module.add_parser(sub, name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    status: int = args.handler(args)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``setpeer`` subcommand: ``add_parser(subparsers, name)`` sets ``handler``."""

@@ -1,0 +1,177 @@
+"""Errors raised by setpeer, each knowing how it looks on the wire.
+
+::
+
+    PeerError
+    ├── ConfigError            .problems: list of (key path, message)
+    ├── UnknownPartner         also LookupError: a caller named no configured partner
+    ├── WireError              a partner's fault, answered on the wire
+    │   ├── ProtocolError      the request or frame breaks the delivery contract
+    │   │   ├── MalformedFrame     not UTF-8, not JSON, wrong shape      400 / 1007
+    │   │   ├── FrameTooLarge      body, frame or batch over a limit     413 / 1009
+    │   │   └── UnsupportedMediaType  wrong Content-Type                 415
+    │   ├── AuthenticationFailed  missing or bad credentials             401 / 1008
+    │   └── AccessDenied       authenticated, but not allowed            403 / 1008
+    ├── SETRejected            one SET is invalid: .err is its RFC 8935 code (setErrs entry)
+    ├── TransportError         network trouble talking to a partner
+    │   ├── ConnectError
+    │   └── SessionClosed      .code, .reason
+    └── StoreError             the store failed or refused a write
+
+A :class:`WireError` carries its whole wire form: the RFC 8935 error code
+(``err``), the HTTP status and the WebSocket close code, so transports keep no
+table of their own (API.md "Errors on the wire").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AccessDenied",
+    "AuthenticationFailed",
+    "ConfigError",
+    "ConnectError",
+    "FrameTooLarge",
+    "MalformedFrame",
+    "PeerError",
+    "ProtocolError",
+    "SETRejected",
+    "SessionClosed",
+    "StoreError",
+    "TransportError",
+    "UnknownPartner",
+    "UnsupportedMediaType",
+    "WireError",
+]
+
+# RFC 6455 §7.4.1 close codes used by setpeer.
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_DATA = 1007
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class PeerError(Exception):
+    """Root of every error setpeer raises on purpose."""
+
+
+class ConfigError(PeerError):
+    """The configuration is invalid.
+
+    Attributes:
+        problems: every problem found, as ``(key_path, message)`` pairs, e.g.
+            ``("partners[0].send_via", "must be one of ...")``.
+    """
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {path}: {message}" for path, message in self.problems)
+        super().__init__(f"{len(self.problems)} configuration problem(s):\n{lines}")
+
+
+class UnknownPartner(PeerError, LookupError):
+    """The caller named a partner that is not configured."""
+
+
+class WireError(PeerError):
+    """A partner's request or frame was refused; knows its answer on the wire.
+
+    Attributes:
+        err: RFC 8935 §2.4 error code for the ``{"err", "description"}`` body.
+        description: human-readable reason, safe to send (never token contents).
+        http_status: status of the HTTP error response.
+        close_code: WebSocket close code (RFC 6455 §7.4.1).
+    """
+
+    err = "invalid_request"
+    http_status = 400
+    close_code = CLOSE_INVALID_DATA
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        super().__init__(description)
+
+    def body(self) -> dict[str, str]:
+        """The RFC 8935 §2.3 error body."""
+        return {"err": self.err, "description": self.description}
+
+    @property
+    def close_reason(self) -> str:
+        """Close reason: RFC 6455 §5.5 caps a control frame at 125 bytes (2 for the code)."""
+        return self.description.encode()[:123].decode(errors="ignore")
+
+
+class ProtocolError(WireError):
+    """The request or frame breaks the delivery contract."""
+
+
+class MalformedFrame(ProtocolError):
+    """Not UTF-8, not JSON, duplicate member names, or the wrong shape."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A body, frame, SET or batch is over its limit (HTTP 413, WebSocket 1009)."""
+
+    http_status = 413
+    close_code = CLOSE_TOO_BIG
+
+
+class AuthenticationFailed(WireError):
+    """Missing or bad credentials: 401 with ``WWW-Authenticate`` (decision 7)."""
+
+    err = "authentication_failed"
+    http_status = 401
+    close_code = CLOSE_POLICY_VIOLATION
+
+
+class AccessDenied(WireError):
+    """The authenticated partner may not do this."""
+
+    err = "access_denied"
+    http_status = 403
+    close_code = CLOSE_POLICY_VIOLATION
+
+
+class SETRejected(PeerError):
+    """One SET failed validation; it is answered in ``setErrs``, never by a close.
+
+    Attributes:
+        err: RFC 8935 §2.4 error code (``invalid_request``, ``invalid_key``,
+            ``invalid_issuer``, ``invalid_audience``, ``access_denied``, ...).
+        description: why, safe to send to the partner.
+    """
+
+    def __init__(self, err: str, description: str) -> None:
+        self.err = err
+        self.description = description
+        super().__init__(f"{err}: {description}")
+
+
+class TransportError(PeerError):
+    """Talking to a partner failed (mapped from websockets/httpx errors)."""
+
+
+class ConnectError(TransportError):
+    """The partner could not be reached, or refused the handshake."""
+
+
+class SessionClosed(TransportError):
+    """A session closed; ``code`` and ``reason`` are the close frame's."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"session closed: {code} {reason}".rstrip())
+
+
+class StoreError(PeerError):
+    """The store could not complete an operation (unreachable, full, corrupt)."""
+
+
+class UnsupportedMediaType(ProtocolError):
+    """The request's Content-Type is not one this route accepts (HTTP 415)."""
+
+    http_status = 415

@@ -1,0 +1,1 @@
+"""SETs: build, sign and verify (RFC 8417), keys, subject identifiers, event schemas."""
