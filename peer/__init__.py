@@ -1,10 +1,53 @@
 """setpeer: a Security Event Token peer.
 
-The public facade (API.md "Python facade"); every other module may change.
+The public facade (API.md "Python facade"); every other module may change::
+
+    from peer import Peer, load_config
+
+Names are imported lazily, so that ``import peer.protocol`` stays free of I/O
+modules (the sans-I/O core must not pull in asyncio, sockets or web frameworks).
 """
 
 from __future__ import annotations
 
-from .errors import ConfigError, PeerError
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ConfigError", "PeerError"]
+from .errors import ConfigError, PeerError, UnknownPartner
+
+if TYPE_CHECKING:
+    from .config import Limits, Partner, PeerConfig, load_config
+    from .link import Failure
+    from .node import Peer, Received
+
+__all__ = [
+    "ConfigError",
+    "Failure",
+    "Limits",
+    "Partner",
+    "Peer",
+    "PeerConfig",
+    "PeerError",
+    "Received",
+    "UnknownPartner",
+    "load_config",
+]
+
+_LAZY = {
+    "Peer": "node",
+    "Received": "node",
+    "Failure": "link",
+    "Limits": "config",
+    "Partner": "config",
+    "PeerConfig": "config",
+    "load_config": "config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'peer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,82 @@
+"""``setpeer send``: enqueue one SET into the store's outbox; prints only the jti.
+
+Works while ``setpeer run`` runs (the store wakes the running node) and before the
+store was ever opened by ``run`` (the schema is created).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import anyio
+
+from ..config import PeerConfig
+from ..errors import PeerError
+from ..publisher import Publisher
+from ..store import open_store
+from ..store.base import OutboundNew
+from ..tokens.keys import load_private_jwks
+from ..tokens.sign import Signer
+from ._common import add_config_argument, load_or_exit
+
+__all__ = ["add_parser", "main"]
+
+
+def add_parser(subparsers: Any, name: str) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help="enqueue one SET for a partner; prints its jti"
+    )
+    add_config_argument(parser)
+    parser.add_argument("--to", required=True, help="partner name")
+    parser.add_argument("--event", required=True, help="event type URI")
+    parser.add_argument("--payload", default="{}", help="the event's payload, a JSON object")
+    parser.add_argument("--sub-id", default=None, help="subject identifier, a JSON object")
+    parser.set_defaults(handler=main)
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise SystemExit(f"setpeer send: {what} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise SystemExit(f"setpeer send: {what} must be a JSON object")
+    return value
+
+
+async def _send(
+    config: PeerConfig, to: str, event: str, payload: dict[str, Any], sub_id: Any
+) -> str:
+    partner = config.partner(to)
+    publisher = Publisher(
+        issuer=config.issuer, signer=Signer(load_private_jwks(config.signing_keys_path))
+    )
+    jti, token = publisher.mint(partner, {event: payload}, sub_id=sub_id)
+    store = await open_store(config.store, base_dir=config.config_dir)
+    try:
+        await store.enqueue([OutboundNew(partner.name, jti, token)])
+    finally:
+        await store.aclose()
+    return jti
+
+
+def main(args: argparse.Namespace) -> int:
+    """Enqueue and print the jti; exit 2 on a config or usage problem, 1 on failure."""
+    config = load_or_exit(args.config)
+    payload = _json_object(args.payload, "--payload")
+    sub_id = None if args.sub_id is None else _json_object(args.sub_id, "--sub-id")
+    try:
+        config.partner(args.to)
+    except LookupError as exc:
+        print(f"setpeer send: {exc}", file=sys.stderr)
+        return 2
+    try:
+        jti = anyio.run(_send, config, args.to, args.event, payload, sub_id)
+    except PeerError as exc:
+        print(f"setpeer send: {exc}", file=sys.stderr)
+        return 1
+    print(jti)
+    return 0

@@ -1,0 +1,82 @@
+"""``setpeer status``: per partner session, pending, in flight, acked, failed, received."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import anyio
+
+from ..config import PeerConfig
+from ..errors import PeerError
+from ..store import open_store
+from ._common import add_config_argument, load_or_exit
+
+__all__ = ["add_parser", "main"]
+
+COLUMNS = ("session", "pending", "inflight", "acked", "failed", "received")
+
+
+def add_parser(subparsers: Any, name: str) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help="per-partner delivery counts from the store"
+    )
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    parser.set_defaults(handler=main)
+
+
+async def collect(config: PeerConfig) -> dict[str, dict[str, Any]]:
+    """The status of every configured partner, read from the store."""
+    store = await open_store(config.store, base_dir=config.config_dir)
+    try:
+        stats = await store.stats()
+        sessions = await store.sessions()
+    finally:
+        await store.aclose()
+    result: dict[str, dict[str, Any]] = {}
+    for partner in config.partners:
+        counts = stats.get(partner.name)
+        entry: dict[str, Any] = {"session": sessions.get(partner.name, "down")}
+        for column in COLUMNS[1:]:
+            entry[column] = 0 if counts is None else getattr(counts, column)
+        if counts is not None:
+            entry["attempts"] = counts.max_attempts
+            entry["next_retry"] = counts.next_attempt_at
+        result[partner.name] = entry
+    return result
+
+
+def _table(status: dict[str, dict[str, Any]]) -> str:
+    header = ("partner", *COLUMNS, "attempts", "next retry")
+    rows: list[tuple[str, ...]] = [header]
+    now = time.time()
+    for name, entry in status.items():
+        next_retry = entry.get("next_retry")
+        when = "-" if not next_retry else f"in {max(0.0, next_retry - now):.1f}s"
+        rows.append(
+            (name, *(str(entry[c]) for c in COLUMNS), str(entry.get("attempts") or "-"), when)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print the status table (or JSON); exit 1 if the store cannot be read."""
+    config = load_or_exit(args.config)
+    try:
+        status = anyio.run(collect, config)
+    except PeerError as exc:
+        print(f"setpeer status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({name: {c: e[c] for c in COLUMNS} for name, e in status.items()}))
+    else:
+        print(_table(status))
+    return 0

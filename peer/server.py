@@ -1,0 +1,115 @@
+"""The HTTP application: one Starlette app with every route of API.md "HTTP routes"."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from .errors import AuthenticationFailed, FrameTooLarge, WireError
+from .protocol.push import ERROR_HEADERS, error_response_body
+from .transports.auth import WWW_AUTHENTICATE, InboundAuthenticator
+from .transports.http_pushpull import respond
+from .transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
+
+if TYPE_CHECKING:
+    from .link import Link
+    from .node import Peer
+
+__all__ = ["create_app", "error_response", "read_body"]
+
+log = logging.getLogger("setpeer.server")
+
+
+def error_response(exc: WireError) -> Response:
+    """The HTTP answer to a refused request: status, RFC 8935 body, headers."""
+    headers = dict(ERROR_HEADERS)
+    if isinstance(exc, AuthenticationFailed):
+        headers["www-authenticate"] = WWW_AUTHENTICATE
+    return Response(error_response_body(exc), status_code=exc.http_status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes (never buffered whole).
+
+    Raises:
+        FrameTooLarge: the announced or actual length is over ``limit``.
+    """
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise FrameTooLarge(f"body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FrameTooLarge(f"body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(node: Peer) -> Starlette:
+    """Build the app for ``node``."""
+    auth = InboundAuthenticator(node.links.values())
+
+    def authenticate(headers: dict[str, str]) -> Link:
+        return auth.authenticate(headers)
+
+    async def pushpull_post(request: Request) -> Response:
+        if request.method != "POST":
+            # PP-2 and decision 3: POST only; the WebSocket upgrade is a separate route.
+            return Response(status_code=405, headers={"allow": "POST"})
+        try:
+            link = authenticate(dict(request.headers))
+            body = await read_body(request, link.limits.max_frame_bytes)
+            reply = await respond(link, body, request.headers.get("content-type"))
+        except WireError as exc:
+            log.info("POST /pushpull refused: %s %s", exc.http_status, exc.description)
+            return error_response(exc)
+        return Response(reply.serialize(), media_type="application/json")
+
+    async def pushpull_ws(websocket: WebSocket) -> None:
+        try:
+            link = authenticate(dict(websocket.headers))
+        except WireError as exc:
+            # Refused before the upgrade (API.md): the client sees the HTTP status.
+            await websocket.send_denial_response(error_response(exc))
+            return
+        if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
+            # PP-17: no pushpull offered, no WebSocket; the client falls back to HTTP.
+            await websocket.send_denial_response(
+                JSONResponse(
+                    {"err": "invalid_request", "description": "subprotocol pushpull required"},
+                    status_code=400,
+                    headers={"content-language": "en"},
+                )
+            )
+            return
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        await run_ws_session(link, ServerChannel(websocket))
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(node.public_jwks())
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready = await node.ready()
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    routes = [
+        Route(
+            "/pushpull", pushpull_post, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "POST"]
+        ),
+        WebSocketRoute("/pushpull", pushpull_ws),
+        Route("/.well-known/jwks.json", jwks),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,107 @@
+"""The push-pull HTTP binding (push-pull §6): POST a Communication Object, get one back.
+
+Responder: :func:`respond` turns one request into one response, putting SETs for
+the initiator in it (they count as in flight, PP-22). Initiator: :func:`run_http_session`
+posts SETs and answers, and polls with empty objects while idle, at a bounded rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+
+from ..errors import ConnectError, SessionClosed, UnsupportedMediaType, WireError
+from ..protocol.communication import CommunicationObject
+from ..protocol.media import JSON, media_type
+
+if TYPE_CHECKING:
+    from ..link import Link
+
+__all__ = ["respond", "run_http_session"]
+
+log = logging.getLogger("setpeer.http")
+
+# Idle polling: start fast after traffic, back off to at most this many per second.
+IDLE_POLL_MIN = 0.02
+IDLE_POLL_MAX = 0.5
+
+
+async def respond(link: Link, body: bytes, content_type: str | None) -> CommunicationObject:
+    """Handle one HTTP push-pull request from ``link``'s partner.
+
+    Raises:
+        WireError: the request is refused as a whole (PP-13): nothing in it is
+            acknowledged or rejected, so the partner resends it.
+    """
+    if media_type(content_type) != JSON:
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    request = CommunicationObject.parse(body, limits=link.frame_limits)
+    link.http_seen()
+    await link.frame_received(request)
+    if link.closing:
+        max_sets = 0
+    elif request.max_response_events is None:
+        max_sets = link.batch_size
+    else:
+        max_sets = min(request.max_response_events, link.batch_size)
+    reply = await link.take_frame(max_sets=max_sets)
+    if reply is None:
+        return CommunicationObject()
+    # We cannot know the response arrives: its SETs stay in flight until acked
+    # (PP-30); its answers are repeated only if the partner resends the SETs.
+    await link.frame_delivered(reply)
+    return reply
+
+
+async def run_http_session(
+    link: Link, client: httpx.AsyncClient, url: str, *, until: float | None = None
+) -> None:
+    """Talk push-pull over HTTP to the partner until ``until`` (monotonic) or an error.
+
+    Raises:
+        ConnectError: the partner could not be reached or answered with an error.
+        SessionClosed: the partner answered in a way we cannot use.
+    """
+    idle = IDLE_POLL_MIN
+    link.session_opened("http")
+    try:
+        while until is None or time.monotonic() < until:
+            woken = link.outbound_ready.snapshot()
+            max_sets = 0 if link.closing else link.batch_size
+            frame = await link.take_frame(max_sets=max_sets) or CommunicationObject()
+            request = CommunicationObject(
+                sets=frame.sets,
+                ack=frame.ack,
+                set_errs=frame.set_errs,
+                max_response_events=link.batch_size,
+            )
+            try:
+                response = await client.post(
+                    url,
+                    content=request.serialize(),
+                    headers={"content-type": JSON, "accept": JSON, **link.auth_headers()},
+                )
+            except httpx.HTTPError as exc:
+                link.frame_lost(frame)
+                raise ConnectError(f"POST {url}: {type(exc).__name__}") from exc
+            if response.status_code != 200:
+                link.frame_lost(frame)
+                raise ConnectError(f"POST {url}: HTTP {response.status_code}")
+            await link.frame_delivered(frame)
+            try:
+                reply = CommunicationObject.parse(response.content, limits=link.frame_limits)
+            except WireError as exc:
+                raise SessionClosed(1002, f"bad response: {exc.description}") from exc
+            await link.frame_received(reply)
+            if frame or reply:
+                idle = IDLE_POLL_MIN
+                continue
+            with anyio.move_on_after(idle):
+                await woken.wait()
+            idle = min(idle * 2, IDLE_POLL_MAX)
+    finally:
+        link.session_closed("http")

@@ -1,0 +1,158 @@
+"""The push-pull WebSocket binding (push-pull §7): one Communication Object per message.
+
+Both ends run the same session loop once the handshake is done: a reader feeding
+the Link, and a writer sending whatever the Link has (SETs and acks together).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from ..errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, SessionClosed, WireError
+from ..protocol.communication import CommunicationObject
+
+if TYPE_CHECKING:
+    from ..link import Link
+
+__all__ = ["ClientChannel", "ServerChannel", "SUBPROTOCOL", "run_ws_session"]
+
+log = logging.getLogger("setpeer.websocket")
+
+# push-pull §7.1.1 (-03 IANA); -02's "puhspull" is a typo we do not accept (decision 1).
+SUBPROTOCOL = "pushpull"
+
+
+class Channel(Protocol):
+    async def send(self, data: bytes) -> None: ...
+    async def recv(self) -> str | bytes: ...
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class ClientChannel:
+    """A websockets client connection as a channel."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    async def send(self, data: bytes) -> None:
+        try:
+            # JSON is text (PP pitfall 6): send a text frame.
+            await self._ws.send(data.decode())
+        except ConnectionClosed as exc:
+            raise _closed(exc) from exc
+
+    async def recv(self) -> str | bytes:
+        try:
+            return await self._ws.recv()
+        except ConnectionClosed as exc:
+            raise _closed(exc) from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code, reason)
+
+
+def _closed(exc: ConnectionClosed) -> SessionClosed:
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return SessionClosed(1006, "connection lost")
+    return SessionClosed(frame.code, frame.reason)
+
+
+class ServerChannel:
+    """A Starlette (uvicorn) server-side WebSocket as a channel."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        self._closed = False
+
+    async def send(self, data: bytes) -> None:
+        try:
+            await self._ws.send_text(data.decode())
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise SessionClosed(1006, "connection lost") from exc
+
+    async def recv(self) -> str | bytes:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            self._closed = True
+            raise SessionClosed(int(message.get("code", 1005)), str(message.get("reason") or ""))
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        # Binary frames holding UTF-8 JSON are accepted (PP pitfall 6).
+        return bytes(message.get("bytes") or b"")
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._ws.close(code, reason)
+        except (RuntimeError, OSError):
+            pass
+
+
+async def run_ws_session(link: Link, channel: Channel) -> None:
+    """Exchange Communication Objects with the partner until the session ends.
+
+    A malformed or oversized message closes the session with 1007/1009 and a reason
+    (API.md "Errors on the wire"); what was stored stays stored.
+    """
+    link.session_opened("websocket")
+    link.channels.add(channel)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_writer, link, channel)
+            try:
+                await _reader(link, channel)
+            finally:
+                tg.cancel_scope.cancel()
+    except SessionClosed as exc:
+        log.info("partner=%s websocket closed %s %s", link.name, exc.code, exc.reason)
+    except Exception:
+        log.exception("partner=%s websocket session failed", link.name)
+        with anyio.CancelScope(shield=True):
+            await channel.close(CLOSE_INTERNAL_ERROR, "internal error")
+    finally:
+        link.channels.discard(channel)
+        link.session_closed("websocket")
+
+
+async def _reader(link: Link, channel: Channel) -> None:
+    while True:
+        message = await channel.recv()
+        try:
+            frame = CommunicationObject.parse(message, limits=link.frame_limits)
+        except WireError as exc:
+            log.info("partner=%s bad frame: %s", link.name, exc.description)
+            await channel.close(exc.close_code, exc.close_reason)
+            return
+        await link.frame_received(frame)
+
+
+async def _writer(link: Link, channel: Channel) -> None:
+    while True:
+        woken = link.outbound_ready.snapshot()
+        # While closing, only answers go out: no new SETs on a session about to end.
+        max_sets = 0 if link.closing else link.batch_size
+        frame = await link.take_frame(max_sets=max_sets)
+        if frame is None:
+            await woken.wait()
+            continue
+        try:
+            await channel.send(frame.serialize())
+        except BaseException:
+            link.frame_lost(frame)
+            raise
+        await link.frame_delivered(frame)
+
+
+async def close_channel(channel: Channel) -> None:
+    """Close with 1001 going away (graceful shutdown)."""
+    await channel.close(CLOSE_GOING_AWAY, "going away")

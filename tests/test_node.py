@@ -1,0 +1,102 @@
+"""Two real nodes on loopback: push-pull over WebSocket and HTTP, both ways at once.
+
+Real uvicorn servers, real websockets/httpx clients, real SQLite files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+from peer import Peer, PeerError, UnknownPartner
+from tests.peers import SESSION_REVOKED, make_pair, write_config
+
+MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
+
+
+async def _exchange(tmp_path: Path, transport: str, count: int) -> None:
+    a_files, b_files = make_pair(tmp_path)
+    b_config = write_config(b_files, a_files)
+    async with Peer(b_config) as b:
+        endpoint = b.url + "/pushpull"
+        if transport == "websocket":
+            endpoint = endpoint.replace("http://", "ws://", 1)
+        a_config = write_config(a_files, b_files, endpoint=endpoint, transport=transport)
+        async with Peer(a_config) as a:
+            got: dict[str, list[str]] = {"a": [], "b": []}
+            all_in = anyio.Event()
+            sent: dict[str, set[str]] = {"a": set(), "b": set()}
+
+            async def consume(node: Peer, name: str) -> None:
+                async for rx in node.receive():
+                    got[name].append(rx.jti)
+                    assert rx.claims["events"][SESSION_REVOKED] == {}
+                    await rx.done()
+                    if len(got["a"]) >= count and len(got["b"]) >= count:
+                        all_in.set()
+
+            async def produce(node: Peer, to: str, me: str) -> None:
+                for i in range(count):
+                    jti = await node.publish(
+                        to, {SESSION_REVOKED: {}}, sub_id={"format": "opaque", "id": f"s{i}"}
+                    )
+                    sent[me].add(jti)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consume, a, "a")
+                tg.start_soon(consume, b, "b")
+                async with anyio.create_task_group() as producers:
+                    producers.start_soon(produce, a, "b", "a")
+                    producers.start_soon(produce, b, "a", "b")
+                with anyio.fail_after(60_000 * MS):
+                    await a.flush()
+                    await b.flush()
+                    await all_in.wait()
+                tg.cancel_scope.cancel()
+
+            # Exactly once to each application, and everything acked.
+            assert sorted(got["b"]) == sorted(sent["a"])
+            assert sorted(got["a"]) == sorted(sent["b"])
+            for node, other in ((a, "b"), (b, "a")):
+                stats = node.stats()[other]
+                assert stats["acked"] == count
+                assert stats["received"] == count
+                assert stats["pending"] == 0 and stats["inflight"] == 0
+                assert stats["failed"] == 0
+                assert node.failures() == []
+            assert a.stats()["b"]["session"] == transport
+
+
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+async def test_two_peers_exchange_2000_sets_both_ways(tmp_path: Path, transport: str) -> None:
+    """PP-15/PP-7/PP-22/PP-23: 2,000 SETs each way at once; each delivered once and acked."""
+    await _exchange(tmp_path, transport, 2000)
+
+
+async def test_publish_to_unknown_partner(tmp_path: Path) -> None:
+    """A caller's mistake raises at once: UnknownPartner is a PeerError and a LookupError."""
+    a_files, b_files = make_pair(tmp_path)
+    async with Peer(write_config(b_files, a_files)) as b:
+        with pytest.raises(UnknownPartner):
+            await b.publish("nobody", {SESSION_REVOKED: {}})
+        with pytest.raises(LookupError):
+            await b.publish("nobody", {SESSION_REVOKED: {}})
+
+
+async def test_flush_times_out_when_partner_is_down(tmp_path: Path) -> None:
+    """flush() raises PeerError naming what is still pending."""
+    a_files, b_files = make_pair(tmp_path)
+    config = write_config(
+        a_files,
+        b_files,
+        endpoint="ws://127.0.0.1:9/pushpull",
+        limits={"reconnect_initial": 0.05, "reconnect_max": 0.2},
+    )
+    async with Peer(config) as a:
+        await a.publish("b", {SESSION_REVOKED: {}})
+        with pytest.raises(PeerError, match="flush timed out"):
+            await a.flush(timeout=300 * MS)
+        assert a.stats()["b"]["pending"] + a.stats()["b"]["inflight"] == 1
