@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .errors import CLOSE_GOING_AWAY, SETRejected
+from .errors import CLOSE_GOING_AWAY, SETRejected, StoreError
 from .protocol.communication import CommunicationObject, SetErr
-from .protocol.effects import Acked, AcksSent, Effect, Failed
+from .protocol.effects import Acked, Effect, Failed
 from .protocol.ledger import Ledger
 from .signal import Signal
 from .store.base import Answer, InboundNew, Store
@@ -93,6 +93,10 @@ class Link:
         self._loaded_seq = 0
         self._maybe_more = True
         self._resync = False
+        self._writes: list[Effect] = []  # decisions not yet in the store
+        self._writing = False
+        self._write_signal = Signal()
+        self._synced = Signal()
         self._http_seen = -math.inf
         self.closing = False
         self.channels: set[Channel] = set()  # open WebSocket sessions, either side
@@ -313,9 +317,11 @@ class Link:
     # -- persistence ---------------------------------------------------------------
 
     async def _apply(self, effects: list[Effect]) -> None:
+        """Count the Ledger's decisions now; write them behind (see :meth:`_persist`)."""
         if not effects:
             return
-        await self.store.apply(self.name, effects)
+        self._writes.extend(effects)
+        self._write_signal.set()
         progressed = False
         for effect in effects:
             if isinstance(effect, Acked):
@@ -330,10 +336,40 @@ class Link:
                     "partner=%s jti=%s failed err=%s", self.name, _safe(effect.jti), effect.err
                 )
                 progressed = True
-            elif isinstance(effect, AcksSent):
-                pass
         if progressed:
             self._progress.set()
+
+    async def _persist(self) -> None:
+        """Write bookkeeping behind the hot path, many decisions per transaction.
+
+        Attempts, acks and errors received, answers paid: none of them is a promise
+        to anyone, so the sender does not wait for them. A crash loses at most the
+        last few milliseconds of it, and the cost is benign: an acked SET is sent
+        again and deduplicated by the partner, an attempt goes uncounted. What is a
+        promise — the outbox row behind ``publish``, the inbox row behind an ack —
+        is written durably before anyone is told (``enqueue``, ``accept_inbound``).
+        """
+        while True:
+            woken = self._write_signal.snapshot()
+            if not self._writes:
+                await woken.wait()
+                continue
+            batch, self._writes = self._writes, []
+            self._writing = True
+            try:
+                await self.store.apply(self.name, batch)
+            except StoreError as exc:
+                log.warning("partner=%s store write failed, retrying: %s", self.name, exc)
+                self._writes[:0] = batch
+                await anyio.sleep(0.1)
+            finally:
+                self._writing = False
+                self._synced.set()
+
+    async def sync(self) -> None:
+        """Wait until every decision so far is in the store."""
+        while self._writes or self._writing:
+            await self._synced.wait()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -342,6 +378,7 @@ class Link:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._feeder)
             tg.start_soon(self._clock)
+            tg.start_soon(self._persist)
 
 
 def _set_err(answer: Answer) -> SetErr | None:

@@ -187,6 +187,9 @@ class Peer:
                     await self._progress.wait()
             for link in self.links.values():
                 await link.close_sessions()
+            with anyio.move_on_after(5):
+                for link in self.links.values():
+                    await link.sync()
             if self._server is not None:
                 await self._server.stop()
         self._tg.cancel_scope.cancel()
@@ -287,6 +290,8 @@ class Peer:
             while True:
                 woken = self._progress.snapshot()
                 if all(link.idle for link in self.links.values()):
+                    for link in self.links.values():
+                        await link.sync()
                     counts = await store.stats()
                     if all(c.pending + c.inflight == 0 for c in counts.values()):
                         return

@@ -6,10 +6,17 @@ in the next transaction, each under a SAVEPOINT so one failing write (a duplicat
 jti) does not undo the others. So 1,000 concurrent ``publish`` calls cost a handful
 of commits, never one fsync each (PERFORMANCE.md "Storage").
 
-Durability: ``synchronous = FULL`` — a commit is on disk when ``enqueue`` returns,
-so a published SET survives a process kill and a power cut; group commit pays
-for the fsync. Reads use a second connection (WAL lets readers run beside the
-writer). Integer primary keys, unique indexes on ``(partner, jti)`` and ``(iss, jti)``.
+Durability, per write: what a promise rests on commits with ``synchronous = FULL``
+(fsync before returning) — ``enqueue`` (publish returns only once the SET is
+durable), ``accept_inbound`` (we ack only what is on disk) and ``mark_done`` (a SET
+marked done is never handed out again). Bookkeeping that can be redone — attempts,
+acks received, answers paid, session state — commits with ``NORMAL``: it survives a
+process kill (WAL), and after a power cut the worst case is a SET resent and
+deduplicated by the partner. WAL frames are appended in order, so the next FULL
+commit's fsync covers earlier NORMAL ones too.
+
+Reads use a second connection (WAL lets readers run beside the writer). Integer
+primary keys, unique indexes on ``(partner, jti)`` and ``(iss, jti)``.
 """
 
 from __future__ import annotations
@@ -139,15 +146,17 @@ def migrate_file(path: Path) -> int:
 
 
 class _Write:
-    __slots__ = ("error", "fn", "future", "loop", "result")
+    __slots__ = ("durable", "fn", "future", "loop")
 
     def __init__(
         self,
         fn: Callable[[sqlite3.Connection], Any],
+        durable: bool,
         loop: asyncio.AbstractEventLoop,
         future: asyncio.Future[Any],
     ) -> None:
         self.fn = fn
+        self.durable = durable
         self.loop = loop
         self.future = future
 
@@ -165,6 +174,7 @@ class SQLiteStore:
         self._thread = threading.Thread(target=self._write_loop, name="setpeer-sqlite", daemon=True)
         self._thread.start()
         self._wake_addr = wake_path(path)
+        self._watching = False
         self._closed = False
 
     @classmethod
@@ -176,6 +186,7 @@ class SQLiteStore:
 
     def _write_loop(self) -> None:
         conn = self._writer_conn
+        synchronous_full = True
         while True:
             first = self._queue.get()
             if first is None:
@@ -191,7 +202,11 @@ class SQLiteStore:
                     break
                 batch.append(more)
             results: list[tuple[bool, Any]] = []
+            durable = any(write.durable for write in batch)
             try:
+                if durable != synchronous_full:
+                    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                    synchronous_full = durable
                 conn.execute("BEGIN IMMEDIATE")
                 for index, write in enumerate(batch):
                     conn.execute(f"SAVEPOINT w{index}")
@@ -214,12 +229,12 @@ class SQLiteStore:
             for write, (ok, value) in zip(batch, results, strict=True):
                 write.loop.call_soon_threadsafe(_settle, write.future, ok, value)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
         if self._closed:
             raise StoreError("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Write(fn, loop, future))
+        self._queue.put(_Write(fn, durable, loop, future))
         return await future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -246,7 +261,7 @@ class SQLiteStore:
                 "INSERT INTO outbox (partner, jti, token, created_at) VALUES (?, ?, ?, ?)", rows
             )
 
-        await self._write(write)
+        await self._write(write, durable=True)
         self._wake({i.partner for i in items})
 
     async def load_outbound(
@@ -288,7 +303,7 @@ class SQLiteStore:
             )
             conn.executemany("DELETE FROM acks_due WHERE partner = ? AND jti = ?", paid)
 
-        await self._write(write)
+        await self._write(write, durable=False)
 
     # -- inbox ---------------------------------------------------------------------
 
@@ -315,7 +330,7 @@ class SQLiteStore:
             )
             return fresh
 
-        return await self._write(write)
+        return await self._write(write, durable=True)
 
     async def acks_due(self, partner: str) -> list[Answer]:
         def read(conn: sqlite3.Connection) -> list[Answer]:
@@ -346,7 +361,7 @@ class SQLiteStore:
         def write(conn: sqlite3.Connection) -> None:
             conn.executemany("UPDATE inbox SET done = 1 WHERE seq = ?", rows)
 
-        await self._write(write)
+        await self._write(write, durable=True)
 
     # -- status --------------------------------------------------------------------
 
@@ -400,7 +415,7 @@ class SQLiteStore:
                 (partner, state, now),
             )
 
-        await self._write(write)
+        await self._write(write, durable=False)
 
     async def sessions(self) -> dict[str, str]:
         def read(conn: sqlite3.Connection) -> dict[str, str]:
@@ -412,6 +427,8 @@ class SQLiteStore:
 
     def _wake(self, partners: set[str]) -> None:
         """Tell a node running on this database (maybe another process) to look."""
+        if self._watching:
+            return  # the node enqueued through this very store: its Link knows
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
                 sock.setblocking(False)
@@ -428,6 +445,7 @@ class SQLiteStore:
         except FileNotFoundError:
             pass
         sock = await anyio.create_unix_datagram_socket(local_path=path)
+        self._watching = True
         own = f"{os.getpid()} ".encode()
         try:
             async with sock:

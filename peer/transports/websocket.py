@@ -7,6 +7,7 @@ the Link, and a writer sending whatever the Link has (SETs and acks together).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -108,13 +109,8 @@ async def run_ws_session(link: Link, channel: Channel) -> None:
     link.channels.add(channel)
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_writer, link, channel)
-            try:
-                await _reader(link, channel)
-            finally:
-                tg.cancel_scope.cancel()
-    except SessionClosed as exc:
-        log.info("partner=%s websocket closed %s %s", link.name, exc.code, exc.reason)
+            tg.start_soon(_until_closed, _writer, link, channel, tg.cancel_scope)
+            await _until_closed(_reader, link, channel, tg.cancel_scope)
     except Exception:
         log.exception("partner=%s websocket session failed", link.name)
         with anyio.CancelScope(shield=True):
@@ -122,6 +118,21 @@ async def run_ws_session(link: Link, channel: Channel) -> None:
     finally:
         link.channels.discard(channel)
         link.session_closed("websocket")
+
+
+async def _until_closed(
+    loop: Callable[[Link, Channel], Awaitable[None]],
+    link: Link,
+    channel: Channel,
+    scope: anyio.CancelScope,
+) -> None:
+    """Run the reader or writer; when either ends (closed or done) stop both."""
+    try:
+        await loop(link, channel)
+    except SessionClosed as exc:
+        log.info("partner=%s websocket closed %s %s", link.name, exc.code, exc.reason)
+    finally:
+        scope.cancel()
 
 
 async def _reader(link: Link, channel: Channel) -> None:
