@@ -441,9 +441,16 @@ def _check_url(
 
 
 def _check_semantics(config: PeerConfig, problems: list[tuple[str, str]]) -> None:
+    from .tokens.keys import KeyStore, load_private_jwks
+
     insecure = config.allow_insecure_loopback
     if not config.signing_keys.is_file():
         problems.append(("peer.signing_keys", f"file not found: {config.signing_keys}"))
+    else:
+        try:
+            load_private_jwks(config.signing_keys)  # must be able to sign, not just parse
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     store = config.store
     if not (
         store == "memory://" or store.startswith(("sqlite:///", "postgresql://", "postgres://"))
@@ -471,6 +478,11 @@ def _check_semantics(config: PeerConfig, problems: list[tuple[str, str]]) -> Non
             problems.append((f"{path}.jwks", "give exactly one of jwks or jwks_uri"))
         if p.jwks is not None and not p.jwks.is_file():
             problems.append((f"{path}.jwks", f"file not found: {p.jwks}"))
+        elif p.jwks is not None:
+            try:
+                KeyStore.from_file(p.jwks)
+            except ConfigError as exc:
+                problems.extend((f"{path}.jwks", message) for _, message in exc.problems)
         _check_url(p.jwks_uri, f"{path}.jwks_uri", ("https",), ("http",), insecure, problems)
         _check_url(
             p.endpoint, f"{path}.endpoint", ("wss", "https"), ("ws", "http"), insecure, problems

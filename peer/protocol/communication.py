@@ -162,6 +162,10 @@ class CommunicationObject:
     max_response_events: int | None = None
     rejected: Mapping[str, SetErr] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.ack, tuple):
+            object.__setattr__(self, "ack", tuple(self.ack))
+
     @classmethod
     def parse(cls, data: bytes | str, *, limits: FrameLimits) -> Self:
         """Parse a request body, response body or WebSocket message.

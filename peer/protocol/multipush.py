@@ -71,6 +71,10 @@ class MultiPushResponse:
     ack: Sequence[str] = ()
     set_errs: Mapping[str, SetErr] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.ack, tuple):
+            object.__setattr__(self, "ack", tuple(self.ack))
+
     @classmethod
     def parse(cls, data: bytes | str, *, limits: FrameLimits) -> Self:
         """Parse a success body; a missing ``ack`` reads as ``[]`` (multi-push-00)."""

@@ -37,6 +37,10 @@ class PollRequest:
     ack: Sequence[str] = ()
     set_errs: Mapping[str, SetErr] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.ack, tuple):
+            object.__setattr__(self, "ack", tuple(self.ack))
+
     @classmethod
     def parse(cls, data: bytes | str, *, limits: FrameLimits) -> Self:
         """Parse a poll request body (POLL-2); invalid members are a 400 (POLL-21).

@@ -7,7 +7,7 @@ for the transmitter. No I/O: headers and bodies come in as values.
 from __future__ import annotations
 
 import dataclasses
-import email.utils
+import datetime
 import time
 from collections.abc import Mapping
 
@@ -111,8 +111,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if value.isdigit():
         return float(min(int(value[:9]), 86_400))
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        # RFC 9110 §5.6.7: senders use IMF-fixdate. (email.utils would pull in socket.)
+        when = datetime.datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT").replace(
+            tzinfo=datetime.UTC
+        )
+    except ValueError:
         return None
     reference = time.time() if now is None else now
     return max(0.0, min(when.timestamp() - reference, 86_400.0))
