@@ -228,7 +228,12 @@ class KeyStore:
             raise ValueError("a JWK Set is an object with a keys array")
         by_kid: dict[str, VerificationKey] = {}
         all_keys: list[VerificationKey] = []
+        for index, jwk in enumerate(jwks["keys"]):
+            if not isinstance(jwk, Mapping):
+                raise ValueError(f"keys[{index}]: a key must be a JSON object")
         for index, jwk in enumerate(public_jwks(jwks)["keys"]):
+            if jwk.get("use") == "enc":
+                continue  # an encryption key: not for verifying SETs
             key, alg = _import(jwk, f"keys[{index}]")
             kid = jwk.get("kid")
             entry = VerificationKey(kid, alg, key.public_key)
