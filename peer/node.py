@@ -71,6 +71,9 @@ class Peer:
         self.config = config
         self.url = ""
         self.links: dict[str, Link] = {}
+        # False makes /pushpull refuse WebSocket upgrades (partners use HTTP): for
+        # operators behind proxies that cannot pass upgrades, and for tests.
+        self.accept_websocket = True
         self._store: Store | None = None
         self._publisher: Publisher | None = None
         self._inbox = Signal()

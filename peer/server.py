@@ -74,6 +74,12 @@ def create_app(node: Peer) -> Starlette:
         return Response(reply.serialize(), media_type="application/json")
 
     async def pushpull_ws(websocket: WebSocket) -> None:
+        if not node.accept_websocket:
+            # Behave like a POST-only endpoint (PP-2): the client falls back to HTTP.
+            await websocket.send_denial_response(
+                Response(status_code=405, headers={"allow": "POST"})
+            )
+            return
         try:
             link = authenticate(dict(websocket.headers))
         except WireError as exc:

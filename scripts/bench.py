@@ -1,0 +1,486 @@
+"""setpeer benchmarks, each beside the floor measured in the same run.
+
+Rows:
+- tokens: SETs signed/s and verified/s through ``peer.tokens``, beside raw
+  ``cryptography`` on the same bytes (base64url + orjson, no JOSE library);
+- transports: two nodes in separate processes on loopback, publish -> sign ->
+  store -> send -> verify -> store -> ack, push-pull over WebSocket and HTTP,
+  batches of 1 and 100 SETs: SETs/s, p50/p99 publish-to-receive latency, CPU
+  seconds per 1,000 SETs and peak RSS per node, beside the single-core
+  sign+verify floor of the same algorithm;
+- a latency row at a fixed 500 SETs/s, and the RSS of an idle node.
+
+Writes ``bench-results.json``. ``--quick`` keeps the whole run under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from peer.tokens.keys import KeyStore, generate_private_jwks, public_jwks, signing_key  # noqa: E402
+from peer.tokens.sign import Signer, build_claims  # noqa: E402
+from peer.tokens.verify import Verifier  # noqa: E402
+
+BENCH_EVENT = "https://bench.setpeer.example/event"
+ISS, AUD = "https://a.bench.example", "https://b.bench.example"
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    """Operations per second of ``fn`` over one slice of ``seconds``."""
+    count, start = 0, time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(50):
+            fn()
+        count += 50
+        now = time.perf_counter()
+        if now >= deadline:
+            return count / (now - start)
+
+
+def best_interleaved(
+    fns: dict[str, Callable[[], object]], seconds: float, rounds: int = 5
+) -> dict[str, float]:
+    """Best rate of each function, slices interleaved so machine noise hits all alike."""
+    best = dict.fromkeys(fns, 0.0)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = max(best[name], rate(fn, seconds / rounds))
+    return best
+
+
+def b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def claims() -> dict[str, Any]:
+    # A typical ~440-byte SET (PERFORMANCE.md): CAEP session-revoked with sub_id.
+    return build_claims(
+        iss=ISS,
+        aud=AUD,
+        iat=int(time.time()),
+        txn=secrets.token_hex(8),
+        events={
+            "https://schemas.openid.net/secevent/caep/event-type/session-revoked": {
+                "initiating_entity": "policy",
+                "reason_admin": {"en": "Landspeed policy violation"},
+                "event_timestamp": int(time.time()),
+            }
+        },
+        sub_id={
+            "format": "complex",
+            "user": {"format": "email", "email": "jane@example.com"},
+            "session": {"format": "opaque", "id": secrets.token_hex(12)},
+        },
+    )
+
+
+def operations(alg: str) -> dict[str, Callable[[], object]]:
+    """Sign and verify, ours (peer.tokens) and the floor (raw cryptography), same bytes."""
+    jwks = generate_private_jwks(alg)
+    key = signing_key(jwks)
+    private, public = key.private_key, key.private_key.public_key()
+    header = b64(orjson.dumps({"alg": alg, "typ": "secevent+jwt", "kid": key.kid}))
+    body = claims()
+    payload = orjson.dumps(body)
+    data = header + b"." + b64(payload)
+    if alg == "ES256":
+
+        def floor_sign() -> bytes:
+            signing_input = header + b"." + b64(orjson.dumps(body))
+            r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+            return signing_input + b"." + b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+        der = private.sign(data, ec.ECDSA(hashes.SHA256()))
+
+        def floor_verify() -> None:
+            public.verify(der, data, ec.ECDSA(hashes.SHA256()))
+            orjson.loads(base64.urlsafe_b64decode(b64(payload) + b"=="))
+    else:
+
+        def floor_sign() -> bytes:
+            signing_input = header + b"." + b64(orjson.dumps(body))
+            return signing_input + b"." + b64(private.sign(signing_input))
+
+        raw = private.sign(data)
+
+        def floor_verify() -> None:
+            public.verify(raw, data)
+            orjson.loads(base64.urlsafe_b64decode(b64(payload) + b"=="))
+
+    signer = Signer(jwks)
+    verifier = Verifier(issuer=ISS, audience=AUD, keys=KeyStore(public_jwks(jwks)))
+    token = signer.sign(body)
+    now = time.time()
+    return {
+        "floor_sign": floor_sign,
+        "floor_verify": floor_verify,
+        "sign": lambda: signer.sign(body),
+        "verify": lambda: verifier.verify(token, now=now),
+    }
+
+
+def bench_tokens(quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    for alg in ("ES256", "EdDSA"):
+        best = best_interleaved(operations(alg), 2.0 if quick else 8.0)
+        for op in ("sign", "verify"):
+            ours, floor = best[op], best[f"floor_{op}"]
+            rows.append(
+                {
+                    "name": f"tokens {op}",
+                    "alg": alg,
+                    "ops_per_s": round(ours),
+                    "floor_ops_per_s": round(floor),
+                    "ratio": round(ours / floor, 3),
+                }
+            )
+    return rows
+
+
+def sign_verify_floor(alg: str, seconds: float) -> float:
+    """Single-core SETs/s if each SET is signed once and verified once (raw crypto)."""
+    ops = operations(alg)
+    best = best_interleaved({"s": ops["floor_sign"], "v": ops["floor_verify"]}, seconds)
+    return 1 / (1 / best["s"] + 1 / best["v"])
+
+
+# -- transports: two processes -------------------------------------------------------------
+
+
+def write_configs(folder: Path, alg: str, transport: str, batch: int) -> tuple[Path, str]:
+    tokens = {"a": secrets.token_urlsafe(24), "b": secrets.token_urlsafe(24)}
+    for name in ("a", "b"):
+        private = generate_private_jwks(alg)
+        (folder / f"{name}.jwks.json").write_text(json.dumps(private))
+        (folder / f"{name}.public.json").write_text(json.dumps(public_jwks(private)))
+    import hashlib
+
+    def config(me: str, other: str, dial: str) -> str:
+        return f"""
+[peer]
+issuer = "https://{me}.bench.example"
+listen = "127.0.0.1:0"
+store = "sqlite:///{me}.db"
+signing_keys = "{me}.jwks.json"
+allow_insecure_loopback = true
+[[partners]]
+name = "{other}"
+issuer = "https://{other}.bench.example"
+audience = "https://{other}.bench.example"
+jwks = "{other}.public.json"
+transport = "{transport}"
+{dial}
+[partners.limits]
+max_sets_per_frame = {batch}
+[partners.auth]
+bearer = "file:{me}.token"
+[partners.inbound]
+bearer_sha256 = "{hashlib.sha256(tokens[other].encode()).hexdigest()}"
+"""
+
+    for name in ("a", "b"):
+        (folder / f"{name}.token").write_text(tokens[name])
+    (folder / "b.toml").write_text(config("b", "a", "initiate = false"))
+    return folder / "b.toml", config("a", "b", 'initiate = true\nendpoint = "{endpoint}"')
+
+
+def run_pair(
+    alg: str, transport: str, batch: int, count: int, send_rate: float, timeout: float
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="setpeer-bench-") as tmp:
+        folder = Path(tmp)
+        b_config, a_template = write_configs(folder, alg, transport, batch)
+        node = [sys.executable, str(Path(__file__)), "node"]
+        receiver = subprocess.Popen(
+            [
+                *node,
+                "--config",
+                str(b_config),
+                "--role",
+                "receive",
+                "--count",
+                str(count),
+                "--out",
+                str(folder / "b.json"),
+                "--timeout",
+                str(timeout),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert receiver.stdout is not None
+            url = receiver.stdout.readline().strip()
+            scheme = "ws" if transport == "websocket" else "http"
+            endpoint = url.replace("http", scheme, 1) + "/pushpull"
+            (folder / "a.toml").write_text(a_template.replace("{endpoint}", endpoint))
+            sender = subprocess.run(
+                [
+                    *node,
+                    "--config",
+                    str(folder / "a.toml"),
+                    "--role",
+                    "send",
+                    "--count",
+                    str(count),
+                    "--rate",
+                    str(send_rate),
+                    "--out",
+                    str(folder / "a.json"),
+                    "--timeout",
+                    str(timeout),
+                ],
+                timeout=timeout + 30,
+                check=True,
+            )
+            del sender
+            receiver.wait(timeout=timeout + 30)
+        finally:
+            if receiver.poll() is None:
+                receiver.kill()
+        a = json.loads((folder / "a.json").read_text())
+        b = json.loads((folder / "b.json").read_text())
+    latencies = sorted(b["latencies"])
+    elapsed = b["last_receive"] - a["first_publish"]
+    return {
+        "received": b["received"],
+        "acked": a["acked"],
+        "sets_per_s": round(b["received"] / elapsed) if elapsed > 0 else 0,
+        "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2) if latencies else None,
+        "cpu_s_per_1000_sender": round(a["cpu"] / count * 1000, 3),
+        "cpu_s_per_1000_receiver": round(b["cpu"] / count * 1000, 3),
+        "rss_mb_sender": round(a["rss_mb"], 1),
+        "rss_mb_receiver": round(b["rss_mb"], 1),
+    }
+
+
+def bench_transports(quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    floors: dict[str, float] = {}
+    if quick:
+        plan = [
+            ("ES256", "websocket", 100, 3000),
+            ("ES256", "websocket", 1, 1500),
+            ("ES256", "http", 100, 2000),
+            ("EdDSA", "websocket", 100, 2000),
+        ]
+    else:
+        plan = [
+            (alg, transport, batch, 10000 if batch == 100 else 4000)
+            for alg in ("ES256", "EdDSA")
+            for transport in ("websocket", "http")
+            for batch in (100, 1)
+        ]
+    for alg, transport, batch, count in plan:
+        if alg not in floors:
+            floors[alg] = sign_verify_floor(alg, 1.5 if quick else 3.0)
+        result = run_pair(alg, transport, batch, count, 0, timeout=60)
+        rows.append(
+            {
+                "name": f"pushpull {transport} batch {batch}",
+                "alg": alg,
+                "count": count,
+                **result,
+                "floor_sets_per_s": round(floors[alg]),
+                "ratio": round(result["sets_per_s"] / floors[alg], 3),
+            }
+        )
+    count = 2500 if quick else 10000
+    result = run_pair("ES256", "websocket", 100, count, 500, timeout=60)
+    rows.append(
+        {
+            "name": "pushpull websocket @500/s latency",
+            "alg": "ES256",
+            "count": count,
+            **result,
+            "floor_sets_per_s": round(floors["ES256"]),
+            "ratio": round(result["sets_per_s"] / floors["ES256"], 3),
+        }
+    )
+    return rows
+
+
+def idle_rss() -> dict[str, Any]:
+    """Peak RSS of a node that only started and idled for a second."""
+    with tempfile.TemporaryDirectory(prefix="setpeer-bench-") as tmp:
+        folder = Path(tmp)
+        b_config, _ = write_configs(folder, "ES256", "websocket", 100)
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__)),
+                "node",
+                "--config",
+                str(b_config),
+                "--role",
+                "idle",
+                "--count",
+                "0",
+                "--out",
+                str(folder / "idle.json"),
+                "--timeout",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        del out
+        return {
+            "name": "idle node",
+            "rss_mb": round(json.loads((folder / "idle.json").read_text())["rss_mb"], 1),
+        }
+
+
+# -- one node, in its own process ----------------------------------------------------------
+
+
+async def node_main(args: argparse.Namespace) -> None:
+    import anyio
+
+    from peer import Peer, load_config
+
+    config = load_config(args.config)
+    partner = config.partners[0].name
+    result: dict[str, Any] = {}
+    async with Peer(config) as node:
+        print(node.url, flush=True)
+        if args.role == "idle":
+            await anyio.sleep(args.timeout)
+        elif args.role == "receive":
+            latencies: list[float] = []
+            last = 0.0
+            with anyio.move_on_after(args.timeout):
+                async for rx in node.receive():
+                    now = time.time()
+                    latencies.append(now - rx.claims["events"][BENCH_EVENT]["t"])
+                    last = now
+                    await rx.done()
+                    if len(latencies) >= args.count:
+                        break
+            await anyio.sleep(0.3)  # let the last acks go out
+            result = {"received": len(latencies), "latencies": latencies, "last_receive": last}
+        else:
+            with anyio.fail_after(10):
+                while node.stats()[partner]["session"] == "down":  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            first = time.time()
+            interval = 1 / args.rate if args.rate else 0.0
+            sem = anyio.Semaphore(256)
+
+            async def one(i: int) -> None:
+                async with sem:
+                    await node.publish(partner, {BENCH_EVENT: {"t": time.time(), "i": i}})
+
+            async with anyio.create_task_group() as tg:
+                for i in range(args.count):
+                    if interval:
+                        delay = first + i * interval - time.time()
+                        if delay > 0:
+                            await anyio.sleep(delay)
+                    await sem.acquire()
+                    sem.release()
+                    tg.start_soon(one, i)
+            await node.flush(timeout=args.timeout)
+            result = {"first_publish": first, "acked": node.stats()[partner]["acked"]}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu"] = usage.ru_utime + usage.ru_stime
+    result["rss_mb"] = usage.ru_maxrss / 1024
+    Path(args.out).write_text(json.dumps(result))  # noqa: ASYNC240 (once, at the end)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    columns = [
+        "name",
+        "alg",
+        "ops_per_s",
+        "sets_per_s",
+        "floor_ops_per_s",
+        "floor_sets_per_s",
+        "ratio",
+        "p50_ms",
+        "p99_ms",
+        "cpu_s_per_1000_sender",
+        "cpu_s_per_1000_receiver",
+        "rss_mb_sender",
+        "rss_mb_receiver",
+        "rss_mb",
+    ]
+    used = [c for c in columns if any(c in row for row in rows)]
+    table = [used] + [[str(row.get(c, "")) for c in used] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(used))]
+    for line in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    node = sub.add_parser("node", help="(internal) run one node of a pair")
+    node.add_argument("--config", required=True)
+    node.add_argument("--role", choices=["send", "receive", "idle"], required=True)
+    node.add_argument("--count", type=int, required=True)
+    node.add_argument("--rate", type=float, default=0)
+    node.add_argument("--out", required=True)
+    node.add_argument("--timeout", type=float, default=60)
+    parser.add_argument("--quick", action="store_true", help="finish in under a minute")
+    parser.add_argument("--only", choices=["tokens", "transports"], default=None)
+    parser.add_argument("--output", default="bench-results.json")
+    args = parser.parse_args()
+    if args.command == "node":
+        import anyio
+
+        anyio.run(node_main, args)
+        return 0
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    if args.only in (None, "tokens"):
+        rows += bench_tokens(args.quick)
+    if args.only in (None, "transports"):
+        rows += bench_transports(args.quick)
+        rows.append(idle_rss())
+    print_table(rows)
+    Path(args.output).write_text(
+        json.dumps(
+            {
+                "quick": args.quick,
+                "seconds": round(time.perf_counter() - started, 1),
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwrote {args.output} in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Real nodes in trouble: fallback to HTTP and back, partner down, bad input on both bindings."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from peer import Peer
+from peer.tokens.keys import generate_private_jwks, public_jwks
+from peer.tokens.sign import Signer, build_claims
+from tests.conftest import MS
+from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
+
+FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.5, "retry_initial": 0.05,
+        "retry_max": 0.2, "ack_timeout": 0.5, "idle_timeout": 5}
+
+
+async def wait_for(condition: Any, timeout: float = 20_000 * MS) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():  # noqa: ASYNC110 - polling a node's public stats
+            await anyio.sleep(10 * MS)
+
+
+async def drain(node: Peer, count: int, got: list[str]) -> None:
+    async for rx in node.receive():
+        got.append(rx.jti)
+        await rx.done()
+        if len(got) >= count:
+            return
+
+
+async def test_fallback_to_http_and_back_to_websocket(tmp_path: Path) -> None:
+    """PP-16, PP-17: upgrade refused -> HTTP binding, nothing lost; WebSocket again once offered."""
+    a_files, b_files = make_pair(tmp_path)
+    async with Peer(write_config(b_files, a_files, limits=FAST)) as b:
+        b.accept_websocket = False
+        endpoint = b.url.replace("http://", "ws://") + "/pushpull"
+        async with Peer(write_config(a_files, b_files, endpoint=endpoint, limits=FAST)) as a:
+            await wait_for(lambda: a.stats()["b"]["session"] == "http")
+            jtis = [await a.publish("b", {SESSION_REVOKED: {}}) for _ in range(50)]
+            got: list[str] = []
+            with anyio.fail_after(20_000 * MS):
+                await drain(b, 50, got)
+                await a.flush()
+            assert sorted(got) == sorted(jtis)
+            b.accept_websocket = True
+            await wait_for(lambda: a.stats()["b"]["session"] == "websocket")
+            more = [await a.publish("b", {SESSION_REVOKED: {}}) for _ in range(50)]
+            got.clear()
+            with anyio.fail_after(20_000 * MS):
+                await drain(b, 50, got)
+                await a.flush()
+            assert sorted(got) == sorted(more)
+            assert a.stats()["b"]["acked"] == 100 and a.failures() == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_partner_down_then_back(tmp_path: Path) -> None:
+    """PP-21, PP-24: SETs queue while the partner is down, attempts show, all arrive later."""
+    a_files, b_files = make_pair(tmp_path)
+    port = free_port()
+    endpoint = f"ws://127.0.0.1:{port}/pushpull"
+    async with Peer(write_config(a_files, b_files, endpoint=endpoint, limits=FAST)) as a:
+        jtis = [await a.publish("b", {SESSION_REVOKED: {}}) for _ in range(30)]
+        await anyio.sleep(300 * MS)
+        stats = a.stats()["b"]
+        assert stats["session"] == "down" and stats["pending"] + stats["inflight"] == 30
+        b_config = write_config(b_files, a_files, limits=FAST)
+        b_config = type(b_config)(**{**_fields(b_config), "listen": f"127.0.0.1:{port}"})
+        async with Peer(b_config) as b:
+            got: list[str] = []
+            with anyio.fail_after(20_000 * MS):
+                await drain(b, 30, got)
+                await a.flush()
+            assert sorted(got) == sorted(jtis)
+        assert a.stats()["b"]["acked"] == 30 and a.stats()["b"]["pending"] == 0
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+# -- bad input on both bindings, with plain clients --------------------------------------
+
+
+class Wire:
+    """A raw client's view of node b: a's credentials and keys, b's URLs."""
+
+    def __init__(self, b: Peer, a_files: NodeFiles, b_files: NodeFiles) -> None:
+        self.http = b.url + "/pushpull"
+        self.ws = b.url.replace("http://", "ws://") + "/pushpull"
+        self.auth = {"authorization": f"Bearer {a_files.token_out}"}
+        self.a_files, self.b_files = a_files, b_files
+        self.signer = Signer(json.loads((a_files.folder / "a.jwks.json").read_text()))
+
+    def set_token(self, jti: str, **overrides: Any) -> str:
+        claims = build_claims(iss=self.a_files.issuer, aud=self.b_files.issuer,
+                              events={SESSION_REVOKED: {}}, iat=int(__import__("time").time()),
+                              jti=jti)
+        claims.update(overrides)
+        return self.signer.sign(claims)
+
+
+@pytest.fixture
+async def wire(tmp_path: Path) -> Any:
+    a_files, b_files = make_pair(tmp_path)
+    async with Peer(write_config(b_files, a_files, limits=FAST)) as b:
+        yield Wire(b, a_files, b_files), b
+
+
+async def test_http_bad_requests(wire: tuple[Wire, Peer]) -> None:
+    """PP-13, decisions 6/7: each bad request gets its status and RFC 8935 body."""
+    w, b = wire
+    async with httpx.AsyncClient() as client:
+        cases = [
+            ({}, b"{}", "application/json", 401, "authentication_failed"),
+            ({"authorization": "Bearer wrong"}, b"{}", "application/json", 401,
+             "authentication_failed"),
+            (w.auth, b"{not json", "application/json", 400, "invalid_request"),
+            (w.auth, b"[]", "application/json", 400, "invalid_request"),
+            (w.auth, b'{"ack": "x"}', "application/json", 400, "invalid_request"),
+            (w.auth, b'{"sets": {"a": "x", "a": "y"}}', "application/json", 400,
+             "invalid_request"),
+            (w.auth, b"{}", "text/plain", 415, "invalid_request"),
+            (w.auth, b'{"ack": ["' + b"x" * (2 * 1024 * 1024) + b'"]}', "application/json",
+             413, "invalid_request"),
+            (w.auth, json.dumps({"sets": {f"j{i}": "a.b.c" for i in range(1001)}}).encode(),
+             "application/json", 413, "invalid_request"),
+        ]
+        for headers, body, ctype, status, err in cases:
+            response = await client.post(w.http, content=body,
+                                         headers={**headers, "content-type": ctype})
+            assert response.status_code == status, (body[:40], response.text)
+            assert response.json()["err"] == err
+            assert response.headers["content-language"] == "en"
+            if status == 401:
+                assert response.headers["www-authenticate"].startswith("Bearer")
+        response = await client.get(w.http, headers=w.auth)
+        assert response.status_code == 405 and response.headers["allow"] == "POST"
+        # The node still serves a good request afterwards.
+        token = w.set_token("good-1")
+        response = await client.post(w.http, json={"sets": {"good-1": token}}, headers=w.auth)
+        assert response.status_code == 200
+    got: list[str] = []
+    with anyio.fail_after(5_000 * MS):
+        await drain(b, 1, got)
+    assert got == ["good-1"]
+
+
+async def test_http_bad_sets_get_set_errs(wire: tuple[Wire, Peer]) -> None:
+    """PP-23, PUSH-6: bad SETs are answered in setErrs with their codes; good ones stored."""
+    w, b = wire
+    other = Signer(generate_private_jwks("ES256"))
+    bad_sig = other.sign(build_claims(iss=w.a_files.issuer, aud=w.b_files.issuer,
+                                      events={SESSION_REVOKED: {}}, iat=1, jti="bad-sig"))
+    header = "eyJhbGciOiJub25lIiwidHlwIjoic2VjZXZlbnQrand0In0"
+    sets = {
+        "ok": w.set_token("ok"),
+        "wrong-iss": w.set_token("wrong-iss", iss="https://evil.example"),
+        "wrong-aud": w.set_token("wrong-aud", aud="https://elsewhere.example"),
+        "bad-sig": bad_sig,
+        "alg-none": header + "." + w.set_token("alg-none").split(".")[1] + ".",
+        "mismatch": w.set_token("not-the-key"),
+        "number": 5,
+    }
+    expected = {"wrong-iss": "invalid_issuer", "wrong-aud": "invalid_audience",
+                "bad-sig": "invalid_key", "alg-none": "invalid_key",
+                "mismatch": "invalid_request", "number": "invalid_request"}
+    async with httpx.AsyncClient() as client:
+        response = await client.post(w.http, json={"sets": sets}, headers=w.auth)
+        assert response.status_code == 200
+        body = response.json()
+        assert body.get("ack") == ["ok"]
+        assert {jti: e["err"] for jti, e in body["setErrs"].items()} == expected
+        assert all(e["description"] for e in body["setErrs"].values())
+        # A duplicate is acknowledged again, not stored twice (decision 15).
+        response = await client.post(w.http, json={"sets": {"ok": sets["ok"]}}, headers=w.auth)
+        assert response.json()["ack"] == ["ok"]
+    assert b.stats()["a"]["received"] == 1
+
+
+async def test_websocket_handshake_refusals(wire: tuple[Wire, Peer]) -> None:
+    """Refused before the upgrade: no credentials 401; no pushpull subprotocol 400."""
+    w, _ = wire
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        await connect(w.ws, subprotocols=["pushpull"])  # type: ignore[list-item]
+    assert info.value.response.status_code == 401
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        await connect(w.ws, additional_headers=w.auth, subprotocols=["puhspull"])  # type: ignore[list-item]
+    assert info.value.response.status_code == 400
+
+
+@pytest.mark.parametrize("message, code", [
+    ("{not json", 1007), ("[]", 1007), ('{"ack": 5}', 1007), (b"\xff\xfe", 1007),
+    ('{"ack": ["' + "x" * (2 * 1024 * 1024) + '"]}', 1009),
+    (json.dumps({"sets": {f"j{i}": "a.b.c" for i in range(1001)}}), 1009),
+])
+async def test_websocket_bad_frames_close_with_reason(
+    wire: tuple[Wire, Peer], message: str | bytes, code: int
+) -> None:
+    """API.md: malformed frame 1007, oversized 1009, each with a reason; others unaffected."""
+    w, b = wire
+    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
+                       compression=None, max_size=None) as ws:
+        await ws.send(message)
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            with anyio.fail_after(5_000 * MS):
+                while True:
+                    await ws.recv()
+        assert ws.close_code == code
+        assert ws.close_reason
+    # The node keeps serving: a good SET on a new session is acked.
+    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
+                       compression=None) as ws:
+        await ws.send(json.dumps({"sets": {"after": w.set_token("after")}}))
+        with anyio.fail_after(5_000 * MS):
+            reply = json.loads(await ws.recv())
+        assert reply["ack"] == ["after"]
+
+
+async def test_websocket_bad_sets_keep_session(wire: tuple[Wire, Peer]) -> None:
+    """Per-SET problems go in setErrs; the session stays usable (API.md)."""
+    w, b = wire
+    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
+                       compression=None) as ws:
+        await ws.send(json.dumps({"sets": {"x": w.set_token("x", iss="https://evil.example")}}))
+        with anyio.fail_after(5_000 * MS):
+            reply = json.loads(await ws.recv())
+        assert reply["setErrs"]["x"]["err"] == "invalid_issuer"
+        await ws.send(json.dumps({"sets": {"y": w.set_token("y")}}))
+        with anyio.fail_after(5_000 * MS):
+            reply = json.loads(await ws.recv())
+        assert reply["ack"] == ["y"]
+    assert b.stats()["a"]["received"] == 1
+
+
+async def test_websocket_acks_and_sets_in_one_frame(wire: tuple[Wire, Peer]) -> None:
+    """PP-15, PP-27: b sends its SETs on the session and takes our acks in our frames."""
+    w, b = wire
+    jti = await b.publish("a", {SESSION_REVOKED: {}})
+    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
+                       compression=None) as ws:
+        with anyio.fail_after(5_000 * MS):
+            frame = json.loads(await ws.recv())
+        assert list(frame["sets"]) == [jti]
+        await ws.send(json.dumps({"ack": [jti], "sets": {"z": w.set_token("z")}}))
+        with anyio.fail_after(5_000 * MS):
+            reply = json.loads(await ws.recv())
+        assert reply["ack"] == ["z"]
+        await b.flush(timeout=5)
+    assert b.stats()["a"]["acked"] == 1
+
+
+def test_public_jwks_route_has_no_private_members(tmp_path: Path) -> None:
+    """GET /.well-known/jwks.json serves only public members."""
+
+    async def main() -> None:
+        a_files, b_files = make_pair(tmp_path)
+        async with Peer(write_config(b_files, a_files)) as b:
+            async with httpx.AsyncClient() as client:
+                response = await client.get(b.url + "/.well-known/jwks.json")
+            keys = response.json()["keys"]
+            private = json.loads((tmp_path / "b.jwks.json").read_text())
+            assert keys == public_jwks(private)["keys"]
+            assert "d" not in keys[0]
+
+    anyio.run(main)
