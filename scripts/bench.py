@@ -213,8 +213,12 @@ def run_pair(
         folder = Path(tmp)
         b_config, a_template = write_configs(folder, alg, transport, batch)
         node = [sys.executable, str(Path(__file__)), "node"]
+        # SETPEER_BENCH_PROFILE=receive|send records that node with py-spy (raw format).
+        profile = os.environ.get("SETPEER_BENCH_PROFILE", "")
+        spy = ["py-spy", "record", "-f", "raw", "-o", f"/tmp/setpeer-{profile}.prof", "--"]
         receiver = subprocess.Popen(
             [
+                *(spy if profile == "receive" else []),
                 *node,
                 "--config",
                 str(b_config),
@@ -232,12 +236,15 @@ def run_pair(
         )
         try:
             assert receiver.stdout is not None
-            url = receiver.stdout.readline().strip()
+            url = ""
+            while not url.startswith("http"):
+                url = receiver.stdout.readline().strip()
             scheme = "ws" if transport == "websocket" else "http"
             endpoint = url.replace("http", scheme, 1) + "/pushpull"
             (folder / "a.toml").write_text(a_template.replace("{endpoint}", endpoint))
             sender = subprocess.run(
                 [
+                    *(spy if profile == "send" else []),
                     *node,
                     "--config",
                     str(folder / "a.toml"),

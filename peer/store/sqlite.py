@@ -201,33 +201,54 @@ class SQLiteStore:
                     self._queue.put(None)
                     break
                 batch.append(more)
-            results: list[tuple[bool, Any]] = []
             durable = any(write.durable for write in batch)
             try:
                 if durable != synchronous_full:
                     conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
                     synchronous_full = durable
-                conn.execute("BEGIN IMMEDIATE")
-                for index, write in enumerate(batch):
-                    conn.execute(f"SAVEPOINT w{index}")
-                    try:
-                        results.append((True, write.fn(conn)))
-                        conn.execute(f"RELEASE w{index}")
-                    except Exception as exc:  # one write's failure is its own
-                        conn.execute(f"ROLLBACK TO w{index}")
-                        conn.execute(f"RELEASE w{index}")
-                        results.append((False, _store_error(exc)))
-                conn.execute("COMMIT")
-                self.commits += 1
+                results = self._run_batch(conn, batch)
             except sqlite3.Error as exc:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
                 error = StoreError(f"SQLite commit failed: {exc}")
                 results = [(False, error)] * len(batch)
+            # One wake-up of the event loop per batch, not one per write.
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Write, bool, Any]]] = {}
             for write, (ok, value) in zip(batch, results, strict=True):
-                write.loop.call_soon_threadsafe(_settle, write.future, ok, value)
+                by_loop.setdefault(write.loop, []).append((write, ok, value))
+            for loop, settled in by_loop.items():
+                loop.call_soon_threadsafe(_settle_all, settled)
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[bool, Any]]:
+        """All writes in one transaction; if one fails, redo them one savepoint each.
+
+        The common case costs no savepoints at all; a failing write (a duplicate jti)
+        is rare, and then only its own changes are undone.
+        """
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            results: list[tuple[bool, Any]] = [(True, write.fn(conn)) for write in batch]
+        except Exception:
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            results = []
+            for index, write in enumerate(batch):
+                conn.execute(f"SAVEPOINT w{index}")
+                try:
+                    results.append((True, write.fn(conn)))
+                    conn.execute(f"RELEASE w{index}")
+                except Exception as exc:  # one write's failure is its own
+                    conn.execute(f"ROLLBACK TO w{index}")
+                    conn.execute(f"RELEASE w{index}")
+                    results.append((False, _store_error(exc)))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise
+        self.commits += 1
+        return results
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
         if self._closed:
@@ -361,7 +382,9 @@ class SQLiteStore:
         def write(conn: sqlite3.Connection) -> None:
             conn.executemany("UPDATE inbox SET done = 1 WHERE seq = ?", rows)
 
-        await self._write(write, durable=True)
+        # NORMAL: a done mark survives a process kill (WAL); only a power cut in the
+        # next moment could hand the SET out once more (docs/decisions.md).
+        await self._write(write, durable=False)
 
     # -- status --------------------------------------------------------------------
 
@@ -472,13 +495,14 @@ class SQLiteStore:
             self._reader.close()
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle_all(settled: list[tuple[_Write, bool, Any]]) -> None:
+    for write, ok, value in settled:
+        if write.future.done():
+            continue  # the caller was cancelled
+        if ok:
+            write.future.set_result(value)
+        else:
+            write.future.set_exception(value)
 
 
 def _store_error(exc: Exception) -> Exception:
