@@ -417,7 +417,7 @@ async def node_main(args: argparse.Namespace) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu"] = usage.ru_utime + usage.ru_stime
     result["rss_mb"] = usage.ru_maxrss / 1024
-    Path(args.out).write_text(json.dumps(result))  # noqa: ASYNC240 (once, at the end)
+    Path(args.out).write_text(json.dumps(result))
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -23,18 +23,28 @@ from peer import Peer
 from tests.conftest import MS
 from tests.peers import SESSION_REVOKED, make_pair, write_config
 
-FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.3, "retry_initial": 0.05,
-        "retry_max": 0.2, "ack_timeout": 0.5}
+FAST = {
+    "reconnect_initial": 0.05,
+    "reconnect_max": 0.3,
+    "retry_initial": 0.05,
+    "retry_max": 0.2,
+    "ack_timeout": 0.5,
+}
 
 
 def setpeer(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peer", *args], capture_output=True,
-                          text=True, timeout=60, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "peer", *args], capture_output=True, text=True, timeout=60, **kwargs
+    )  # type: ignore[call-overload]
 
 
 def start_run(config: Path) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-m", "peer", "run", "-c", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "peer", "run", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     assert line.startswith("setpeer listening on "), line
@@ -67,9 +77,19 @@ async def test_sigkill_after_send_then_restart_delivers(tmp_path: Path) -> None:
         # Enqueue before the node ever ran (the store is created by `send`).
         jtis = []
         for i in range(5):
-            out = setpeer("send", "-c", str(a_toml), "--to", "b", "--event", SESSION_REVOKED,
-                          "--payload", json.dumps({"initiating_entity": "admin"}),
-                          "--sub-id", json.dumps({"format": "opaque", "id": str(i)}))
+            out = setpeer(
+                "send",
+                "-c",
+                str(a_toml),
+                "--to",
+                "b",
+                "--event",
+                SESSION_REVOKED,
+                "--payload",
+                json.dumps({"initiating_entity": "admin"}),
+                "--sub-id",
+                json.dumps({"format": "opaque", "id": str(i)}),
+            )
             assert out.returncode == 0, out.stderr
             jtis.append(out.stdout.strip())
         # Run against an unreachable partner, kill -9 while SETs are retrying.
@@ -105,14 +125,19 @@ async def test_sigkill_after_publish_returned(tmp_path: Path) -> None:
         sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
         from peer import Peer, load_config
         async def main():
-            async with Peer(load_config({str(tmp_path / 'a.toml')!r})) as a:
+            async with Peer(load_config({str(tmp_path / "a.toml")!r})) as a:
                 jtis = [await a.publish("b", {{{SESSION_REVOKED!r}: {{}}}}) for _ in range(20)]
                 print(" ".join(jtis), flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
         anyio.run(main)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=60, env={**os.environ})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
     assert out.returncode == -signal.SIGKILL
     jtis = out.stdout.split()
     assert len(jtis) == 20
@@ -140,7 +165,7 @@ async def test_receiver_killed_before_done_redelivers_locally_only(tmp_path: Pat
         sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
         from peer import Peer, load_config
         async def main():
-            async with Peer(load_config({str(tmp_path / 'b.toml')!r})) as b:
+            async with Peer(load_config({str(tmp_path / "b.toml")!r})) as b:
                 print(b.url, flush=True)
                 seen = 0
                 async for rx in b.receive():
@@ -152,8 +177,7 @@ async def test_receiver_killed_before_done_redelivers_locally_only(tmp_path: Pat
                         os.kill(os.getpid(), signal.SIGKILL)
         anyio.run(main)
     """)
-    process = subprocess.Popen([sys.executable, "-c", receiver], stdout=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen([sys.executable, "-c", receiver], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     url = process.stdout.readline().strip()
     endpoint = url.replace("http://", "ws://") + "/pushpull"
@@ -163,8 +187,9 @@ async def test_receiver_killed_before_done_redelivers_locally_only(tmp_path: Pat
             await a.flush()
         assert a.stats()["b"]["acked"] == 10
     await anyio.to_thread.run_sync(process.wait)
-    done = [line.split()[1] for line in process.stdout.read().splitlines()
-            if line.startswith("done ")]
+    done = [
+        line.split()[1] for line in process.stdout.read().splitlines() if line.startswith("done ")
+    ]
     process.stdout.close()
     assert len(done) == 5
     # Restart the receiver's node (its partner is gone): the 5 not-done SETs come back.
@@ -203,9 +228,17 @@ def test_send_wakes_running_node_fast(tmp_path: Path) -> None:
                 latencies = []
                 for _ in range(3):
                     started = time.perf_counter()
-                    out = await anyio.to_thread.run_sync(lambda: setpeer(
-                        "send", "-c", str(tmp_path / "a.toml"), "--to", "b",
-                        "--event", SESSION_REVOKED))
+                    out = await anyio.to_thread.run_sync(
+                        lambda: setpeer(
+                            "send",
+                            "-c",
+                            str(tmp_path / "a.toml"),
+                            "--to",
+                            "b",
+                            "--event",
+                            SESSION_REVOKED,
+                        )
+                    )
                     assert out.returncode == 0, out.stderr
                     sent = time.perf_counter()
                     with anyio.fail_after(10_000 * MS):

@@ -19,8 +19,14 @@ from peer.tokens.sign import Signer, build_claims
 from tests.conftest import MS
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
 
-FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.5, "retry_initial": 0.05,
-        "retry_max": 0.2, "ack_timeout": 0.5, "idle_timeout": 5}
+FAST = {
+    "reconnect_initial": 0.05,
+    "reconnect_max": 0.5,
+    "retry_initial": 0.05,
+    "retry_max": 0.2,
+    "ack_timeout": 0.5,
+    "idle_timeout": 5,
+}
 
 
 async def wait_for(condition: Any, timeout: float = 20_000 * MS) -> None:
@@ -109,9 +115,13 @@ class Wire:
         self.signer = Signer(json.loads((a_files.folder / "a.jwks.json").read_text()))
 
     def set_token(self, jti: str, **overrides: Any) -> str:
-        claims = build_claims(iss=self.a_files.issuer, aud=self.b_files.issuer,
-                              events={SESSION_REVOKED: {}}, iat=int(__import__("time").time()),
-                              jti=jti)
+        claims = build_claims(
+            iss=self.a_files.issuer,
+            aud=self.b_files.issuer,
+            events={SESSION_REVOKED: {}},
+            iat=int(__import__("time").time()),
+            jti=jti,
+        )
         claims.update(overrides)
         return self.signer.sign(claims)
 
@@ -129,22 +139,37 @@ async def test_http_bad_requests(wire: tuple[Wire, Peer]) -> None:
     async with httpx.AsyncClient() as client:
         cases = [
             ({}, b"{}", "application/json", 401, "authentication_failed"),
-            ({"authorization": "Bearer wrong"}, b"{}", "application/json", 401,
-             "authentication_failed"),
+            (
+                {"authorization": "Bearer wrong"},
+                b"{}",
+                "application/json",
+                401,
+                "authentication_failed",
+            ),
             (w.auth, b"{not json", "application/json", 400, "invalid_request"),
             (w.auth, b"[]", "application/json", 400, "invalid_request"),
             (w.auth, b'{"ack": "x"}', "application/json", 400, "invalid_request"),
-            (w.auth, b'{"sets": {"a": "x", "a": "y"}}', "application/json", 400,
-             "invalid_request"),
+            (w.auth, b'{"sets": {"a": "x", "a": "y"}}', "application/json", 400, "invalid_request"),
             (w.auth, b"{}", "text/plain", 415, "invalid_request"),
-            (w.auth, b'{"ack": ["' + b"x" * (2 * 1024 * 1024) + b'"]}', "application/json",
-             413, "invalid_request"),
-            (w.auth, json.dumps({"sets": {f"j{i}": "a.b.c" for i in range(1001)}}).encode(),
-             "application/json", 413, "invalid_request"),
+            (
+                w.auth,
+                b'{"ack": ["' + b"x" * (2 * 1024 * 1024) + b'"]}',
+                "application/json",
+                413,
+                "invalid_request",
+            ),
+            (
+                w.auth,
+                json.dumps({"sets": {f"j{i}": "a.b.c" for i in range(1001)}}).encode(),
+                "application/json",
+                413,
+                "invalid_request",
+            ),
         ]
         for headers, body, ctype, status, err in cases:
-            response = await client.post(w.http, content=body,
-                                         headers={**headers, "content-type": ctype})
+            response = await client.post(
+                w.http, content=body, headers={**headers, "content-type": ctype}
+            )
             assert response.status_code == status, (body[:40], response.text)
             assert response.json()["err"] == err
             assert response.headers["content-language"] == "en"
@@ -166,8 +191,15 @@ async def test_http_bad_sets_get_set_errs(wire: tuple[Wire, Peer]) -> None:
     """PP-23, PUSH-6: bad SETs are answered in setErrs with their codes; good ones stored."""
     w, b = wire
     other = Signer(generate_private_jwks("ES256"))
-    bad_sig = other.sign(build_claims(iss=w.a_files.issuer, aud=w.b_files.issuer,
-                                      events={SESSION_REVOKED: {}}, iat=1, jti="bad-sig"))
+    bad_sig = other.sign(
+        build_claims(
+            iss=w.a_files.issuer,
+            aud=w.b_files.issuer,
+            events={SESSION_REVOKED: {}},
+            iat=1,
+            jti="bad-sig",
+        )
+    )
     header = "eyJhbGciOiJub25lIiwidHlwIjoic2VjZXZlbnQrand0In0"
     sets = {
         "ok": w.set_token("ok"),
@@ -178,9 +210,14 @@ async def test_http_bad_sets_get_set_errs(wire: tuple[Wire, Peer]) -> None:
         "mismatch": w.set_token("not-the-key"),
         "number": 5,
     }
-    expected = {"wrong-iss": "invalid_issuer", "wrong-aud": "invalid_audience",
-                "bad-sig": "invalid_key", "alg-none": "invalid_key",
-                "mismatch": "invalid_request", "number": "invalid_request"}
+    expected = {
+        "wrong-iss": "invalid_issuer",
+        "wrong-aud": "invalid_audience",
+        "bad-sig": "invalid_key",
+        "alg-none": "invalid_key",
+        "mismatch": "invalid_request",
+        "number": "invalid_request",
+    }
     async with httpx.AsyncClient() as client:
         response = await client.post(w.http, json={"sets": sets}, headers=w.auth)
         assert response.status_code == 200
@@ -205,18 +242,29 @@ async def test_websocket_handshake_refusals(wire: tuple[Wire, Peer]) -> None:
     assert info.value.response.status_code == 400
 
 
-@pytest.mark.parametrize("message, code", [
-    ("{not json", 1007), ("[]", 1007), ('{"ack": 5}', 1007), (b"\xff\xfe", 1007),
-    ('{"ack": ["' + "x" * (2 * 1024 * 1024) + '"]}', 1009),
-    (json.dumps({"sets": {f"j{i}": "a.b.c" for i in range(1001)}}), 1009),
-])
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ("{not json", 1007),
+        ("[]", 1007),
+        ('{"ack": 5}', 1007),
+        (b"\xff\xfe", 1007),
+        ('{"ack": ["' + "x" * (2 * 1024 * 1024) + '"]}', 1009),
+        (json.dumps({"sets": {f"j{i}": "a.b.c" for i in range(1001)}}), 1009),
+    ],
+)
 async def test_websocket_bad_frames_close_with_reason(
     wire: tuple[Wire, Peer], message: str | bytes, code: int
 ) -> None:
     """API.md: malformed frame 1007, oversized 1009, each with a reason; others unaffected."""
     w, b = wire
-    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
-                       compression=None, max_size=None) as ws:
+    async with connect(
+        w.ws,
+        additional_headers=w.auth,
+        subprotocols=["pushpull"],  # type: ignore[list-item]
+        compression=None,
+        max_size=None,
+    ) as ws:
         await ws.send(message)
         with pytest.raises(websockets.exceptions.ConnectionClosed):
             with anyio.fail_after(5_000 * MS):
@@ -225,8 +273,12 @@ async def test_websocket_bad_frames_close_with_reason(
         assert ws.close_code == code
         assert ws.close_reason
     # The node keeps serving: a good SET on a new session is acked.
-    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
-                       compression=None) as ws:
+    async with connect(
+        w.ws,
+        additional_headers=w.auth,
+        subprotocols=["pushpull"],  # type: ignore[list-item]
+        compression=None,
+    ) as ws:
         await ws.send(json.dumps({"sets": {"after": w.set_token("after")}}))
         with anyio.fail_after(5_000 * MS):
             reply = json.loads(await ws.recv())
@@ -236,8 +288,12 @@ async def test_websocket_bad_frames_close_with_reason(
 async def test_websocket_bad_sets_keep_session(wire: tuple[Wire, Peer]) -> None:
     """Per-SET problems go in setErrs; the session stays usable (API.md)."""
     w, b = wire
-    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
-                       compression=None) as ws:
+    async with connect(
+        w.ws,
+        additional_headers=w.auth,
+        subprotocols=["pushpull"],  # type: ignore[list-item]
+        compression=None,
+    ) as ws:
         await ws.send(json.dumps({"sets": {"x": w.set_token("x", iss="https://evil.example")}}))
         with anyio.fail_after(5_000 * MS):
             reply = json.loads(await ws.recv())
@@ -253,8 +309,12 @@ async def test_websocket_acks_and_sets_in_one_frame(wire: tuple[Wire, Peer]) -> 
     """PP-15, PP-27: b sends its SETs on the session and takes our acks in our frames."""
     w, b = wire
     jti = await b.publish("a", {SESSION_REVOKED: {}})
-    async with connect(w.ws, additional_headers=w.auth, subprotocols=["pushpull"],  # type: ignore[list-item]
-                       compression=None) as ws:
+    async with connect(
+        w.ws,
+        additional_headers=w.auth,
+        subprotocols=["pushpull"],  # type: ignore[list-item]
+        compression=None,
+    ) as ws:
         with anyio.fail_after(5_000 * MS):
             frame = json.loads(await ws.recv())
         assert list(frame["sets"]) == [jti]
