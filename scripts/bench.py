@@ -215,7 +215,7 @@ def run_pair(
         node = [sys.executable, str(Path(__file__)), "node"]
         # SETPEER_BENCH_PROFILE=receive|send records that node with py-spy (raw format).
         profile = os.environ.get("SETPEER_BENCH_PROFILE", "")
-        spy = ["py-spy", "record", "-f", "raw", "-o", f"/tmp/setpeer-{profile}.prof", "--"]
+        spy = ["py-spy", "record", "-r", "1000", "-f", "raw", "-o", f"/tmp/setpeer-{profile}.prof", "--"]
         receiver = subprocess.Popen(
             [
                 *(spy if profile == "receive" else []),

@@ -129,8 +129,10 @@ async def _until_closed(
     """Run the reader or writer; when either ends (closed or done) stop both."""
     try:
         await loop(link, channel)
-    except SessionClosed as exc:
-        log.info("partner=%s websocket closed %s %s", link.name, exc.code, exc.reason)
+    except* SessionClosed as group:
+        for exc in group.exceptions:
+            assert isinstance(exc, SessionClosed)
+            log.info("partner=%s websocket closed %s %s", link.name, exc.code, exc.reason)
     finally:
         scope.cancel()
 
