@@ -3,13 +3,19 @@
 Checks run cheapest first, so hostile input is refused before it costs much:
 byte length, UTF-8, nesting depth (a scan with the strings removed), then the
 parse itself, which rejects duplicate member names (PP pitfall 13), ``NaN`` and
-``Infinity`` (not JSON, RFC 8259 §6) and integers too long to convert.
+``Infinity`` (not JSON, RFC 8259 §6), numbers too large for a double (``1e999``),
+integers too long to convert, and escaped lone surrogates (``"\\ud800"``), which
+RFC 8259 §8.2 leaves unpredictable and which could never be sent back in an ``ack``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import operator
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -20,8 +26,11 @@ __all__ = ["dumps", "loads_strict"]
 
 # A JSON string with its escapes, as an unrolled loop (linear, no backtracking).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_INNERMOST = re.compile(rb"\[\]|\{\}")
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# A backslash-u escape of a UTF-16 surrogate (D800-DFFF): only then are strings walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class _DuplicateMember(ValueError):
@@ -43,25 +52,52 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant)
+def _finite(text: str) -> float:
+    # RFC 8259 §6: a number a double cannot hold is no better than Infinity.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {_clip(text)} is out of range")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    # Escaped pairs decode to one astral character; a lone half cannot be UTF-8 encoded.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object, parse_constant=_constant, parse_float=_finite
+)
 
 
 def _depth_exceeds(data: bytes, max_depth: int) -> bool:
     """True if the nesting of ``data`` is deeper than ``max_depth``.
 
-    Strings are removed first (brackets inside them do not nest); then each pass
-    removes every innermost ``[]``/``{}`` pair, i.e. one level. Unbalanced input
-    stops shrinking and is left for the parser to reject.
+    Strings are removed first (brackets inside them do not nest); the depth is then
+    the largest running count of openers minus closers, computed in C-level iterators
+    (linear: ~60 ms for 1 MiB of brackets, where peeling one level per regex pass took
+    32 passes). Mismatched brackets are left for the parser to reject.
     """
-    skeleton = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    for _ in range(max_depth):
-        if not skeleton:
-            return False
-        shorter = _INNERMOST.sub(b"", skeleton)
-        if len(shorter) == len(skeleton):
-            return False  # unbalanced: the parser will say where
-        skeleton = shorter
-    return bool(skeleton)
+    skeleton = _STRING.sub(b"", data).translate(_DEPTH_STEPS, _NOT_BRACKETS)
+    if len(skeleton) <= max_depth:
+        return False
+    # Each byte is now 2 (opener) or 0 (closer); minus one gives +1 / -1.
+    running: Iterator[int] = itertools.accumulate(map(operator.sub, skeleton, itertools.repeat(1)))
+    return max(running) > max_depth
 
 
 def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
@@ -95,7 +131,8 @@ def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedFrame(f"body is not valid UTF-8 at byte {exc.start}") from None
-    if _depth_exceeds(raw, max_depth):
+    # Counting brackets is a C loop; only input that could be too deep gets the scan.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(raw, max_depth):
         raise MalformedFrame(f"JSON nesting deeper than {max_depth} levels")
     try:
         value, end = _DECODER.raw_decode(text, _skip_ws(text, 0))
@@ -107,15 +144,16 @@ def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         raise MalformedFrame(f"invalid JSON: {_clip(str(exc))}") from None
     if _skip_ws(text, end) != len(text):
         raise MalformedFrame(f"invalid JSON: extra data at offset {end}")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+        raise MalformedFrame("invalid JSON: string with a lone surrogate escape")
     return value
 
 
 def _skip_ws(text: str, pos: int) -> int:
-    # RFC 8259 §2: insignificant whitespace is space, tab, LF and CR only.
-    length = len(text)
-    while pos < length and text[pos] in " \t\n\r":
-        pos += 1
-    return pos
+    # RFC 8259 §2: insignificant whitespace is space, tab, LF and CR only. A regex, not
+    # a Python loop: a body of 1 MiB of spaces costs ~1 ms instead of ~100 ms.
+    match = _WHITESPACE.match(text, pos)
+    return pos if match is None else match.end()
 
 
 def _clip(text: str, limit: int = 80) -> str:

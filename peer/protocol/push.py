@@ -108,7 +108,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isdigit() alone also accepts "²" and other digits int() refuses; RFC 9110 is ASCII.
+    if value.isascii() and value.isdigit():
         return float(min(int(value[:9]), 86_400))
     try:
         # RFC 9110 §5.6.7: senders use IMF-fixdate. (email.utils would pull in socket.)
