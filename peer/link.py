@@ -208,7 +208,16 @@ class Link:
                 )
                 now = time.time()
                 for row in rows:
-                    self.ledger.enqueue(row.jti, row.token, now=now, attempts=row.attempts)
+                    # A row with its attempts used up keeps its last deadline (a late
+                    # ack may still come); the others go out again at once.
+                    spent = row.attempts >= self.limits.max_attempts
+                    self.ledger.enqueue(
+                        row.jti,
+                        row.token,
+                        now=now,
+                        attempts=row.attempts,
+                        not_before=row.next_attempt_at if spent else None,
+                    )
                 if rows:
                     self._loaded_seq = rows[-1].seq
                     self.outbound_ready.set()
@@ -231,6 +240,7 @@ class Link:
                 self.ledger.tick(now=now)
                 await self._apply(self.ledger.effects())
                 self.outbound_ready.set()
+                self._feed.set()  # SETs that failed made room in the buffer
 
     async def take_frame(self, *, max_sets: int) -> CommunicationObject | None:
         """The next Communication Object to send, persisted first; None if nothing.
@@ -248,16 +258,13 @@ class Link:
     async def frame_delivered(self, frame: CommunicationObject) -> None:
         """``frame`` was written: the answers in it are paid."""
         if frame.ack or frame.set_errs:
-            self.ledger.answers_delivered()
+            self.ledger.frame_delivered(frame)
             await self._apply(self.ledger.effects())
             self._progress.set()
 
     def frame_lost(self, frame: CommunicationObject) -> None:
         """``frame`` may not have arrived: owe its answers again, resend its SETs soon."""
-        if frame.ack or frame.set_errs:
-            self.ledger.answers_lost()
-        if frame.sets:
-            self.ledger.session_lost(now=time.time())
+        self.ledger.frame_lost(frame, now=time.time())
         self._timer.set()
         self.outbound_ready.set()
 

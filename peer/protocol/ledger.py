@@ -1,25 +1,25 @@
 """Ledger: one partner's delivery state, as a sans-I/O state machine.
 
-Outbound, a SET is *queued* (due to be sent now or at a retry time), *in flight*
-(sent, waiting for its answer until a deadline) or *finished* (acked or failed,
-and then forgotten — apart from a bounded memory of recent jtis). Inbound, the
-Ledger keeps the *debt*: the acks and setErrs we owe the partner.
+Outbound, a tracked SET is *waiting* (for a retry time), *due*, *in flight* (sent,
+answer expected by a deadline) or *closing* (reloaded with its attempts used up: not
+sent again, but a late answer counts until its last deadline). An ack or setErr
+*finishes* it. Inbound, the Ledger keeps the *debt*: the answers we owe the partner.
+Feed it facts with the time as an argument, ask ``next_frame``/``next_deadline``,
+and take its decisions for the store with ``effects()``. It never reads a clock.
 
-Feed it facts (``enqueue``, ``frame_received``, ``owe``, ``tick``, ``session_lost``)
-with the time as an argument; ask it what to do (``next_frame``, ``next_deadline``);
-take its decisions for the store with ``effects()``. It never sleeps or reads a clock.
+- Oldest first among due SETs (POLL-8); at most ``window`` in flight; at most
+  ``max_sets`` per frame (the peer's ``maxResponseEvents``, PP-9).
+- An ack or setErr ends a SET for good (PP-25, MP-9). Late and out-of-order answers
+  count, on any session (PP-14, PP-22); answers for untracked jtis are ignored
+  (MP-5). A jti in both ``ack`` and ``setErrs`` is an error report (decision: an ack
+  cannot take back a reported failure).
+- No answer by the deadline: retry after a jittered backoff until ``max_attempts``
+  sends, earlier runs included; after the last deadline, ``Failed(jti,
+  "delivery_exhausted")`` (PP-21, PP-24, MP-8, MP-21, POLL-16). A lost frame or
+  session makes its SETs due again at once, attempts kept (PP-30).
+- Every receipt of an inbound SET is answered after it (PP-23, MP-7, POLL-15).
 
-Rules (spec items):
-- FIFO among due SETs, at most ``window`` in flight (local flow control; PP pitfall 7)
-  and at most ``max_sets`` per frame (the peer's ``maxResponseEvents``, PP-9).
-- An ack or setErr ends a SET for good: it is never sent again (PP-25, MP-9). Late
-  and out-of-order answers count as long as the SET is still tracked; answers for
-  jtis we do not track are ignored (MP-5). A jti in both ``ack`` and ``setErrs`` of
-  one object is an error report (decision).
-- No answer by the deadline: retry after a jittered backoff, until ``max_attempts``
-  sends; then ``Failed(jti, "delivery_exhausted")`` (PP-21, MP-21).
-- Every inbound SET is answered (PP-23, MP-7): ``owe`` records it, ``next_frame``
-  hands it out, ``answers_delivered``/``answers_lost`` settle or restore the debt.
+O(log n) per SET: heaps with lazy deletion, compacted when stale entries dominate.
 """
 
 from __future__ import annotations
@@ -27,39 +27,129 @@ from __future__ import annotations
 import heapq
 import random
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from .communication import CommunicationObject, SetErr
 from .effects import Acked, AcksSent, Effect, Failed, Sent
 from .retry import RetryPolicy
 
-__all__ = ["EXHAUSTED", "Ledger"]
+__all__ = ["DEFAULT_MAX_ANSWERS", "EXHAUSTED", "FINISHED_MEMORY", "Ledger"]
 
 EXHAUSTED = "delivery_exhausted"
-_FINISHED_MEMORY = 100_000  # recent finished jtis remembered to refuse re-enqueueing
+# Recently finished jtis remembered so a late duplicate enqueue is refused (PP-25).
+# 100k jtis of ~40 bytes is a few MiB; the store's unique key is the durable guard.
+FINISHED_MEMORY = 100_000
+# Answers per frame unless the caller says otherwise: 1,000 typical jtis are ~40 KiB,
+# far inside a partner's frame and ack-count limits (FrameLimits: 1 MiB, 10,000), so
+# a backlog of owed answers after a restart never makes a frame the partner refuses.
+DEFAULT_MAX_ANSWERS = 1000
+
+_WAITING, _DUE, _FLIGHT, _CLOSING = range(4)
+_Heap = list[tuple[float, int, str]]  # (key, version, jti); stale when version moved on
+
+
+class _Debt:
+    """Answers owed to the partner for SETs it sent us (PP-23, MP-7).
+
+    ``_owed`` holds answers to hand out, oldest first; ``_sent`` those handed out in
+    frames not yet settled, with how many such frames carry each jti. A jti's debt
+    is paid (``AcksSent``) when its last frame is delivered and no newer receipt of
+    it is owed; a lost frame's answers are owed again.
+    """
+
+    __slots__ = ("_owed", "_sent")
+
+    def __init__(self) -> None:
+        self._owed: OrderedDict[str, SetErr | None] = OrderedDict()
+        self._sent: dict[str, tuple[SetErr | None, int]] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self._owed) + len(self._sent)
+
+    def __contains__(self, jti: str) -> bool:
+        return jti in self._owed or jti in self._sent
+
+    def owe(self, jti: str, error: SetErr | None) -> None:
+        # A repeat receipt not yet answered keeps its place; the latest verdict wins.
+        self._owed[jti] = error
+
+    def take(self, limit: int | None) -> tuple[list[str], dict[str, SetErr]]:
+        ack: list[str] = []
+        errs: dict[str, SetErr] = {}
+        count = len(self._owed) if limit is None else min(max(limit, 0), len(self._owed))
+        for _ in range(count):
+            jti, error = self._owed.popitem(last=False)
+            self._sent[jti] = (error, self._sent.get(jti, (None, 0))[1] + 1)
+            if error is None:
+                ack.append(jti)
+            else:
+                errs[jti] = error
+        return ack, errs
+
+    def _settle(self, answers: Mapping[str, SetErr | None] | None) -> dict[str, SetErr | None]:
+        """Take one frame's answers (None: every frame's) off ``_sent``; return those
+        that were handed out and not settled yet."""
+        if answers is None:
+            settled = {jti: error for jti, (error, _) in self._sent.items()}
+            self._sent.clear()
+            return settled
+        done: dict[str, SetErr | None] = {}
+        for jti, error in answers.items():
+            entry = self._sent.get(jti)
+            if entry is None:
+                continue  # not ours to settle: settled already, or never handed out
+            if entry[1] > 1:
+                self._sent[jti] = (entry[0], entry[1] - 1)
+            else:
+                del self._sent[jti]
+            done[jti] = error
+        return done
+
+    def delivered(self, answers: Mapping[str, SetErr | None] | None) -> AcksSent | None:
+        # Paid once no other frame carries it and no newer receipt of it is owed.
+        paid = tuple(
+            jti for jti in self._settle(answers) if jti not in self._sent and jti not in self._owed
+        )
+        return AcksSent(paid) if paid else None
+
+    def lost(self, answers: Mapping[str, SetErr | None] | None) -> None:
+        # Owed again even if another frame still carries an answer: that one may
+        # predate a later receipt. Ahead of newer answers, in their original order.
+        for jti, error in reversed(self._settle(answers).items()):
+            if jti not in self._owed:
+                self._owed[jti] = error
+                self._owed.move_to_end(jti, last=False)
 
 
 class _Item:
-    __slots__ = ("attempts", "due", "jti", "token", "version")
+    __slots__ = ("attempts", "jti", "seq", "state", "token", "version")
 
-    def __init__(self, jti: str, token: str, attempts: int, due: float) -> None:
+    def __init__(self, jti: str, token: str, attempts: int, seq: int) -> None:
         self.jti = jti
         self.token = token
         self.attempts = attempts
-        self.due = due  # queued: earliest send time; in flight: answer deadline
-        self.version = 0  # bumps on each state change; stale heap entries are skipped
+        self.seq = seq  # enqueue order: due SETs go out oldest first
+        self.state = _WAITING
+        self.version = 0  # bumps on every move; heap entries of older versions are stale
 
 
 class Ledger:
     """Delivery state for one partner.
 
     Args:
-        window: most SETs in flight at once.
+        window: most SETs in flight at once (>= 1).
         retry: backoff between attempts of one SET.
-        max_attempts: sends before a SET fails with ``delivery_exhausted``.
-        ack_timeout: how long a sent SET waits for its answer.
-        rng: randomness for jitter (seed it in tests).
-        buffer: most SETs held at once (queued + in flight); the rest stay in the store.
+        max_attempts: sends before a SET fails with ``delivery_exhausted`` (>= 1).
+        ack_timeout: seconds a sent SET waits for its answer (> 0).
+        rng: randomness for jitter; seed it for reproducible schedules.
+        buffer: most SETs tracked at once; the rest stay in the store. Default
+            ``4 * window``: enough to refill the window while answers come back,
+            without millions of pending rows in memory.
+        finished_memory: how many finished jtis to remember.
+
+    Raises:
+        ValueError: a parameter is out of range.
     """
 
     def __init__(
@@ -71,50 +161,58 @@ class Ledger:
         ack_timeout: float,
         rng: random.Random | None = None,
         buffer: int | None = None,
+        finished_memory: int = FINISHED_MEMORY,
     ) -> None:
-        if window < 1 or max_attempts < 1 or ack_timeout <= 0:
+        if window < 1 or max_attempts < 1 or not ack_timeout > 0:
             raise ValueError("window and max_attempts must be >= 1, ack_timeout > 0")
+        if (buffer is not None and buffer < 1) or finished_memory < 0:
+            raise ValueError("buffer must be >= 1, finished_memory >= 0")
         self.window = window
         self.retry = retry
         self.max_attempts = max_attempts
         self.ack_timeout = ack_timeout
         self.buffer = buffer if buffer is not None else 4 * window
-        self._rng = rng or random.Random()
+        self._rng = rng if rng is not None else random.Random()
+        self._finished_memory = finished_memory
         self._items: dict[str, _Item] = {}
-        self._ready: OrderedDict[str, None] = OrderedDict()  # queued and due, FIFO
-        self._later: list[tuple[float, int, str]] = []  # queued, due later (heap)
+        self._seq = 0
+        self._waiting: _Heap = []  # key: due time
+        self._due: _Heap = []  # key: seq (oldest first)
+        self._deadlines: _Heap = []  # in flight and closing; key: deadline
         self._flight: dict[str, None] = {}
-        self._deadlines: list[tuple[float, int, str]] = []  # in flight (heap)
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._owed: dict[str, SetErr | None] = {}
-        self._owed_sending: dict[str, SetErr | None] = {}
+        self._debt = _Debt()
         self._effects: list[Effect] = []
 
     # -- counters ------------------------------------------------------------------
 
     @property
     def inflight(self) -> int:
-        """SETs sent and not yet answered."""
+        """SETs sent and not yet answered nor timed out (never above ``window``)."""
         return len(self._flight)
 
     @property
     def waiting(self) -> int:
-        """SETs held but not in flight (due now or waiting for a retry)."""
+        """SETs tracked but not in flight: due now, waiting for a retry, or closing."""
         return len(self._items) - len(self._flight)
 
     @property
     def owed(self) -> int:
-        """Answers we owe the partner, including those in a frame not yet confirmed."""
-        return len(self._owed) + len(self._owed_sending)
+        """Answers we owe the partner, including those in frames not yet confirmed."""
+        return self._debt.count
 
     def tracks(self, jti: str) -> bool:
-        """True while ``jti`` is queued or in flight."""
+        """True while the outbound ``jti`` is tracked (not finished)."""
         return jti in self._items
 
-    # -- outbound ------------------------------------------------------------------
+    def owes(self, jti: str) -> bool:
+        """True while an answer for the inbound ``jti`` is owed or not yet confirmed."""
+        return jti in self._debt
+
+    # -- outbound: loading ----------------------------------------------------------
 
     def room(self) -> int:
-        """How many more SETs the Link may load from the store."""
+        """How many more SETs the Link may load from the store now."""
         return max(0, self.buffer - len(self._items))
 
     def enqueue(
@@ -126,181 +224,277 @@ class Ledger:
         attempts: int = 0,
         not_before: float | None = None,
     ) -> bool:
-        """Track an outbound SET (new, or reloaded after a restart with its attempts).
+        """Track an outbound SET: new, or reloaded from the store after a restart.
+
+        Args:
+            jti: the SET's ``jti``.
+            token: the compact SET.
+            now: the current time.
+            attempts: sends so far, in earlier runs too; they count toward the cap.
+            not_before: earliest send time (the row's ``next_attempt_at``); for a
+                SET with its attempts used up, the deadline of its last send.
 
         Returns:
-            False if ``jti`` is already tracked or recently finished (never resent).
+            False, and nothing changes, if ``jti`` is tracked already or finished
+            recently (a finished jti is never sent again: PP-25, MP-9).
+
+        Raises:
+            ValueError: ``attempts`` is negative.
         """
+        if attempts < 0:
+            raise ValueError("attempts must be >= 0")
         if jti in self._items or jti in self._finished:
             return False
+        self._seq += 1
+        item = self._items[jti] = _Item(jti, token, attempts, self._seq)
+        when = now if not_before is None else not_before
         if attempts >= self.max_attempts:
-            # Reloaded with its attempts used up: it gets its last deadline now.
-            item = _Item(jti, token, attempts, now)
-            self._items[jti] = item
-            self._fly(item, deadline=now)
-            return True
-        item = _Item(jti, token, attempts, now if not_before is None else not_before)
-        self._items[jti] = item
-        self._queue(item)
+            # PP-21: no more sends; an answer to the last one may still come until its
+            # deadline, then it fails. It holds no window slot: it is not on this wire.
+            self._move(item, _CLOSING, when)
+        elif when <= now:
+            self._move(item, _DUE)
+        else:
+            self._move(item, _WAITING, when)
         return True
 
-    def _queue(self, item: _Item) -> None:
-        item.version += 1
-        self._flight.pop(item.jti, None)
-        heapq.heappush(self._later, (item.due, item.version, item.jti))
-
-    def _fly(self, item: _Item, *, deadline: float) -> None:
-        item.version += 1
-        item.due = deadline
-        self._ready.pop(item.jti, None)
-        self._flight[item.jti] = None
-        heapq.heappush(self._deadlines, (deadline, item.version, item.jti))
-
-    def _promote(self, now: float) -> None:
-        """Move queued SETs whose time has come to the FIFO of due SETs."""
-        later = self._later
-        while later and later[0][0] <= now:
-            _, version, jti = heapq.heappop(later)
-            item = self._items.get(jti)
-            if item is not None and item.version == version and jti not in self._flight:
-                self._ready[jti] = None
+    # -- outbound: sending ------------------------------------------------------------
 
     def take_sets(self, *, now: float, limit: int) -> dict[str, str]:
         """Due SETs to send now, oldest first, within the window and ``limit``.
 
-        Each becomes in flight with a deadline ``now + ack_timeout``; a ``Sent``
-        effect records the attempt.
+        Each goes in flight until ``now + ack_timeout`` and a ``Sent`` effect records
+        the attempt; its ``retry_at`` is that deadline, the earliest a restarted node
+        may send it again.
+
+        Args:
+            now: the current time.
+            limit: most SETs to take (the peer's ``maxResponseEvents`` or batch size).
+
+        Returns:
+            jti -> compact SET, in send order.
         """
         self.tick(now=now)
-        count = min(limit, self.window - len(self._flight), len(self._ready))
         sets: dict[str, str] = {}
-        for _ in range(max(0, count)):
-            jti, _ = self._ready.popitem(last=False)
-            item = self._items[jti]
+        room = min(limit, self.window - len(self._flight))
+        deadline = now + self.ack_timeout
+        while len(sets) < room:
+            item = self._pop(self._due, None)
+            if item is None:
+                break
             item.attempts += 1
-            self._fly(item, deadline=now + self.ack_timeout)
-            sets[jti] = item.token
-            self._effects.append(Sent(jti, item.attempts, now + self.ack_timeout))
+            self._move(item, _FLIGHT, deadline)
+            sets[item.jti] = item.token
+            self._effects.append(Sent(item.jti, item.attempts, deadline))
         return sets
 
-    def _finish(self, jti: str) -> _Item | None:
-        item = self._items.pop(jti, None)
-        if item is None:
-            return None
-        item.version += 1  # invalidates heap entries
-        self._flight.pop(jti, None)
-        self._ready.pop(jti, None)
-        self._finished[jti] = None
-        if len(self._finished) > _FINISHED_MEMORY:
-            self._finished.popitem(last=False)
-        return item
+    def tick(self, *, now: float) -> None:
+        """Expire answers past their deadline (retry later, or fail exhausted) and
+        make waiting SETs whose retry time has come due.
 
-    def ack_received(self, jtis: list[str] | tuple[str, ...]) -> None:
+        Args:
+            now: the current time.
+        """
+        while (item := self._pop(self._deadlines, now)) is not None:
+            if item.attempts >= self.max_attempts:
+                self._finish(item)
+                self._effects.append(
+                    Failed(item.jti, EXHAUSTED, f"no answer after {item.attempts} attempts")
+                )
+            else:
+                self._move(item, _WAITING, now + self.retry.delay(item.attempts, self._rng))
+        while (item := self._pop(self._waiting, now)) is not None:
+            self._move(item, _DUE)
+
+    def sets_lost(self, jtis: Iterable[str], *, now: float) -> None:
+        """The answers to these in-flight SETs may never come: make them due now.
+
+        Attempts are kept. A SET with its attempts used up keeps its deadline (one
+        last chance for a late answer) and then fails. Other jtis are ignored.
+
+        Args:
+            jtis: SETs of a frame that may not have arrived.
+            now: the current time.
+        """
+        for jti in jtis:
+            item = self._items.get(jti)
+            if item is not None and item.state == _FLIGHT and item.attempts < self.max_attempts:
+                self._move(item, _DUE)
+
+    def session_lost(self, *, now: float) -> None:
+        """Every in-flight SET's answer may never come (PP-30): see :meth:`sets_lost`."""
+        self.sets_lost(list(self._flight), now=now)
+
+    # -- outbound: answers ---------------------------------------------------------
+
+    def ack_received(self, jtis: Iterable[str]) -> None:
         """The partner accepted these SETs (PP-5); unknown jtis are ignored (MP-5)."""
         for jti in jtis:
-            if self._finish(jti) is not None:
+            item = self._items.get(jti)
+            if item is not None:
+                self._finish(item)
                 self._effects.append(Acked(jti))
 
     def errs_received(self, errs: Mapping[str, SetErr]) -> None:
         """The partner refused these SETs (PP-6): failed with its code, verbatim."""
         for jti, err in errs.items():
-            if self._finish(jti) is not None:
+            item = self._items.get(jti)
+            if item is not None:
+                self._finish(item)
                 self._effects.append(Failed(jti, err.err, err.description))
 
     def frame_received(self, frame: CommunicationObject, *, now: float) -> None:
         """Apply the ``ack`` and ``setErrs`` of an object from the partner.
 
-        A jti in both is treated as an error report: errors are applied first.
+        Errors are applied first, so a jti in both ends as an error report. The
+        object's ``sets`` are not the Ledger's business: the Link verifies them and
+        calls :meth:`owe` for each.
+
+        Args:
+            frame: the partner's object, on any session (PP-22).
+            now: the current time (answers count whenever they come: PP-14).
         """
         self.errs_received(frame.set_errs)
-        self.ack_received(tuple(frame.ack))
+        self.ack_received(frame.ack)
 
-    def tick(self, *, now: float) -> None:
-        """Expire in-flight SETs past their deadline: retry later, or fail exhausted."""
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, version, jti = heapq.heappop(deadlines)
-            item = self._items.get(jti)
-            if item is None or item.version != version:
-                continue
-            if item.attempts >= self.max_attempts:
-                self._finish(jti)
-                self._effects.append(
-                    Failed(jti, EXHAUSTED, f"no answer after {item.attempts} attempts")
-                )
-                continue
-            item.due = now + self.retry.delay(item.attempts, self._rng)
-            self._queue(item)
-        self._promote(now)
-
-    def session_lost(self, *, now: float) -> None:
-        """Answers to in-flight SETs may never come: make them due again now.
-
-        Attempts are kept, so a flapping session still reaches the cap.
-        """
-        for jti in list(self._flight):
-            item = self._items[jti]
-            if item.attempts >= self.max_attempts:
-                continue  # its deadline stands: one last chance for a late answer
-            item.due = now
-            self._queue(item)
-        self._promote(now)
-
-    def next_deadline(self) -> float | None:
-        """The earliest time the Link must call ``tick``: a deadline or a retry."""
-        candidates = []
-        for heap in (self._deadlines, self._later):
-            while heap:
-                due, version, jti = heap[0]
-                item = self._items.get(jti)
-                if item is not None and item.version == version:
-                    candidates.append(due)
-                    break
-                heapq.heappop(heap)
-        return min(candidates) if candidates else None
-
-    # -- inbound debt --------------------------------------------------------------
+    # -- inbound debt ---------------------------------------------------------------
 
     def owe(self, jti: str, error: SetErr | None) -> None:
-        """We owe the partner an answer for ``jti``: an ack (None) or a setErr."""
-        self._owed[jti] = error
+        """We received the SET ``jti`` (again) and owe an ack (None) or a setErr.
+
+        Call it on every receipt, duplicates included (POLL-15): each receipt gets
+        an answer sent after it. Receipts not yet answered share one answer.
+        """
+        self._debt.owe(jti, error)
 
     def take_answers(self, limit: int | None = None) -> tuple[list[str], dict[str, SetErr]]:
-        """Owed answers for the next frame; they stay owed until delivered or lost."""
-        ack: list[str] = []
-        errs: dict[str, SetErr] = {}
-        for jti in list(self._owed)[:limit]:
-            error = self._owed.pop(jti)
-            self._owed_sending[jti] = error
-            if error is None:
-                ack.append(jti)
-            else:
-                errs[jti] = error
-        return ack, errs
+        """Owed answers, oldest first, for the next frame; unconfirmed until settled.
 
-    def answers_delivered(self) -> None:
-        """The frame with the answers taken went out: the debt is paid."""
-        if self._owed_sending:
-            self._effects.append(AcksSent(tuple(self._owed_sending)))
-            self._owed_sending.clear()
+        Args:
+            limit: most answers to take; None for all.
 
-    def answers_lost(self) -> None:
-        """The frame with the answers taken may not have arrived: owe them again."""
-        for jti, error in self._owed_sending.items():
-            self._owed.setdefault(jti, error)
-        self._owed_sending.clear()
+        Returns:
+            ``(ack, set_errs)``.
+        """
+        return self._debt.take(limit)
+
+    def answers_delivered(self, frame: CommunicationObject | None = None) -> None:
+        """The answers in ``frame`` went out (None: every answer taken so far).
+
+        Produces ``AcksSent`` for the jtis whose debt is now fully paid.
+        """
+        paid = self._debt.delivered(None if frame is None else _answered(frame))
+        if paid:
+            self._effects.append(paid)
+
+    def answers_lost(self, frame: CommunicationObject | None = None) -> None:
+        """The answers in ``frame`` may not have arrived (None: every answer taken so
+        far): they are owed again, ahead of newer ones."""
+        self._debt.lost(None if frame is None else _answered(frame))
 
     # -- output --------------------------------------------------------------------
 
-    def next_frame(self, *, now: float, max_sets: int) -> CommunicationObject | None:
-        """SETs due and answers owed as one object, or None if there is nothing to say."""
-        sets = self.take_sets(now=now, limit=max_sets) if max_sets > 0 else {}
-        ack, errs = self.take_answers()
+    def next_frame(
+        self, *, now: float, max_sets: int, max_answers: int | None = DEFAULT_MAX_ANSWERS
+    ) -> CommunicationObject | None:
+        """Due SETs and owed answers as one object (PP-27), or None if nothing to say.
+
+        Args:
+            now: the current time.
+            max_sets: most SETs (the peer's ``maxResponseEvents``, PP-9; 0 for none).
+            max_answers: most ``ack`` plus ``setErrs`` entries; None for all.
+
+        Returns:
+            The object to send; settle it with :meth:`frame_delivered` or
+            :meth:`frame_lost`.
+        """
+        sets = self.take_sets(now=now, limit=max_sets)
+        ack, errs = self._debt.take(max_answers)
         if not sets and not ack and not errs:
             return None
         return CommunicationObject(sets=sets, ack=ack, set_errs=errs)
 
+    def frame_delivered(self, frame: CommunicationObject) -> None:
+        """``frame`` (from :meth:`next_frame`) was written: its answers are paid."""
+        self.answers_delivered(frame)
+
+    def frame_lost(self, frame: CommunicationObject, *, now: float) -> None:
+        """``frame`` may not have arrived (e.g. its HTTP request or response failed):
+        its answers are owed again and its SETs are due again (PP-30)."""
+        self.answers_lost(frame)
+        self.sets_lost(frame.sets, now=now)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time the Link must call :meth:`tick`: an answer's deadline or
+        a retry coming due; None when no timer is needed.
+
+        SETs already due wait for room in the window or for a frame, not for a time.
+        """
+        times = [
+            t for t in (self._peek(self._deadlines), self._peek(self._waiting)) if t is not None
+        ]
+        return min(times) if times else None
+
     def effects(self) -> list[Effect]:
-        """Decisions to persist, in order; the list is cleared."""
+        """Decisions to persist, in order (``Sent``, ``Acked``, ``Failed``,
+        ``AcksSent``); the list is cleared."""
         effects, self._effects = self._effects, []
         return effects
+
+    # -- internals -----------------------------------------------------------------
+
+    def _move(self, item: _Item, state: int, when: float = 0.0) -> None:
+        """Put ``item`` in ``state``; ``when`` is its due time or deadline."""
+        item.version += 1
+        if item.state == _FLIGHT:
+            del self._flight[item.jti]
+        item.state = state
+        if state == _DUE:
+            self._push(self._due, float(item.seq), item)
+        elif state == _WAITING:
+            self._push(self._waiting, when, item)
+        else:
+            if state == _FLIGHT:
+                self._flight[item.jti] = None
+            self._push(self._deadlines, when, item)
+
+    def _finish(self, item: _Item) -> None:
+        del self._items[item.jti]
+        if item.state == _FLIGHT:
+            del self._flight[item.jti]
+        item.version += 1  # its heap entries are stale now
+        if self._finished_memory:
+            self._finished[item.jti] = None
+            if len(self._finished) > self._finished_memory:
+                self._finished.popitem(last=False)
+
+    def _push(self, heap: _Heap, key: float, item: _Item) -> None:
+        heapq.heappush(heap, (key, item.version, item.jti))
+        # Stale entries pile up (a SET acked long before its deadline leaves one):
+        # rebuild once they outnumber the live ones, which keeps pushes O(log n)
+        # amortised and memory bounded by the number of tracked SETs.
+        if len(heap) > 2 * len(self._items) + 64:
+            heap[:] = [entry for entry in heap if self._live(entry)]
+            heapq.heapify(heap)
+
+    def _live(self, entry: tuple[float, int, str]) -> bool:
+        item = self._items.get(entry[2])
+        return item is not None and item.version == entry[1]
+
+    def _peek(self, heap: _Heap) -> float | None:
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def _pop(self, heap: _Heap, until: float | None) -> _Item | None:
+        """The first live item whose key is <= ``until`` (None: any), removed."""
+        key = self._peek(heap)
+        if key is None or (until is not None and key > until):
+            return None
+        return self._items[heapq.heappop(heap)[2]]
+
+
+def _answered(frame: CommunicationObject) -> dict[str, SetErr | None]:
+    answers: dict[str, SetErr | None] = dict.fromkeys(frame.ack)
+    answers.update(frame.set_errs)
+    return answers

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import time
 from collections.abc import Mapping
 
 from ..errors import FrameTooLarge, MalformedFrame, UnsupportedMediaType, WireError
@@ -104,7 +103,11 @@ PushOutcome = Accepted | Rejected | Retry
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (RFC 9110 §10.2.3), or None."""
+    """Seconds to wait from a ``Retry-After`` header (RFC 9110 §10.2.3), or None.
+
+    An HTTP-date needs the caller's clock (``now``; the core reads none): without it,
+    only the delta-seconds form is understood.
+    """
     if not value:
         return None
     value = value.strip()
@@ -118,8 +121,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         )
     except ValueError:
         return None
-    reference = time.time() if now is None else now
-    return max(0.0, min(when.timestamp() - reference, 86_400.0))
+    if now is None:
+        return None
+    return max(0.0, min(when.timestamp() - now, 86_400.0))
 
 
 def _error_body(body: bytes) -> tuple[str, str] | None:
