@@ -174,10 +174,14 @@ async def test_receiver_killed_before_done_redelivers_locally_only(tmp_path: Pat
                         await rx.done()
                         print("done " + rx.jti, flush=True)
                     if seen == 10:
+                        # Die only once the parent saw every SET acked.
+                        await anyio.to_thread.run_sync(sys.stdin.readline)
                         os.kill(os.getpid(), signal.SIGKILL)
         anyio.run(main)
     """)
-    process = subprocess.Popen([sys.executable, "-c", receiver], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", receiver], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None
     url = process.stdout.readline().strip()
     endpoint = url.replace("http://", "ws://") + "/pushpull"
@@ -186,6 +190,9 @@ async def test_receiver_killed_before_done_redelivers_locally_only(tmp_path: Pat
         with anyio.fail_after(20_000 * MS):
             await a.flush()
         assert a.stats()["b"]["acked"] == 10
+    assert process.stdin is not None
+    process.stdin.write("kill\n")
+    process.stdin.close()
     await anyio.to_thread.run_sync(process.wait)
     done = [
         line.split()[1] for line in process.stdout.read().splitlines() if line.startswith("done ")

@@ -1,4 +1,9 @@
-"""Storage backends behind one small interface (``base.Store``)."""
+"""Storage backends behind one small interface (``base.Store``), chosen by URL.
+
+``memory://`` keeps everything in this process; ``sqlite:///rel/path.db`` (relative
+to the config file's folder) and ``sqlite:////abs/path.db`` name a SQLite file
+(API.md "Config"). A PostgreSQL backend joins by adding its scheme below.
+"""
 
 from __future__ import annotations
 
@@ -11,41 +16,74 @@ from .base import SCHEMA_VERSION, Store
 
 __all__ = ["Store", "migrate", "open_store", "sqlite_path"]
 
+_SQLITE = "sqlite:///"
+
 
 def sqlite_path(url: str, base_dir: Path | None) -> Path:
-    """``sqlite:///rel.db`` is relative to ``base_dir``; ``sqlite:////abs.db`` absolute."""
-    rest = url[len("sqlite:///") :]
-    if not rest:
-        raise StoreError("sqlite:/// needs a path")
+    """The file a ``sqlite:///`` URL names.
+
+    The path is taken literally (no percent-decoding, no query string):
+    ``sqlite:///rel.db`` is relative to ``base_dir`` (default: the working
+    folder), ``sqlite:////abs.db`` absolute.
+
+    Raises:
+        StoreError: not a ``sqlite:///`` URL, or no path in it.
+    """
+    if not url.startswith(_SQLITE):
+        raise StoreError(f"not a SQLite store URL (sqlite:///PATH): {url!r}")
+    rest = url[len(_SQLITE) :]
+    if not rest or rest.endswith("/") or "\x00" in rest:
+        raise StoreError(f"a SQLite store URL needs a file path: {url!r}")
     path = Path(rest)
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
     return path
 
 
+def _scheme(url: str) -> str:
+    if url == "memory://":
+        return "memory"
+    if url.startswith(_SQLITE):
+        return "sqlite"
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    if scheme == "sqlite":
+        raise StoreError(f"a SQLite store URL has three slashes (sqlite:///PATH): {url!r}")
+    raise StoreError(f"unsupported store URL (memory:// or sqlite:///PATH): {scheme!r}")
+
+
 async def open_store(url: str, *, base_dir: Path | None = None) -> Store:
-    """Open (and create or migrate) the store at ``url``.
+    """Open the store at ``url``, creating or upgrading its schema first.
+
+    Args:
+        url: ``memory://``, ``sqlite:///rel/path.db`` or ``sqlite:////abs/path.db``.
+        base_dir: the folder relative SQLite paths start from (the config file's).
+
+    Returns:
+        An open store; close it with ``aclose()``.
 
     Raises:
         StoreError: unknown scheme, unreadable file, or a newer schema than we know.
     """
-    if url == "memory://":
+    if _scheme(url) == "memory":
         from .memory import MemoryStore
 
         return MemoryStore()
-    if url.startswith("sqlite:///"):
-        from .sqlite import SQLiteStore
+    from .sqlite import SQLiteStore
 
-        return await SQLiteStore.open(sqlite_path(url, base_dir))
-    raise StoreError(f"unsupported store URL scheme: {url.split(':', 1)[0]}")
+    return await SQLiteStore.open(sqlite_path(url, base_dir))
 
 
 async def migrate(url: str, base_dir: Path | None = None) -> int:
-    """Create or upgrade the schema at ``url``; returns the version now there."""
-    if url == "memory://":
-        return SCHEMA_VERSION
-    if url.startswith("sqlite:///"):
-        from .sqlite import migrate_file
+    """Create or upgrade the schema at ``url`` (``setpeer migrate``).
 
-        return await anyio.to_thread.run_sync(migrate_file, sqlite_path(url, base_dir))
-    raise StoreError(f"unsupported store URL scheme: {url.split(':', 1)[0]}")
+    Returns:
+        The schema version now there.
+
+    Raises:
+        StoreError: as :func:`open_store`.
+    """
+    if _scheme(url) == "memory":
+        return SCHEMA_VERSION
+    from .sqlite import migrate_file
+
+    return await anyio.to_thread.run_sync(migrate_file, sqlite_path(url, base_dir))

@@ -2,12 +2,18 @@
 
 Small and coarse, like httpx's ``BaseTransport``: each method is one transaction.
 Backends: ``memory.py`` (tests, ephemeral use) and ``sqlite.py`` (the embedded
-default); the contract suite in ``tests/store/test_contract.py`` runs on each.
+default); the contract suite in ``tests/store/test_contract.py`` runs on each, and a
+PostgreSQL backend joins it by adding one name to its fixture.
+
+Values are checked here, once, for every backend (:func:`check_text`,
+:func:`encode_claims`): the same bad input ends in the same typed error whatever
+the backend, never in a driver's ``UnicodeEncodeError`` or ``OverflowError``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -15,23 +21,42 @@ from ..errors import StoreError
 from ..protocol.effects import Effect
 
 __all__ = [
+    "MAX_SEQ",
+    "SCHEMA_VERSION",
     "Answer",
     "DuplicateJti",
     "FailureRow",
     "InboundNew",
     "InboxRow",
+    "InvalidValue",
     "OutboundNew",
     "OutboundRow",
     "PartnerCounts",
-    "SCHEMA_VERSION",
     "Store",
+    "check_count",
+    "check_text",
+    "decode_claims",
+    "encode_claims",
+    "is_text",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers."""
+
+MAX_SEQ = 2**63 - 1
+"""Sequence numbers are SQL BIGINTs; a larger ``after_seq`` or limit is a caller's bug."""
 
 
 class DuplicateJti(StoreError, ValueError):
-    """A jti was enqueued twice for one partner: a jti is never reused (MP-9)."""
+    """A jti was enqueued twice for one partner: a jti is never reused (PP-25, MP-9).
+
+    The whole ``enqueue`` call is refused; other callers' SETs in the same group
+    commit are not affected.
+    """
+
+
+class InvalidValue(StoreError, ValueError):
+    """A value no backend can hold: not a string, not valid Unicode, a bad count."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,7 +104,7 @@ class InboxRow:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Answer:
-    """An answer we owe the partner: an ack (``err`` None) or a setErr."""
+    """An answer we owe the partner: an ack (``err`` None) or a setErr (PP-23, MP-7)."""
 
     jti: str
     err: str | None = None
@@ -88,7 +113,7 @@ class Answer:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FailureRow:
-    """An outbound SET that ended in error."""
+    """An outbound SET that ended in error (the partner's setErr, or out of attempts)."""
 
     partner: str
     jti: str
@@ -102,8 +127,9 @@ class PartnerCounts:
     """Per-partner counts for ``status``.
 
     ``pending``: never sent; ``inflight``: sent and not answered; ``received``:
-    distinct inbound SETs; ``max_attempts`` and ``next_attempt_at`` describe the
-    unanswered rows (most attempts so far, earliest planned retry).
+    distinct inbound SETs stored from this partner; ``max_attempts`` and
+    ``next_attempt_at`` describe the in-flight rows (most attempts so far,
+    earliest planned retry; 0 and None when nothing is in flight).
     """
 
     pending: int = 0
@@ -116,10 +142,27 @@ class PartnerCounts:
 
 
 class Store(Protocol):
-    """What a backend provides. Every method is one transaction."""
+    """What a backend provides. Every method is one transaction.
+
+    Attributes:
+        commits: transactions committed so far; the contract suite counts them to
+            check group commit.
+    """
+
+    commits: int
 
     async def enqueue(self, items: Sequence[OutboundNew]) -> None:
-        """Commit SETs to the outbox; durable on return. Raises DuplicateJti."""
+        """Commit SETs to the outbox, all or none; durable on return.
+
+        Concurrent calls are committed together (group commit). If the caller is
+        cancelled while waiting, the SETs may still be committed.
+
+        Raises:
+            DuplicateJti: a ``(partner, jti)`` is already in the outbox, or twice in
+                ``items``.
+            InvalidValue: a field is not a valid Unicode string.
+            StoreError: the store is closed or could not commit.
+        """
 
     async def load_outbound(
         self, partner: str, *, limit: int, after_seq: int = 0
@@ -127,18 +170,24 @@ class Store(Protocol):
         """Unfinished rows for ``partner`` with ``seq > after_seq``, oldest first."""
 
     async def apply(self, partner: str, effects: Sequence[Effect]) -> None:
-        """Persist the Ledger's decisions for ``partner`` in one transaction."""
+        """Persist the Ledger's decisions for ``partner`` in one transaction.
+
+        ``Sent`` raises attempts and sets the next retry; ``Acked`` and ``Failed``
+        finish a row; ``AcksSent`` pays answers owed. Effects for unknown or already
+        finished jtis are ignored: a late ``Sent`` never reopens an acked SET.
+        """
 
     async def accept_inbound(
         self, partner: str, items: Sequence[InboundNew], answers: Sequence[Answer]
     ) -> list[bool]:
         """Store verified SETs (dedupe on ``(iss, jti)``) and owed answers together.
 
-        Returns one flag per item: True if new, False if a duplicate.
+        Returns:
+            One flag per item: True if new, False if a duplicate (still answered).
         """
 
     async def acks_due(self, partner: str) -> list[Answer]:
-        """Answers still owed to ``partner`` (after a restart)."""
+        """Answers still owed to ``partner`` (after a restart), in no set order."""
 
     async def fetch_inbox(self, *, after_seq: int, limit: int) -> list[InboxRow]:
         """Inbound SETs not yet done, with ``seq > after_seq``, in inbox order."""
@@ -150,7 +199,7 @@ class Store(Protocol):
         """Outbound SETs that ended in error, oldest first."""
 
     async def stats(self) -> dict[str, PartnerCounts]:
-        """Counts per partner that has any row."""
+        """Counts per partner that ever had a row; cheap (no table scan)."""
 
     async def set_session(self, partner: str, state: str) -> None:
         """Record the partner's session state for ``setpeer status``."""
@@ -163,4 +212,75 @@ class Store(Protocol):
         ...
 
     async def aclose(self) -> None:
-        """Release connections and files."""
+        """Finish queued writes, then release connections and files."""
+
+
+def check_text(value: object, what: str) -> str:
+    """Return ``value`` if it is a ``str`` that UTF-8 can encode.
+
+    A lone surrogate (``"\\ud800"``) is a valid Python string but no valid text in
+    SQLite or PostgreSQL; refuse it the same way in every backend.
+
+    Raises:
+        InvalidValue: not a string, or not encodable.
+    """
+    if type(value) is not str:
+        raise InvalidValue(f"{what} must be a string, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidValue(f"{what} is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def is_text(value: object) -> bool:
+    """True if :func:`check_text` would accept ``value``.
+
+    ``apply`` uses it to skip effects naming a jti no row can have, the same way
+    in every backend, rather than fail the whole batch.
+    """
+    if type(value) is not str:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_count(value: object, what: str, *, minimum: int = 0) -> int:
+    """Return ``value`` if it is an ``int`` in ``[minimum, MAX_SEQ]``.
+
+    SQLite reads ``LIMIT -1`` as "no limit" and a list slice reads ``[:-1]`` as
+    "all but one": a negative count is refused rather than given either meaning.
+
+    Raises:
+        InvalidValue: not an int (``bool`` included), or out of range.
+    """
+    if type(value) is not int or not minimum <= value <= MAX_SEQ:
+        raise InvalidValue(f"{what} must be an integer in [{minimum}, 2**63-1], got {value!r}")
+    return value
+
+
+def encode_claims(claims: Mapping[str, Any]) -> str:
+    """The claims as stored: compact JSON, non-ASCII escaped, so it round-trips.
+
+    Raises:
+        InvalidValue: not JSON (a set, NaN, a cycle, nesting deeper than Python's
+            recursion limit).
+    """
+    if not isinstance(claims, Mapping):
+        raise InvalidValue(f"claims must be a mapping, not {type(claims).__name__}")
+    try:
+        return json.dumps(claims, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidValue(f"claims are not JSON: {exc}") from None
+
+
+def decode_claims(text: str) -> dict[str, Any]:
+    """Inverse of :func:`encode_claims`."""
+    value: dict[str, Any] = json.loads(text)
+    return value

@@ -1,12 +1,22 @@
-"""The memory store: the contract without durability, for tests and ephemeral use."""
+"""The memory store: the contract without durability, for tests and ephemeral use.
+
+It keeps the same indexes the SQL backends keep (open rows per partner in FIFO
+order, not-done inbox rows, running counts), so a long test run does not turn
+quadratic. Writes happen at once; ``commits`` counts event-loop turns with writes,
+which is what one group commit covers in the durable backends.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import anyio
+import anyio.lowlevel
 
+from ..errors import StoreError
 from ..protocol.effects import Acked, AcksSent, Effect, Failed, Sent
 from .base import (
     SCHEMA_VERSION,
@@ -18,11 +28,39 @@ from .base import (
     OutboundNew,
     OutboundRow,
     PartnerCounts,
+    check_count,
+    check_text,
+    decode_claims,
+    encode_claims,
+    is_text,
 )
 
 __all__ = ["MemoryStore"]
 
-PENDING, ACKED, FAILED = 0, 1, 2
+
+@dataclasses.dataclass(slots=True)
+class _Outbound:
+    seq: int
+    partner: str
+    jti: str
+    token: str
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    err: str = ""
+    description: str = ""
+
+
+def _by_seq(row: _Outbound) -> int:
+    return row.seq
+
+
+@dataclasses.dataclass(slots=True)
+class _Counts:
+    pending: int = 0
+    inflight: int = 0
+    acked: int = 0
+    failed: int = 0
+    received: int = 0
 
 
 class MemoryStore:
@@ -31,183 +69,242 @@ class MemoryStore:
     version = SCHEMA_VERSION
 
     def __init__(self) -> None:
-        self._seq = 0
-        self._outbox: dict[tuple[str, str], dict[str, Any]] = {}
-        self._inbox: dict[tuple[str, str], dict[str, Any]] = {}
-        self._acks_due: dict[tuple[str, str], Answer] = {}
-        self._sessions: dict[str, str] = {}
         self.commits = 0
+        self._out_seq = 0
+        self._in_seq = 0
+        self._outbox: set[tuple[str, str]] = set()
+        self._open: dict[str, dict[str, _Outbound]] = {}  # partner -> jti -> row, FIFO
+        self._failed: list[_Outbound] = []
+        self._counts: dict[str, _Counts] = {}
+        self._inbox: set[tuple[str, str]] = set()
+        self._inbox_new: dict[int, InboxRow] = {}  # seq -> row, inbox order
+        self._acks_due: dict[str, dict[str, Answer]] = {}
+        self._sessions: dict[str, str] = {}
+        self._turn_open = False
+        self._closed = False
 
-    def _next(self) -> int:
-        self._seq += 1
-        return self._seq
+    # -- bookkeeping ---------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+    def _committed(self) -> None:
+        """Count one commit per event-loop turn, as a group commit would."""
+        if not self._turn_open:
+            self._turn_open = True
+            self.commits += 1
+            asyncio.get_running_loop().call_soon(self._end_turn)
+
+    def _end_turn(self) -> None:
+        self._turn_open = False
+
+    def _count(self, partner: str) -> _Counts:
+        counts = self._counts.get(partner)
+        if counts is None:
+            counts = self._counts[partner] = _Counts()
+        return counts
+
+    # -- outbox --------------------------------------------------------------------
 
     async def enqueue(self, items: Sequence[OutboundNew]) -> None:
-        keys = [(item.partner, item.jti) for item in items]
-        if len(set(keys)) != len(keys) or any(key in self._outbox for key in keys):
+        self._check_open()
+        keys = [
+            (
+                check_text(i.partner, "partner"),
+                check_text(i.jti, "jti"),
+                check_text(i.token, "token"),
+            )
+            for i in items
+        ]
+        pairs = [(partner, jti) for partner, jti, _ in keys]
+        if len(set(pairs)) != len(pairs) or not self._outbox.isdisjoint(pairs):
             raise DuplicateJti("a jti is never reused for one partner (MP-9)")
-        for item in items:
-            self._outbox[(item.partner, item.jti)] = {
-                "seq": self._next(),
-                "partner": item.partner,
-                "jti": item.jti,
-                "token": item.token,
-                "state": PENDING,
-                "attempts": 0,
-                "next_attempt_at": None,
-                "err": None,
-                "description": None,
-            }
-        self.commits += 1
+        for partner, jti, token in keys:
+            self._out_seq += 1
+            self._outbox.add((partner, jti))
+            self._open.setdefault(partner, {})[jti] = _Outbound(self._out_seq, partner, jti, token)
+            self._count(partner).pending += 1
+        if items:
+            self._committed()
         await anyio.lowlevel.checkpoint()
 
     async def load_outbound(
         self, partner: str, *, limit: int, after_seq: int = 0
     ) -> list[OutboundRow]:
-        rows = sorted(
-            (
-                r
-                for (p, _), r in self._outbox.items()
-                if p == partner and r["state"] == PENDING and r["seq"] > after_seq
-            ),
-            key=lambda r: r["seq"],
-        )[:limit]
+        self._check_open()
+        check_text(partner, "partner")
+        check_count(limit, "limit")
+        check_count(after_seq, "after_seq")
+        rows: list[OutboundRow] = []
+        for row in self._open.get(partner, {}).values():
+            if len(rows) >= limit:
+                break
+            if row.seq > after_seq:
+                rows.append(
+                    OutboundRow(
+                        row.seq, partner, row.jti, row.token, row.attempts, row.next_attempt_at
+                    )
+                )
         await anyio.lowlevel.checkpoint()
-        return [
-            OutboundRow(
-                r["seq"], partner, r["jti"], r["token"], r["attempts"], r["next_attempt_at"]
-            )
-            for r in rows
-        ]
+        return rows
 
     async def apply(self, partner: str, effects: Sequence[Effect]) -> None:
+        self._check_open()
+        check_text(partner, "partner")
+        for effect in effects:  # refuse the whole call before changing anything
+            if isinstance(effect, Failed):
+                check_text(effect.err, "err")
+                check_text(effect.description, "description")
+        open_rows = self._open.get(partner, {})
+        counts = self._count(partner) if open_rows else None
         for effect in effects:
             if isinstance(effect, AcksSent):
+                owed = self._acks_due.get(partner, {})
                 for jti in effect.jtis:
-                    self._acks_due.pop((partner, jti), None)
+                    if is_text(jti):
+                        owed.pop(jti, None)
                 continue
-            row = self._outbox.get((partner, effect.jti))
-            if row is None or row["state"] != PENDING:
-                continue
+            row = open_rows.get(effect.jti) if is_text(effect.jti) else None
+            if row is None or counts is None:
+                continue  # unknown or already finished: never reopened (MP-9)
             if isinstance(effect, Sent):
-                row["attempts"] = max(row["attempts"], effect.attempts)
-                row["next_attempt_at"] = effect.retry_at
-            elif isinstance(effect, Acked):
-                row["state"] = ACKED
+                if row.attempts == 0 and effect.attempts > 0:
+                    counts.pending -= 1
+                    counts.inflight += 1
+                row.attempts = max(row.attempts, effect.attempts)
+                row.next_attempt_at = effect.retry_at
+                continue
+            del open_rows[effect.jti]
+            if row.attempts:
+                counts.inflight -= 1
+            else:
+                counts.pending -= 1
+            if isinstance(effect, Acked):
+                counts.acked += 1
             elif isinstance(effect, Failed):
-                row["state"] = FAILED
-                row["err"], row["description"] = effect.err, effect.description
-        self.commits += 1
+                counts.failed += 1
+                row.err, row.description = effect.err, effect.description
+                bisect.insort(self._failed, row, key=_by_seq)  # oldest first, as SQL
+        self._committed()
         await anyio.lowlevel.checkpoint()
+
+    # -- inbox ---------------------------------------------------------------------
 
     async def accept_inbound(
         self, partner: str, items: Sequence[InboundNew], answers: Sequence[Answer]
     ) -> list[bool]:
+        self._check_open()
+        check_text(partner, "partner")
+        checked = [
+            (
+                check_text(i.iss, "iss"),
+                check_text(i.jti, "jti"),
+                check_text(i.token, "token"),
+                encode_claims(i.claims),
+            )
+            for i in items
+        ]
+        owed = [
+            Answer(
+                check_text(a.jti, "jti"),
+                None if a.err is None else check_text(a.err, "err"),
+                None if a.description is None else check_text(a.description, "description"),
+            )
+            for a in answers
+        ]
         fresh: list[bool] = []
-        for item in items:
-            key = (item.iss, item.jti)
-            if key in self._inbox:
+        for iss, jti, token, claims in checked:
+            # RFC 8417 §2.2: jti is unique per issuer, so (iss, jti) dedupes (pitfall 16).
+            if (iss, jti) in self._inbox:
                 fresh.append(False)
                 continue
-            self._inbox[key] = {
-                "seq": self._next(),
-                "partner": partner,
-                "iss": item.iss,
-                "jti": item.jti,
-                "token": item.token,
-                "claims": dict(item.claims),
-                "done": False,
-            }
+            self._inbox.add((iss, jti))
+            self._in_seq += 1
+            # Through JSON, as the durable backends store it: the same types come back.
+            row = InboxRow(self._in_seq, partner, iss, jti, token, decode_claims(claims))
+            self._inbox_new[self._in_seq] = row
+            self._count(partner).received += 1
             fresh.append(True)
-        for answer in answers:
-            self._acks_due[(partner, answer.jti)] = answer
-        self.commits += 1
+        due = self._acks_due.setdefault(partner, {})
+        for answer in owed:
+            due[answer.jti] = answer
+        self._committed()
         await anyio.lowlevel.checkpoint()
         return fresh
 
     async def acks_due(self, partner: str) -> list[Answer]:
+        self._check_open()
         await anyio.lowlevel.checkpoint()
-        return [a for (p, _), a in self._acks_due.items() if p == partner]
+        return list(self._acks_due.get(partner, {}).values())
 
     async def fetch_inbox(self, *, after_seq: int, limit: int) -> list[InboxRow]:
-        rows = sorted(
-            (r for r in self._inbox.values() if not r["done"] and r["seq"] > after_seq),
-            key=lambda r: r["seq"],
-        )[:limit]
+        self._check_open()
+        check_count(after_seq, "after_seq")
+        check_count(limit, "limit")
+        rows: list[InboxRow] = []
+        for seq, row in self._inbox_new.items():
+            if len(rows) >= limit:
+                break
+            if seq > after_seq:
+                rows.append(row)
         await anyio.lowlevel.checkpoint()
-        return [
-            InboxRow(r["seq"], r["partner"], r["iss"], r["jti"], r["token"], r["claims"])
-            for r in rows
-        ]
+        return rows
 
     async def mark_done(self, seqs: Sequence[int]) -> None:
-        wanted = set(seqs)
-        for row in self._inbox.values():
-            if row["seq"] in wanted:
-                row["done"] = True
-        self.commits += 1
+        self._check_open()
+        for seq in seqs:
+            self._inbox_new.pop(check_count(seq, "seq"), None)
+        if seqs:
+            self._committed()
         await anyio.lowlevel.checkpoint()
 
+    # -- status --------------------------------------------------------------------
+
     async def failures(self, partner: str | None = None) -> list[FailureRow]:
+        self._check_open()
         await anyio.lowlevel.checkpoint()
-        rows = sorted(
-            (
-                r
-                for r in self._outbox.values()
-                if r["state"] == FAILED and (partner is None or r["partner"] == partner)
-            ),
-            key=lambda r: r["seq"],
-        )
         return [
-            FailureRow(r["partner"], r["jti"], r["err"], r["description"], r["attempts"])
-            for r in rows
+            FailureRow(r.partner, r.jti, r.err, r.description, r.attempts)
+            for r in self._failed
+            if partner is None or r.partner == partner
         ]
 
     async def stats(self) -> dict[str, PartnerCounts]:
+        self._check_open()
         await anyio.lowlevel.checkpoint()
-        counts: dict[str, dict[str, Any]] = {}
-        for row in self._outbox.values():
-            c = counts.setdefault(row["partner"], _zero())
-            if row["state"] == ACKED:
-                c["acked"] += 1
-            elif row["state"] == FAILED:
-                c["failed"] += 1
-            else:
-                c["inflight" if row["attempts"] else "pending"] += 1
-                c["max_attempts"] = max(c["max_attempts"], row["attempts"])
-                if row["attempts"] and row["next_attempt_at"] is not None:
-                    nxt = c["next_attempt_at"]
-                    c["next_attempt_at"] = (
-                        min(nxt, row["next_attempt_at"]) if nxt else row["next_attempt_at"]
-                    )
-        for row in self._inbox.values():
-            counts.setdefault(row["partner"], _zero())["received"] += 1
-        return {partner: PartnerCounts(**c) for partner, c in counts.items()}
+        result: dict[str, PartnerCounts] = {}
+        for partner, c in self._counts.items():
+            inflight = [r for r in self._open.get(partner, {}).values() if r.attempts]
+            retries = [r.next_attempt_at for r in inflight if r.next_attempt_at is not None]
+            result[partner] = PartnerCounts(
+                c.pending,
+                c.inflight,
+                c.acked,
+                c.failed,
+                c.received,
+                max((r.attempts for r in inflight), default=0),
+                min(retries, default=None),
+            )
+        return result
 
     async def set_session(self, partner: str, state: str) -> None:
-        self._sessions[partner] = state
+        self._check_open()
+        self._sessions[check_text(partner, "partner")] = check_text(state, "state")
         await anyio.lowlevel.checkpoint()
 
     async def sessions(self) -> dict[str, str]:
+        self._check_open()
         await anyio.lowlevel.checkpoint()
         return dict(self._sessions)
 
     async def watch(self) -> AsyncIterator[str | None]:
-        # Nothing outside this process can write to a memory store.
+        """Never yields: only this process can write to a memory store, and the node
+        tells its Links about its own enqueues directly."""
+        self._check_open()
         await anyio.sleep_forever()
         yield None  # pragma: no cover
 
     async def aclose(self) -> None:
+        self._closed = True
         await anyio.lowlevel.checkpoint()
-
-
-def _zero() -> dict[str, Any]:
-    return {
-        "pending": 0,
-        "inflight": 0,
-        "acked": 0,
-        "failed": 0,
-        "received": 0,
-        "max_attempts": 0,
-        "next_attempt_at": None,
-    }
