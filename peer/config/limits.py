@@ -1,0 +1,189 @@
+"""``Limits``: sizes and timings from ``[peer.limits]`` and ``[partners.limits]``.
+
+Every default and every bound has a reason (STYLE.md §8): a node must answer any input
+in bounded time and memory, and a value far outside the bounds is almost always a typo
+(milliseconds written as seconds, a missing unit prefix), better refused at start-up
+than discovered in production.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Final
+
+from ..errors import ConfigError
+from ..protocol.limits import FrameLimits
+
+__all__ = ["DURATION_KEYS", "INTEGER_KEYS", "Limits", "limit_problems"]
+
+# Upper bounds. Sizes: a frame is held in memory and parsed at once, so 256 MiB is far
+# beyond any batch yet still refuses "10000000000". Counts: more SETs in flight than
+# 100,000 only hides a stuck partner. Durations: a week is longer than any sensible
+# timer; a larger value is a unit mistake.
+_MAX_BYTES: Final = 256 * 1024 * 1024
+_MAX_COUNT: Final = 100_000
+_MAX_ATTEMPTS: Final = 1_000_000
+_MAX_SECONDS: Final = 7 * 24 * 3600.0
+_DEFAULT_FRAME: Final = FrameLimits()
+
+INTEGER_KEYS: Final = {
+    "max_frame_bytes": _MAX_BYTES,
+    "max_set_bytes": _MAX_BYTES,
+    "max_sets_per_frame": _MAX_COUNT,
+    "window": _MAX_COUNT,
+    "max_attempts": _MAX_ATTEMPTS,
+}
+DURATION_KEYS: Final = (
+    "ack_timeout",
+    "retry_initial",
+    "retry_max",
+    "reconnect_initial",
+    "reconnect_max",
+    "poll_redelivery",
+    "long_poll_timeout",
+    "handshake_timeout",
+    "idle_timeout",
+)
+# (smaller, larger): the first must not exceed the second.
+_ORDERED: Final = (
+    ("retry_initial", "retry_max"),
+    ("reconnect_initial", "reconnect_max"),
+    ("max_set_bytes", "max_frame_bytes"),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Limits and timings; durations are seconds (float), sizes bytes.
+
+    Attributes:
+        max_frame_bytes: a WebSocket message or HTTP body. 1 MiB holds ~1,300 typical
+            SETs, far more than one batch needs, and bounds a parse at ~10 ms.
+        max_set_bytes: one compact SET. 64 KiB is 80x a typical 750-byte SET.
+        max_sets_per_frame: SETs in one Communication Object; also the multi-push batch
+            limit answered with 413 (MP-22).
+        window: SETs in flight per partner. Stop-and-wait caps a session at ~5-7k SETs/s
+            on loopback (PERFORMANCE.md); 1,000 keeps the pipe full.
+        ack_timeout: how long a sent SET waits for its ack before it counts as lost
+            and is sent again (PP-21).
+        retry_initial: first delay of the jittered exponential backoff between attempts.
+        retry_max: the backoff's ceiling. Five minutes rides out a partner's deployment
+            without hammering it.
+        max_attempts: attempts before a SET fails with ``delivery_exhausted``; 20 with the
+            defaults spans well over an hour.
+        reconnect_initial: first delay between session attempts.
+        reconnect_max: ceiling of that backoff; also how long the HTTP fallback runs
+            before WebSocket is tried again.
+        poll_redelivery: when a polled SET left unacknowledged is served again (POLL-15).
+        long_poll_timeout: how long a long poll waits; 25 s stays below the 30 s idle
+            timeout common in proxies and load balancers.
+        handshake_timeout: TCP + TLS + WebSocket upgrade, so a slow client cannot hold
+            a socket open for free.
+        idle_timeout: an HTTP keep-alive connection with no request is closed.
+    """
+
+    max_frame_bytes: int = 1024 * 1024
+    max_set_bytes: int = 64 * 1024
+    max_sets_per_frame: int = 1000
+    window: int = 1000
+    ack_timeout: float = 10.0
+    retry_initial: float = 1.0
+    retry_max: float = 300.0
+    max_attempts: int = 20
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    poll_redelivery: float = 30.0
+    long_poll_timeout: float = 25.0
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 60.0
+
+    def frame_limits(self) -> FrameLimits:
+        """The parse limits for what a partner sends us (``peer.protocol.limits``).
+
+        The partner acknowledges at most our window in one object, so the ack limit
+        grows with ``window`` rather than refusing a legitimate frame.
+
+        Raises:
+            ConfigError: these limits are invalid (see :func:`limit_problems`).
+        """
+        problems = limit_problems(self, "limits")
+        if problems:
+            raise ConfigError(problems)
+        return FrameLimits(
+            max_frame_bytes=self.max_frame_bytes,
+            max_set_bytes=self.max_set_bytes,
+            max_sets_per_frame=self.max_sets_per_frame,
+            max_acks_per_frame=max(_DEFAULT_FRAME.max_acks_per_frame, self.window),
+        )
+
+    def normalized(self) -> Limits:
+        """A copy with every duration as a float (TOML ``5`` is an int)."""
+        changes: dict[str, Any] = {
+            key: float(getattr(self, key))
+            for key in DURATION_KEYS
+            if type(getattr(self, key)) is int
+        }
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _value_problem(key: str, value: object) -> str | None:
+    if key in INTEGER_KEYS:
+        if not _is_int(value):
+            return "must be an integer"
+        assert isinstance(value, int)
+        if not 1 <= value <= INTEGER_KEYS[key]:
+            return f"must be between 1 and {INTEGER_KEYS[key]}"
+        return None
+    if not (_is_int(value) or isinstance(value, float)):
+        return "must be a number of seconds"
+    assert isinstance(value, int | float)
+    # Compare before any float conversion: a 400-digit TOML integer overflows a float.
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number of seconds"
+    if not 0 < value <= _MAX_SECONDS:
+        return f"must be more than 0 and at most {_MAX_SECONDS:.0f} seconds (a week)"
+    return None
+
+
+def limit_problems(
+    limits: object, path: str, inherited: Limits | None = None
+) -> list[tuple[str, str]]:
+    """Every problem with ``limits``, each keyed ``path.key``.
+
+    Args:
+        limits: the value to check (anything: a config built in code may hold junk).
+        path: key path of the table, e.g. ``"peer.limits"`` or ``"partners[0].limits"``.
+        inherited: the peer's limits when checking a partner's; values the partner
+            inherited unchanged were reported at ``peer.limits`` already.
+
+    Returns:
+        ``(key_path, message)`` pairs, empty when the limits are valid.
+    """
+    if not isinstance(limits, Limits):
+        return [(path, "must be a Limits table")]
+    problems: list[tuple[str, str]] = []
+    overridden: set[str] = set()
+    bad: set[str] = set()
+    for field in dataclasses.fields(Limits):
+        value = getattr(limits, field.name)
+        message = _value_problem(field.name, value)
+        if message is not None:
+            bad.add(field.name)
+        if inherited is not None:
+            theirs = getattr(inherited, field.name)
+            if value is theirs or (type(value) is type(theirs) and value == theirs):
+                continue
+        overridden.add(field.name)
+        if message is not None:
+            problems.append((f"{path}.{field.name}", message))
+    for small, large in _ORDERED:
+        if bad & {small, large} or not overridden & {small, large}:
+            continue
+        if getattr(limits, small) > getattr(limits, large):
+            problems.append((f"{path}.{small}", f"must not exceed {large}"))
+    return problems

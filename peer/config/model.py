@@ -1,0 +1,359 @@
+"""The configuration's frozen dataclasses: ``PeerConfig``, ``Partner`` and their parts.
+
+They can be built in code as well as by :func:`~peer.config.load_config`; either way
+``validate()`` reports the same problems with the same key paths. Paths may be given as
+``str`` or ``Path``: at construction they become ``Path`` objects, and relative ones are
+joined to the config folder (``PeerConfig.config_dir``, the TOML file's folder), so the
+rest of the node never has to know where the file was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import ConfigError, UnknownPartner
+from .limits import Limits
+from .secrets import resolve_secret
+
+__all__ = [
+    "RECEIVE_VIA",
+    "SEND_VIA",
+    "TRANSPORTS",
+    "ClientCert",
+    "InboundAuth",
+    "InboundOAuth",
+    "OAuthClient",
+    "OutboundAuth",
+    "Partner",
+    "PeerConfig",
+    "TLSConfig",
+]
+
+TRANSPORTS: Final = ("websocket", "http")
+SEND_VIA: Final = ("pushpull", "push", "multipush", "poll")
+RECEIVE_VIA: Final = ("pushpull", "push", "multipush", "poll")
+
+# A Partner built without limits inherits the PeerConfig's; this default marks "not given".
+_INHERIT_LIMITS: Final = Limits()
+
+
+def _as_path(value: object, base: Path | None) -> Any:
+    """``value`` as a Path joined to ``base``; anything else is left for validate()."""
+    if isinstance(value, Path | str) and value != "":
+        path = Path(value)
+        return path if base is None or path.is_absolute() else base / path
+    if isinstance(value, os.PathLike) and not isinstance(value, Path):
+        return _as_path(os.fspath(value), base)
+    return value
+
+
+def _resolve_paths(obj: object, names: tuple[str, ...], base: Path | None) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None:
+            # Frozen: __post_init__ is the one place a field may still be set.
+            object.__setattr__(obj, name, _as_path(value, base))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TLSConfig:
+    """Server TLS (``[peer.tls]``); ``client_ca`` turns on client certificates (mTLS).
+
+    Attributes:
+        certfile: PEM certificate chain we serve.
+        keyfile: its PEM private key.
+        client_ca: PEM bundle of CAs whose client certificates we accept; without it no
+            client certificate is requested.
+    """
+
+    certfile: Path
+    keyfile: Path
+    client_ca: Path | None = None
+
+    def __post_init__(self) -> None:
+        _resolve_paths(self, ("certfile", "keyfile", "client_ca"), None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClientCert:
+    """A client certificate we present to a partner (``[partners.auth.client_cert]``)."""
+
+    certfile: Path
+    keyfile: Path
+
+    def __post_init__(self) -> None:
+        _resolve_paths(self, ("certfile", "keyfile"), None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthClient:
+    """OAuth client credentials we use toward a partner (``[partners.auth.oauth]``).
+
+    The authorization server is found through the partner's RFC 9728 metadata unless
+    ``token_endpoint`` is given.
+
+    Attributes:
+        client_id: our client identifier at the partner's authorization server.
+        client_secret: ``env:NAME`` or ``file:PATH``; or
+        private_key_jwt: a private JWK Set file (RFC 7523 client assertion).
+        scope: scope to request, if the server needs one.
+        token_endpoint: override for servers without discoverable metadata.
+    """
+
+    client_id: str
+    client_secret: str | None = None
+    private_key_jwt: Path | None = None
+    scope: str | None = None
+    token_endpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        _resolve_paths(self, ("private_key_jwt",), None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundAuth:
+    """How we authenticate to a partner (``[partners.auth]``).
+
+    Attributes:
+        bearer: a static token, as ``env:NAME`` or ``file:PATH`` (never inline).
+        oauth: OAuth client credentials instead of a static bearer.
+        client_cert: a client certificate (mTLS), alone or with either of the above.
+    """
+
+    bearer: str | None = None
+    oauth: OAuthClient | None = None
+    client_cert: ClientCert | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether any credential is configured."""
+        return not (self.bearer is None and self.oauth is None and self.client_cert is None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class InboundOAuth:
+    """OAuth access tokens a partner may present: from ``issuer``, about ``subject``."""
+
+    issuer: str
+    subject: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class InboundAuth:
+    """How a partner authenticates to us (``[partners.inbound]``); any one suffices.
+
+    Attributes:
+        bearer_sha256: lowercase hex SHA-256 of the static token the partner presents,
+            so the token itself never sits in our config.
+        client_cert_sha256: lowercase hex SHA-256 of the partner's DER client
+            certificate (needs ``peer.tls.client_ca``).
+        oauth: access tokens from an authorization server, for one subject.
+    """
+
+    bearer_sha256: str | None = None
+    client_cert_sha256: str | None = None
+    oauth: InboundOAuth | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether any credential is configured."""
+        return not (
+            self.bearer_sha256 is None and self.client_cert_sha256 is None and self.oauth is None
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Partner:
+    """One partner peer (``[[partners]]``); see docs/configuration.md for each key.
+
+    ``limits`` left out means the PeerConfig's limits; ``config_dir`` left out means
+    the PeerConfig's folder (both filled in when the PeerConfig is built).
+    """
+
+    name: str
+    issuer: str
+    audience: str
+    jwks: Path | None = None
+    jwks_uri: str | None = None
+    endpoint: str | None = None
+    initiate: bool = False
+    transport: str = "websocket"
+    send_via: str = "pushpull"
+    receive_via: str = "pushpull"
+    push_endpoint: str | None = None
+    multipush_endpoint: str | None = None
+    poll_endpoint: str | None = None
+    auth: OutboundAuth = dataclasses.field(default_factory=OutboundAuth)
+    inbound: InboundAuth = dataclasses.field(default_factory=InboundAuth)
+    limits: Limits = _INHERIT_LIMITS
+    ssf: bool = False
+    strict_subjects: bool = False
+    ca: Path | None = None
+    config_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        base = self.config_dir if isinstance(self.config_dir, Path) else None
+        _resolve_paths(self, ("jwks", "ca"), base)
+        auth = self.auth
+        if isinstance(auth, OutboundAuth) and base is not None:
+            cert, oauth = auth.client_cert, auth.oauth
+            if isinstance(cert, ClientCert):
+                cert = dataclasses.replace(
+                    cert,
+                    certfile=_as_path(cert.certfile, base),
+                    keyfile=_as_path(cert.keyfile, base),
+                )
+            if isinstance(oauth, OAuthClient) and oauth.private_key_jwt is not None:
+                key = _as_path(oauth.private_key_jwt, base)
+                oauth = dataclasses.replace(oauth, private_key_jwt=key)
+            object.__setattr__(
+                self, "auth", dataclasses.replace(auth, client_cert=cert, oauth=oauth)
+            )
+
+    @property
+    def jwks_path(self) -> Path | None:
+        """The partner's public JWK Set file, if given as a file."""
+        return self.jwks
+
+    @property
+    def ca_path(self) -> Path | None:
+        """CA bundle that verifies the partner's server certificate (default: system)."""
+        return self.ca
+
+    @property
+    def http_endpoint(self) -> str:
+        """``endpoint`` for the HTTP binding: ``wss`` -> ``https``, ``ws`` -> ``http``."""
+        endpoint = self.endpoint or ""
+        scheme, sep, rest = endpoint.partition("://")
+        mapped = {"wss": "https", "ws": "http"}.get(scheme.lower())
+        return f"{mapped}://{rest}" if sep and mapped else endpoint
+
+    @property
+    def inbound_bearer_sha256(self) -> str | None:
+        """Hex SHA-256 of the bearer token this partner presents to us."""
+        return self.inbound.bearer_sha256
+
+    def outbound_bearer(self) -> str | None:
+        """The bearer token we present to this partner, resolved now (never logged).
+
+        Raises:
+            ConfigError: the ``env:`` variable is unset or the ``file:`` unreadable.
+        """
+        if self.auth.bearer is None:
+            return None
+        key = f"partners[name={self.name!r}].auth.bearer"
+        return resolve_secret(self.auth.bearer, self.config_dir or Path.cwd(), key=key)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PeerConfig:
+    """A node's whole configuration (``[peer]`` and every ``[[partners]]``).
+
+    Attributes:
+        issuer: our ``iss``; the audience partners put on SETs for us.
+        listen: ``HOST:PORT`` to serve on (``[::1]:8443`` for IPv6; port 0 = ephemeral).
+        store: ``memory://``, ``sqlite:///rel.db``, ``sqlite:////abs.db`` or
+            ``postgresql://...``; a relative SQLite path starts at ``config_dir``.
+        signing_keys: our private JWK Set; its first key signs.
+        allow_insecure_loopback: permit plain ``http``/``ws`` to, and plain HTTP on,
+            literal loopback addresses (127.0.0.0/8, ::1). For tests and demos.
+        tls: server TLS; None serves plain HTTP (loopback only, with the flag above).
+        limits: the peer's limits, inherited by partners that do not override them.
+        partners: every partner, in file order.
+        config_dir: the folder relative paths start from (the TOML file's folder; the
+            working folder at construction for configs built in code).
+    """
+
+    issuer: str
+    listen: str = "127.0.0.1:8443"
+    store: str = "sqlite:///setpeer.db"
+    signing_keys: Path
+    allow_insecure_loopback: bool = False
+    tls: TLSConfig | None = None
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    partners: tuple[Partner, ...] = ()
+    config_dir: Path = dataclasses.field(default_factory=Path.cwd)
+
+    def __post_init__(self) -> None:
+        base = self.config_dir if isinstance(self.config_dir, Path) else None
+        _resolve_paths(self, ("signing_keys",), base)
+        if isinstance(self.tls, TLSConfig) and base is not None:
+            tls = self.tls
+            object.__setattr__(
+                self,
+                "tls",
+                dataclasses.replace(
+                    tls,
+                    certfile=_as_path(tls.certfile, base),
+                    keyfile=_as_path(tls.keyfile, base),
+                    client_ca=None if tls.client_ca is None else _as_path(tls.client_ca, base),
+                ),
+            )
+        if isinstance(self.partners, list | tuple):
+            partners = tuple(self._adopt(p) for p in self.partners)
+            object.__setattr__(self, "partners", partners)
+
+    def _adopt(self, partner: object) -> object:
+        """A partner with the peer's folder and limits where it gave none."""
+        if not isinstance(partner, Partner):
+            return partner
+        changes: dict[str, Any] = {}
+        if partner.config_dir is None:
+            changes["config_dir"] = self.config_dir
+        if partner.limits is _INHERIT_LIMITS:
+            changes["limits"] = self.limits
+        return dataclasses.replace(partner, **changes) if changes else partner
+
+    @property
+    def signing_keys_path(self) -> Path:
+        """Our private JWK Set file."""
+        return self.signing_keys
+
+    @property
+    def listen_host(self) -> str:
+        """The host part of ``listen``, brackets removed."""
+        host, _, _ = self.listen.rpartition(":")
+        return host.removeprefix("[").removesuffix("]")
+
+    @property
+    def listen_port(self) -> int:
+        """The port part of ``listen`` (0: any free port)."""
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def store_path(self) -> Path | None:
+        """The SQLite file the store URL names (relative to ``config_dir``), else None."""
+        prefix = "sqlite:///"
+        if not self.store.startswith(prefix) or len(self.store) == len(prefix):
+            return None
+        return self.config_dir / self.store[len(prefix) :]
+
+    def partner(self, name: str) -> Partner:
+        """The partner called ``name``.
+
+        Raises:
+            UnknownPartner: none is.
+        """
+        for partner in self.partners:
+            if partner.name == name:
+                return partner
+        raise UnknownPartner(f"no partner named {name!r}")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every problem with this configuration, as ``(key_path, message)`` pairs."""
+        from .checks import config_problems
+
+        return config_problems(self)
+
+    def validate(self) -> None:
+        """Check this configuration the way ``load_config`` checks a file.
+
+        Raises:
+            ConfigError: every problem found, each with its key path.
+        """
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
