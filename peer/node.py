@@ -22,7 +22,7 @@ from typing import Any, Self
 import anyio
 
 from .config import PeerConfig
-from .errors import PeerError, StoreError, UnknownPartner
+from .errors import ConfigError, PeerError, StoreError, UnknownPartner
 from .link import Failure, Link
 from .protocol.ledger import Ledger
 from .protocol.retry import RetryPolicy
@@ -98,6 +98,18 @@ class Peer:
         from .server import create_app  # the app reaches back into the node
 
         config = self.config
+        config.validate()  # a config built in code gets the checks load_config applies
+        for index, partner in enumerate(config.partners):
+            if partner.jwks is None:
+                raise ConfigError(
+                    [
+                        (
+                            f"partners[{index}].jwks_uri",
+                            "fetching keys from jwks_uri is not "
+                            "supported yet (issue 6): give the partner's keys as a jwks file",
+                        )
+                    ]
+                )
         self._store = store = await open_store(config.store, base_dir=config.config_dir)
         self._stack.push_async_callback(store.aclose)
         self._private_jwks = load_private_jwks(config.signing_keys_path)
