@@ -129,6 +129,8 @@ class Peer:
                 audience=config.issuer,
                 keys=KeyStore.from_file(partner.jwks_path),
                 ssf=partner.ssf,
+                strict_subjects=partner.strict_subjects,
+                max_token_bytes=partner.limits.max_set_bytes,
             )
             link = Link(
                 partner=partner,
@@ -251,6 +253,7 @@ class Peer:
 
         Raises:
             UnknownPartner: no such partner.
+            ValueError: ``events`` or another argument is not a valid claim value.
             StoreError: the store could not make it durable.
         """
         link = self._link(partner)

@@ -12,6 +12,7 @@ __all__ = ["add_parser", "main"]
 
 
 def add_parser(subparsers: Any, name: str) -> None:
+    """Register ``keygen`` on the ``setpeer`` argument parser."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help="print a new private JWK Set (the first key signs)"
     )
@@ -22,6 +23,6 @@ def add_parser(subparsers: Any, name: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Print the key set as JSON."""
+    """Print a new private JWK Set as JSON (API.md ``keygen``); returns 0."""
     print(json.dumps(generate_private_jwks(args.alg, kid=args.kid), indent=2))
     return 0

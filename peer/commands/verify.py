@@ -22,6 +22,7 @@ __all__ = ["add_parser", "main"]
 
 
 def add_parser(subparsers: Any, name: str) -> None:
+    """Register ``verify`` on the ``setpeer`` argument parser."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help="verify SETs as a receiver would; one JSON line per token"
     )
@@ -35,7 +36,11 @@ def add_parser(subparsers: Any, name: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Verify each token; exit 1 if any failed."""
+    """Verify each token with the node's :class:`Verifier`.
+
+    Returns:
+        0 if every token verified, 1 if any failed, 2 if the key set is unusable.
+    """
     try:
         keys = KeyStore.from_file(args.jwks)
     except ConfigError as exc:

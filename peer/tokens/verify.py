@@ -1,19 +1,38 @@
 """Verify SETs as a receiver: the one verifier the node and ``setpeer verify`` share.
 
 Every failure is a :class:`~peer.errors.SETRejected` with an RFC 8935 §2.4 code,
-never another exception:
+never another exception (JSON, base64 and signature errors are all mapped here):
 
-==================  ===========================================================
-``invalid_request`` not a compact JWS, bad header or claims JSON, wrong ``typ``,
-                    missing or mistyped claims, ``crit``, ``iat`` in the future,
-                    key/jti mismatch, subject or event payload invalid
-``invalid_key``     disallowed ``alg`` (``none``, HMAC, anything not listed),
-                    embedded key headers (``jwk``, ``jku``, ``x5u``, ``x5c``),
-                    unknown ``kid``, key/alg mismatch, bad signature
-``invalid_issuer``  ``iss`` is not the partner's issuer (checked before the key,
-                    so another partner's valid signature cannot speak for it)
-``invalid_audience`` our audience is not in ``aud``
-==================  ===========================================================
+====================  =========================================================
+``invalid_request``   not a compact JWS, header or claims not strict JSON
+                      (duplicate member names: SET-2), wrong or missing ``typ``
+                      (SET-14), ``crit`` (we understand no extension), missing or
+                      mistyped claims (SET-1, SET-6..SET-13), ``iat``/``nbf`` in the
+                      future, ``exp`` passed, SSF profile breaches, key/jti mismatch
+                      (decision 10), subject or event payload invalid
+``invalid_key``       disallowed ``alg`` (``none``: SET-15; HMAC; anything not in
+                      :data:`~peer.tokens.keys.ALGORITHMS`), embedded key headers
+                      (``jwk``, ``jku``, ``x5u``, ``x5c``), unknown ``kid``, no key
+                      of the header's algorithm, bad signature
+``invalid_issuer``    ``iss`` is not the partner's issuer (SET-6, SSF-12; checked
+                      before the key, so another partner's valid signature cannot
+                      speak for this one)
+``invalid_audience``  ``aud`` absent or without our audience (SET-9)
+====================  =========================================================
+
+Time: SETs are never refused for age, only for an ``iat`` (or ``nbf``) more than
+``max_future_skew`` ahead of ``now``: a SET describes a past fact and may be
+redelivered hours later (SET-24, SET-25). An ``exp`` that has passed is honoured
+(RFC 7519 §4.1.4) outside the SSF profile, which forbids ``exp`` altogether.
+
+One event per SET (SET-3, SSF-16) is not enforced: several event URIs are accepted
+as facets of one event, since a receiver cannot tell facets from a batch.
+
+Speed (verification is the receiver's bottleneck): keys are imported once
+(``KeyStore``), a partner's header segment is decoded and checked once and then
+served from a small cache, and the signature is checked with the cached
+``cryptography`` key (``jose.verify_bytes``) rather than through joserfc per token,
+which measured as slow as this whole function while doing less.
 """
 
 from __future__ import annotations
@@ -31,46 +50,58 @@ from ..protocol.jsonio import loads_strict
 from .jose import verify_bytes
 from .keys import ALGORITHMS, KeyStore
 
-__all__ = ["Verifier", "VerifiedSET", "unverified_jti"]
+__all__ = ["VerifiedSET", "Verifier", "unverified_jti"]
 
+# Keys come only from the partner's configured set (RFC 8725 §3.10 on header keys).
 _KEY_HEADERS = ("jwk", "jku", "x5u", "x5c")
+# Our own header is ~100 bytes; 4 KiB leaves room for a partner's extra members.
 _MAX_HEADER = 4096
+# Nesting limit for header and claims: real SETs nest 4-6 levels (complex subjects).
+_MAX_DEPTH = 32
+# unverified_jti serves forwarding of tokens of any partner limit (max_set_bytes cap).
 _MAX_TOKEN = 256 * 1024
+# Distinct header segments remembered per partner (one per kid/alg in practice).
+_HEADER_CACHE = 32
+_TYP = "secevent+jwt"
+_APPLICATION = "application/"
+# An absolute URI: a scheme, a colon, something after it (RFC 3986 §3; SET-1, SET-12).
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:.+", re.DOTALL)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class VerifiedSET:
-    """A SET that passed every check."""
+    """A SET that passed every check.
 
-    header: Mapping[str, Any]
-    claims: Mapping[str, Any]
+    Attributes:
+        claims: the decoded claims set.
+        header: the decoded JOSE header.
+        jti: the SET's ``jti`` (SET-8).
+        iss: the SET's ``iss`` (SET-6); with ``jti`` the dedupe key (decision 15).
+    """
 
-    @property
-    def iss(self) -> str:
-        return str(self.claims["iss"])
-
-    @property
-    def jti(self) -> str:
-        return str(self.claims["jti"])
-
-
-def _reject(err: str, description: str) -> SETRejected:
-    return SETRejected(err, description)
+    claims: dict[str, Any]
+    header: dict[str, Any]
+    jti: str
+    iss: str
 
 
 def _split(token: object, max_bytes: int) -> tuple[str, str, str]:
     if not isinstance(token, str):
-        raise _reject("invalid_request", "SET must be a string")
+        raise SETRejected("invalid_request", "SET must be a string")
     if len(token) > max_bytes:
-        raise _reject("invalid_request", f"SET exceeds {max_bytes} bytes")
+        raise SETRejected("invalid_request", f"SET exceeds {max_bytes} bytes")
     if COMPACT_JWS.fullmatch(token) is None:
-        raise _reject("invalid_request", "SET is not a JWS in compact serialization")
+        raise SETRejected("invalid_request", "SET is not a JWS in compact serialization")
     header, payload, signature = token.split(".")
     return header, payload, signature
 
 
 def _segment_bytes(segment: str) -> bytes:
-    """base64url of a segment already matched by COMPACT_JWS (alphabet checked)."""
+    """base64url of a segment already matched by COMPACT_JWS (alphabet checked).
+
+    Raises:
+        ValueError: a length no base64 encoding has.
+    """
     if len(segment) % 4 == 1:
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
@@ -79,13 +110,13 @@ def _segment_bytes(segment: str) -> bytes:
 def _json_segment(segment: str, what: str, max_bytes: int) -> dict[str, Any]:
     try:
         raw = _segment_bytes(segment)
-        value = loads_strict(raw, max_bytes=max_bytes, max_depth=32)
-    except ValueError:
-        raise _reject("invalid_request", f"{what} is not base64url") from None
+        value = loads_strict(raw, max_bytes=max_bytes, max_depth=_MAX_DEPTH)
     except WireError as exc:
-        raise _reject("invalid_request", f"{what}: {exc.description}") from None
+        raise SETRejected("invalid_request", f"{what}: {exc.description}") from None
+    except ValueError:  # binascii.Error is a ValueError
+        raise SETRejected("invalid_request", f"{what} is not base64url") from None
     if not isinstance(value, dict):
-        raise _reject("invalid_request", f"{what} must be a JSON object")
+        raise SETRejected("invalid_request", f"{what} must be a JSON object")
     return value
 
 
@@ -98,37 +129,31 @@ def unverified_jti(token: str) -> str:
     _, payload, _ = _split(token, _MAX_TOKEN)
     jti = _json_segment(payload, "claims", _MAX_TOKEN).get("jti")
     if not isinstance(jti, str) or not jti:
-        raise _reject("invalid_request", "jti must be a non-empty string")
+        raise SETRejected("invalid_request", "jti must be a non-empty string")
     return jti
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
+    """A JSON number (NumericDate, RFC 7519 §2): bool is not one, nor NaN/Infinity."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:.+", re.DOTALL)
-
-
-def _is_uri(value: str) -> bool:
-    """An absolute URI: a scheme, a colon, something after it (RFC 3986 §3)."""
-    return _URI.fullmatch(value) is not None
-
-
 class Verifier:
-    """Checks SETs from one partner.
+    """Checks SETs from one partner; built once per partner, used for every SET.
 
     Args:
-        issuer: the only ``iss`` this partner may use.
-        audience: our audience value(s); ``aud`` must contain one.
+        issuer: the only ``iss`` this partner may use (SET-6, SSF-12).
+        audience: our audience value(s); ``aud`` must contain one (SET-9).
         keys: the partner's verification keys.
-        ssf: apply the SSF 1.0 SET profile (typ MUST, ``sub_id`` required, no
-            ``sub``, no ``exp``).
-        require_typ: require ``typ: secevent+jwt`` (decision 9; always in SSF mode).
-        max_future_skew: seconds ``iat`` may lie in the future. SETs are never
-            refused for age: they may be redelivered late.
+        ssf: apply the SSF 1.0 SET profile: ``typ`` MUST (SSF-10), top-level
+            ``sub_id`` required (SSF-1), no ``sub`` (SSF-11), no ``exp`` (SSF-13).
+        require_typ: require ``typ: secevent+jwt`` (SET-14, SET-20; decision 9).
+            A ``typ`` that is present is always checked.
+        max_future_skew: seconds ``iat`` (and ``nbf``) may lie in the future. SETs
+            are never refused for age: they may be redelivered late (SET-24).
         strict_subjects: RFC 9493's rule against extra members (decision 11).
         check_payloads: validate known event payloads against ``schemas/``.
-        max_token_bytes: longest SET accepted.
+        max_token_bytes: longest SET accepted (a partner's ``max_set_bytes``).
     """
 
     def __init__(
@@ -144,6 +169,11 @@ class Verifier:
         check_payloads: bool = True,
         max_token_bytes: int = 64 * 1024,
     ) -> None:
+        # Imported here, not at module level: the subject and schema modules load
+        # JSON Schemas, which `import peer.tokens.verify` alone should not pay for.
+        from .schemas import EventSchemas
+        from .subjects import check_subject_id
+
         self.issuer = issuer
         self.audiences = frozenset([audience] if isinstance(audience, str) else audience)
         self.keys = keys
@@ -152,129 +182,161 @@ class Verifier:
         self.max_future_skew = max_future_skew
         self.strict_subjects = strict_subjects
         self.max_token_bytes = max_token_bytes
-        self._schemas = None
-        if check_payloads:
-            from .schemas import EventSchemas
-
-            self._schemas = EventSchemas.default()
+        self._check_subject_id = check_subject_id
+        self._schemas = EventSchemas.default() if check_payloads else None
+        # header segment -> (header, alg, kid); only headers that passed the checks.
+        self._headers: dict[str, tuple[dict[str, Any], str, str | None]] = {}
 
     def verify(self, token: object, *, now: float, expected_jti: str | None = None) -> VerifiedSET:
-        """Check ``token`` completely.
+        """Check ``token`` completely: form, header, issuer, key, signature, claims.
 
         Args:
             token: the compact SET.
             now: the current time (seconds since the epoch).
-            expected_jti: the key the SET arrived under in a ``sets`` map (decision 10).
+            expected_jti: the key the SET arrived under in a ``sets`` map; it must
+                equal the ``jti`` (decision 10).
+
+        Returns:
+            The verified SET.
 
         Raises:
             SETRejected: with the RFC 8935 code of the first problem found.
         """
         header_b64, payload_b64, signature_b64 = _split(token, self.max_token_bytes)
-        header = _json_segment(header_b64, "JOSE header", _MAX_HEADER)
-        alg = self._check_header(header)
+        cached = self._headers.get(header_b64)
+        if cached is None:
+            cached = self._header(header_b64)
+        header, alg, kid = cached
         claims = _json_segment(payload_b64, "claims", self.max_token_bytes)
         iss = claims.get("iss")
         if not isinstance(iss, str):
-            raise _reject("invalid_request", "iss must be a string")
+            raise SETRejected("invalid_request", "iss must be a string (SET-6)")
         if iss != self.issuer:
-            raise _reject("invalid_issuer", "iss is not the issuer of the authenticated partner")
-        kid = header.get("kid")
-        key = self.keys.get(kid)
+            raise SETRejected("invalid_issuer", "iss is not the issuer of this partner")
+        key = self.keys.get(kid, alg)
         if key is None:
-            raise _reject("invalid_key", "no key with this kid" if kid else "kid required")
-        if key.alg != alg:
-            raise _reject("invalid_key", f"key {kid!r} is not a {alg} key")
+            what = "no key with this kid" if kid is not None else "kid required"
+            raise SETRejected("invalid_key", f"{what} for {alg}")
         try:
             signature = _segment_bytes(signature_b64)
         except ValueError:
-            raise _reject("invalid_request", "signature is not base64url") from None
+            raise SETRejected("invalid_request", "signature is not base64url") from None
+        # The signing input is the token up to the second dot, as received (RFC 7515 §5.2).
         signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
         if not verify_bytes(alg, key.public_key, signing_input, signature):
-            raise _reject("invalid_key", "signature does not verify")
-        self._check_claims(claims, now=now, expected_jti=expected_jti)
-        return VerifiedSET(header, claims)
+            raise SETRejected("invalid_key", "signature does not verify")
+        jti = self._check_claims(claims, now=now, expected_jti=expected_jti)
+        return VerifiedSET(claims=claims, header=dict(header), jti=jti, iss=iss)
 
-    def _check_header(self, header: Mapping[str, Any]) -> str:
+    def _header(self, header_b64: str) -> tuple[dict[str, Any], str, str | None]:
+        """Decode and check a header segment once; remember it if it passed."""
+        header = _json_segment(header_b64, "JOSE header", _MAX_HEADER)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ALGORITHMS:
-            # "none" and every HMAC fall here (SET-15, no key confusion).
-            raise _reject("invalid_key", f"algorithm {str(alg)[:16]!r} is not accepted")
+            # "none" (SET-15) and every HMAC fall here: no key confusion possible.
+            raise SETRejected(
+                "invalid_key", f"algorithm not accepted (only {', '.join(ALGORITHMS)})"
+            )
         for name in _KEY_HEADERS:
             if name in header:
-                raise _reject(
+                raise SETRejected(
                     "invalid_key",
-                    f"header {name} is not accepted: keys come from "
-                    "the partner's configured key set",
+                    f"header {name} is not accepted: keys come from the partner's key set",
                 )
         if "crit" in header:
-            raise _reject(
+            raise SETRejected(
                 "invalid_request",
                 "crit names extensions this receiver does not understand (RFC 7515 §4.1.11)",
             )
-        if "kid" in header and not isinstance(header["kid"], str):
-            raise _reject("invalid_request", "kid must be a string")
+        if header.get("b64", True) is not True:
+            # RFC 7797 unencoded payloads only exist under crit, which we refuse.
+            raise SETRejected("invalid_request", "b64 must be absent or true")
+        kid = header.get("kid")
+        if "kid" in header and not isinstance(kid, str):  # null is no kid either
+            raise SETRejected("invalid_request", "kid must be a string")
         typ = header.get("typ")
         if typ is not None or self.require_typ:
             if not isinstance(typ, str):
-                raise _reject("invalid_request", "typ secevent+jwt is required (SET-14)")
+                raise SETRejected("invalid_request", "typ secevent+jwt is required (SET-14)")
+            # RFC 7515 §4.1.9: media types compare case-insensitively, prefix optional.
             media = typ.lower()
-            if media.startswith("application/"):
-                media = media[len("application/") :]
-            if media != "secevent+jwt":
-                raise _reject("invalid_request", "typ is not secevent+jwt (SET-14, SET-20)")
-        return alg
+            if media.startswith(_APPLICATION):
+                media = media[len(_APPLICATION) :]
+            if media != _TYP:
+                raise SETRejected("invalid_request", "typ is not secevent+jwt (SET-14, SET-20)")
+        if len(self._headers) >= _HEADER_CACHE:
+            self._headers.clear()  # a partner cycling headers only loses the cache
+        entry = (header, alg, kid)
+        self._headers[header_b64] = entry
+        return entry
 
     def _check_claims(
         self, claims: Mapping[str, Any], *, now: float, expected_jti: str | None
-    ) -> None:
+    ) -> str:
+        """Check the claims of a SET whose signature verified; returns its jti."""
         iat = claims.get("iat")
         if not _is_number(iat):
-            raise _reject("invalid_request", "iat must be a NumericDate (SET-7)")
+            raise SETRejected("invalid_request", "iat must be a NumericDate (SET-7)")
         if iat > now + self.max_future_skew:
-            raise _reject("invalid_request", "iat is in the future")
+            raise SETRejected("invalid_request", "iat is in the future")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
-            raise _reject("invalid_request", "jti must be a non-empty string (SET-8)")
+            raise SETRejected("invalid_request", "jti must be a non-empty string (SET-8)")
         if expected_jti is not None and jti != expected_jti:
-            raise _reject("invalid_request", "the sets key is not the SET's jti")
-        aud = claims.get("aud")
-        if isinstance(aud, str):
-            audiences = {aud}
-        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
-            audiences = set(aud)
-        else:
-            raise _reject("invalid_audience", "aud must name this recipient (SET-9)")
-        if not audiences & self.audiences:
-            raise _reject("invalid_audience", "aud does not name this recipient")
+            raise SETRejected("invalid_request", "the sets key is not the SET's jti")
+        self._check_audience(claims)
         events = claims.get("events")
         if not isinstance(events, dict) or not events:
-            raise _reject("invalid_request", "events must be an object with a member (SET-1)")
+            raise SETRejected("invalid_request", "events must be an object with a member (SET-1)")
         for uri, payload in events.items():
-            if not _is_uri(uri):
-                raise _reject("invalid_request", "event identifiers must be URIs (SET-1)")
+            if _URI.fullmatch(uri) is None:
+                raise SETRejected("invalid_request", "event identifiers must be URIs (SET-1)")
             if not isinstance(payload, dict):
-                raise _reject("invalid_request", "event payloads must be objects (SET-1)")
+                raise SETRejected("invalid_request", "event payloads must be objects (SET-1)")
         if "txn" in claims and not isinstance(claims["txn"], str):
-            raise _reject("invalid_request", "txn must be a string (SET-13)")
+            raise SETRejected("invalid_request", "txn must be a string (SET-13)")
         if "toe" in claims and not _is_number(claims["toe"]):
-            raise _reject("invalid_request", "toe must be a NumericDate (SET-13)")
-        if "exp" in claims:
-            if self.ssf:
-                raise _reject("invalid_request", "SSF SETs carry no exp (SSF-13)")
-            if not _is_number(claims["exp"]):
-                raise _reject("invalid_request", "exp must be a NumericDate")
-            if claims["exp"] + self.max_future_skew < now:
-                raise _reject("invalid_request", "the SET expired (exp)")
+            raise SETRejected("invalid_request", "toe must be a NumericDate (SET-13)")
+        self._check_time_claims(claims, now)
         if self.ssf:
             if "sub" in claims:
-                raise _reject("invalid_request", "SSF SETs carry no sub claim (SSF-11)")
+                raise SETRejected("invalid_request", "SSF SETs carry no sub claim (SSF-11)")
             if "sub_id" not in claims:
-                raise _reject("invalid_request", "SSF SETs need a top-level sub_id (SSF-1)")
+                raise SETRejected("invalid_request", "SSF SETs need a top-level sub_id (SSF-1)")
         if "sub" in claims and not isinstance(claims["sub"], str):
-            raise _reject("invalid_request", "sub must be a string (SET-10)")
+            raise SETRejected("invalid_request", "sub must be a string (SET-10)")
         if "sub_id" in claims:
-            from .subjects import check_subject_id
-
-            check_subject_id(claims["sub_id"], strict=self.strict_subjects, path="sub_id")
+            self._check_subject_id(claims["sub_id"], strict=self.strict_subjects, path="sub_id")
         if self._schemas is not None:
             self._schemas.check_events(events)
+        return jti
+
+    def _check_audience(self, claims: Mapping[str, Any]) -> None:
+        aud = claims.get("aud")
+        if aud is None:
+            raise SETRejected("invalid_audience", "aud must name this recipient (SET-9)")
+        if isinstance(aud, str):
+            if aud in self.audiences:
+                return
+        elif isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+            if not self.audiences.isdisjoint(aud):
+                return
+        else:
+            raise SETRejected("invalid_request", "aud must be a string or array of strings")
+        raise SETRejected("invalid_audience", "aud does not name this recipient")
+
+    def _check_time_claims(self, claims: Mapping[str, Any], now: float) -> None:
+        if "exp" in claims:
+            if self.ssf:
+                raise SETRejected("invalid_request", "SSF SETs carry no exp (SSF-13, SET-19)")
+            exp = claims["exp"]
+            if not _is_number(exp):
+                raise SETRejected("invalid_request", "exp must be a NumericDate")
+            if exp + self.max_future_skew < now:
+                raise SETRejected("invalid_request", "the SET expired (exp)")
+        if "nbf" in claims:
+            nbf = claims["nbf"]
+            if not _is_number(nbf):
+                raise SETRejected("invalid_request", "nbf must be a NumericDate")
+            if nbf > now + self.max_future_skew:
+                raise SETRejected("invalid_request", "the SET is not valid yet (nbf)")
