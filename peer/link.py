@@ -134,10 +134,12 @@ class Link:
     def session_opened(self, kind: str) -> None:
         self.sessions[kind] = self.sessions.get(kind, 0) + 1
         log.info("partner=%s session=%s opened", self.name, kind)
+        self._write_signal.set()  # the session state goes to the store for `status`
 
     def session_closed(self, kind: str) -> None:
         self.sessions[kind] = max(0, self.sessions.get(kind, 0) - 1)
         log.info("partner=%s session=%s closed", self.name, kind)
+        self._write_signal.set()
         if not any(self.sessions.values()):
             # Answers to SETs in flight may never come on a dead session (PP-30).
             self.ledger.session_lost(now=time.time())
@@ -356,8 +358,16 @@ class Link:
         promise — the outbox row behind ``publish``, the inbox row behind an ack —
         is written durably before anyone is told (``enqueue``, ``accept_inbound``).
         """
+        stored_state = ""
         while True:
             woken = self._write_signal.snapshot()
+            state = self.session_state
+            if state != stored_state:
+                try:
+                    await self.store.set_session(self.name, state)
+                    stored_state = state
+                except StoreError as exc:
+                    log.warning("partner=%s cannot record session state: %s", self.name, exc)
             if not self._writes:
                 await woken.wait()
                 continue

@@ -340,3 +340,49 @@ def test_public_jwks_route_has_no_private_members(tmp_path: Path) -> None:
             assert "d" not in keys[0]
 
     anyio.run(main)
+
+
+async def test_silent_partner_attempts_and_next_retry_show_in_status(tmp_path: Path) -> None:
+    """PP-21, PP-24: a partner that takes SETs but never answers: retries with backoff,
+    `setpeer status` shows the session, the attempts and the next retry."""
+    import subprocess
+    import sys
+
+    from websockets.asyncio.server import serve
+
+    received: list[str] = []
+
+    async def silent(ws: Any) -> None:
+        async for message in ws:
+            received.extend(json.loads(message).get("sets", {}))
+
+    a_files, b_files = make_pair(tmp_path)
+    async with serve(
+        silent,
+        "127.0.0.1",
+        0,
+        subprotocols=["pushpull"],  # type: ignore[list-item]
+        compression=None,
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        limits = FAST | {"max_attempts": 50}
+        config = write_config(
+            a_files, b_files, endpoint=f"ws://127.0.0.1:{port}/pushpull", limits=limits
+        )
+        async with Peer(config) as a:
+            jti = await a.publish("b", {SESSION_REVOKED: {}})
+            await wait_for(lambda: received.count(jti) >= 3)
+            out = await anyio.to_thread.run_sync(
+                lambda: subprocess.run(
+                    [sys.executable, "-m", "peer", "status", "-c", str(tmp_path / "a.toml")],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+            )
+            lines = out.stdout.splitlines()
+            assert lines[0].split()[-3:] == ["attempts", "next", "retry"], out
+            row = lines[1].split()
+            assert row[:2] == ["b", "websocket"], lines
+            assert int(row[3]) == 1 and int(row[7]) >= 2 and row[8] == "in", lines
+            assert a.stats()["b"]["inflight"] + a.stats()["b"]["pending"] == 1
