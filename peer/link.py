@@ -240,7 +240,7 @@ class Link:
             now = time.time()
             if deadline is not None and now >= deadline:
                 self.ledger.tick(now=now)
-                await self._apply(self.ledger.effects())
+                self._apply(self.ledger.effects())
                 self.outbound_ready.set()
                 self._feed.set()  # SETs that failed made room in the buffer
 
@@ -252,7 +252,7 @@ class Link:
                 batch size on a WebSocket).
         """
         frame = self.ledger.next_frame(now=time.time(), max_sets=max_sets)
-        await self._apply(self.ledger.effects())
+        self._apply(self.ledger.effects())
         if frame is not None and frame.sets:
             self._timer.set()
         return frame
@@ -261,7 +261,7 @@ class Link:
         """``frame`` was written: the answers in it are paid."""
         if frame.ack or frame.set_errs:
             self.ledger.frame_delivered(frame)
-            await self._apply(self.ledger.effects())
+            self._apply(self.ledger.effects())
             self._progress.set()
 
     def frame_lost(self, frame: CommunicationObject) -> None:
@@ -280,7 +280,7 @@ class Link:
         """
         if frame.ack or frame.set_errs:
             self.ledger.frame_received(frame, now=time.time())
-            await self._apply(self.ledger.effects())
+            self._apply(self.ledger.effects())
             self._feed.set()  # room in the window
             self.outbound_ready.set()
         if frame.sets or frame.rejected:
@@ -325,7 +325,7 @@ class Link:
 
     # -- persistence ---------------------------------------------------------------
 
-    async def _apply(self, effects: list[Effect]) -> None:
+    def _apply(self, effects: list[Effect]) -> None:
         """Count the Ledger's decisions now; write them behind (see :meth:`_persist`)."""
         if not effects:
             return

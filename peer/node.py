@@ -81,7 +81,6 @@ class Peer:
         self._stack = contextlib.AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
         self._server: HTTPServer | None = None
-        self._by_issuer: dict[str, Link] = {}
         self._private_jwks: Any = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -142,7 +141,6 @@ class Peer:
             )
             await link.restore()
             self.links[partner.name] = link
-            self._by_issuer[partner.issuer] = link
         limits = config.limits
         ssl_options = None
         if config.tls is not None:

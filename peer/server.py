@@ -18,7 +18,6 @@ from .transports.http_pushpull import respond
 from .transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
 
 if TYPE_CHECKING:
-    from .link import Link
     from .node import Peer
 
 __all__ = ["create_app", "error_response", "read_body"]
@@ -57,15 +56,12 @@ def create_app(node: Peer) -> Starlette:
     """Build the app for ``node``."""
     auth = InboundAuthenticator(node.links.values())
 
-    def authenticate(headers: dict[str, str]) -> Link:
-        return auth.authenticate(headers)
-
     async def pushpull_post(request: Request) -> Response:
         if request.method != "POST":
             # PP-2 and decision 3: POST only; the WebSocket upgrade is a separate route.
             return Response(status_code=405, headers={"allow": "POST"})
         try:
-            link = authenticate(dict(request.headers))
+            link = auth.authenticate(request.headers)
             body = await read_body(request, link.limits.max_frame_bytes)
             reply = await respond(link, body, request.headers.get("content-type"))
         except WireError as exc:
@@ -81,7 +77,7 @@ def create_app(node: Peer) -> Starlette:
             )
             return
         try:
-            link = authenticate(dict(websocket.headers))
+            link = auth.authenticate(websocket.headers)
         except WireError as exc:
             # Refused before the upgrade (API.md): the client sees the HTTP status.
             await websocket.send_denial_response(error_response(exc))

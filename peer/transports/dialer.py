@@ -47,7 +47,7 @@ def client_ssl_context(link: Link) -> ssl.SSLContext | None:
     return context
 
 
-async def _websocket(link: Link) -> None:
+async def _websocket(link: Link, context: ssl.SSLContext | None) -> None:
     limits = link.limits
     endpoint = link.partner.endpoint
     if endpoint is None:
@@ -60,7 +60,7 @@ async def _websocket(link: Link) -> None:
             compression=None,  # PERFORMANCE.md: deflate costs ~35% on JWS frames
             max_size=limits.max_frame_bytes,
             open_timeout=limits.handshake_timeout,
-            ssl=client_ssl_context(link),
+            ssl=context,
             ping_interval=20,
             ping_timeout=20,
         )
@@ -92,15 +92,14 @@ async def run_dialer(link: Link, node: Peer) -> None:
     failures = 0
     http_until = 0.0  # WebSocket refused: use HTTP until then
     timeout = httpx.Timeout(link.limits.handshake_timeout + link.limits.idle_timeout)
-    async with httpx.AsyncClient(
-        timeout=timeout, verify=client_ssl_context(link) or True, http2=False
-    ) as client:
+    context = client_ssl_context(link)  # once per Link, not per connection attempt
+    async with httpx.AsyncClient(timeout=timeout, verify=context or True, http2=False) as client:
         while not link.closing:
             use_ws = partner.transport == "websocket" and time.monotonic() >= http_until
             started = time.monotonic()
             try:
                 if use_ws:
-                    await _websocket(link)
+                    await _websocket(link, context)
                 else:
                     until = None if partner.transport == "http" else http_until
                     await run_http_session(link, client, partner.http_endpoint, until=until)

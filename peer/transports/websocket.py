@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from ..errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, SessionClosed, WireError
+from ..errors import CLOSE_INTERNAL_ERROR, SessionClosed, WireError
 from ..protocol.communication import CommunicationObject
 
 if TYPE_CHECKING:
@@ -180,8 +180,3 @@ async def _writer(link: Link, channel: Channel) -> None:
             link.frame_lost(frame)
             raise
         await link.frame_delivered(frame)
-
-
-async def close_channel(channel: Channel) -> None:
-    """Close with 1001 going away (graceful shutdown)."""
-    await channel.close(CLOSE_GOING_AWAY, "going away")
