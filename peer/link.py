@@ -205,6 +205,9 @@ class Link:
                     self.counters.unfinished = counts.pending + counts.inflight
             room = self.ledger.room()
             if room > 0 and self._maybe_more:
+                # Cleared before the read: an ``enqueued()`` while it runs sets it
+                # again, so a row committed just after the read is never stranded.
+                self._maybe_more = False
                 rows = await self.store.load_outbound(
                     self.name, limit=room, after_seq=self._loaded_seq
                 )
@@ -224,7 +227,8 @@ class Link:
                     self._loaded_seq = rows[-1].seq
                     self.outbound_ready.set()
                     self._timer.set()
-                self._maybe_more = len(rows) >= room
+                if len(rows) >= room:
+                    self._maybe_more = True  # the buffer filled: there may be more
                 if self._maybe_more:
                     continue
             await woken.wait()

@@ -182,22 +182,33 @@ async def test_receiver_killed_before_done_redelivers_locally_only(tmp_path: Pat
     process = subprocess.Popen(
         [sys.executable, "-c", receiver], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    endpoint = url.replace("http://", "ws://") + "/pushpull"
-    async with Peer(write_config(a_files, b_files, endpoint=endpoint, limits=FAST)) as a:
-        jtis = [await a.publish("b", {SESSION_REVOKED: {}}) for _ in range(10)]
-        with anyio.fail_after(20_000 * MS):
-            await a.flush()
-        assert a.stats()["b"]["acked"] == 10
-    assert process.stdin is not None
-    process.stdin.write("kill\n")
-    process.stdin.close()
-    await anyio.to_thread.run_sync(process.wait)
-    done = [
-        line.split()[1] for line in process.stdout.read().splitlines() if line.startswith("done ")
-    ]
-    process.stdout.close()
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        endpoint = url.replace("http://", "ws://") + "/pushpull"
+        async with Peer(write_config(a_files, b_files, endpoint=endpoint, limits=FAST)) as a:
+            jtis = [await a.publish("b", {SESSION_REVOKED: {}}) for _ in range(10)]
+            with anyio.fail_after(20_000 * MS):
+                await a.flush()
+            assert a.stats()["b"]["acked"] == 10
+        assert process.stdin is not None
+        process.stdin.write("kill\n")
+        process.stdin.close()
+        await anyio.to_thread.run_sync(process.wait)
+        done = [
+            line.split()[1]
+            for line in process.stdout.read().splitlines()
+            if line.startswith("done ")
+        ]
+        process.stdout.close()
+    finally:
+        # A failed assertion above must not leave the receiver or its pipes behind.
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
     assert len(done) == 5
     # Restart the receiver's node (its partner is gone): the 5 not-done SETs come back.
     async with Peer(write_config(b_files, a_files, limits=FAST)) as b:

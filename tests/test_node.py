@@ -6,6 +6,7 @@ Real uvicorn servers, real websockets/httpx clients, real SQLite files.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import anyio
@@ -100,3 +101,30 @@ async def test_flush_times_out_when_partner_is_down(tmp_path: Path) -> None:
         with pytest.raises(PeerError, match="flush timed out"):
             await a.flush(timeout=300 * MS)
         assert a.stats()["b"]["pending"] + a.stats()["b"]["inflight"] == 1
+
+
+async def test_publishes_during_an_outbox_read_are_not_stranded(tmp_path: Path) -> None:
+    """PP-15: a SET committed while the Link reads its outbox is still sent.
+
+    Each round publishes twice a few hundred microseconds apart, so the second
+    commit often lands while the Link is loading the first, and then flushes: the
+    second SET must not wait for a later publish to be noticed (none comes).
+    """
+    rng = random.Random(7)
+    a_files, b_files = make_pair(tmp_path)
+    async with Peer(write_config(b_files, a_files)) as b:
+        endpoint = b.url.replace("http://", "ws://", 1) + "/pushpull"
+        async with Peer(write_config(a_files, b_files, endpoint=endpoint)) as a:
+            rounds = 150
+            for _ in range(rounds):
+
+                async def later() -> None:
+                    await anyio.sleep(rng.uniform(0, 0.002))
+                    await a.publish("b", {SESSION_REVOKED: {}})
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(a.publish, "b", {SESSION_REVOKED: {}})
+                    tg.start_soon(later)
+                with anyio.fail_after(10_000 * MS):
+                    await a.flush()
+            assert a.stats()["b"]["acked"] == 2 * rounds
