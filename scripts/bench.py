@@ -5,7 +5,9 @@ Rows:
   ``cryptography`` on the same bytes (base64url + orjson, no JOSE library);
 - transports: two nodes in separate processes on loopback, publish -> sign ->
   store -> send -> verify -> store -> ack, push-pull over WebSocket and HTTP,
-  batches of 1 and 100 SETs: SETs/s, p50/p99 publish-to-receive latency, CPU
+  batches of 1 and 100 SETs: SETs/s (publish to ack, at the sender), the
+  receiving application's own rate (``app_sets_per_s``: ``receive()`` and a durable
+  ``done()`` per SET, one at a time), p50/p99 publish-to-receive latency, CPU
   seconds per 1,000 SETs and peak RSS per node, beside the single-core
   sign+verify floor of the same algorithm;
 - a latency row at a fixed 500 SETs/s, and the RSS of an idle node.
@@ -224,7 +226,7 @@ def run_pair(
         # SETPEER_BENCH_PROFILE=receive|send records that node with py-spy (raw format).
         profile = os.environ.get("SETPEER_BENCH_PROFILE", "")
         out = f"/tmp/setpeer-{profile}.prof"
-        spy = ["py-spy", "record", "-r", "1000", "-f", "raw", "-o", out, "--"]
+        spy = ["py-spy", "record", "-r", "1000", "-f", "raw", "--threads", "-o", out, "--"]
         receiver = subprocess.Popen(
             [
                 *(spy if profile == "receive" else []),
@@ -279,11 +281,16 @@ def run_pair(
         a = json.loads((folder / "a.json").read_text())
         b = json.loads((folder / "b.json").read_text())
     latencies = sorted(b["latencies"])
-    elapsed = b["last_receive"] - a["first_publish"]
+    # The transport's rate: publish -> sign -> store -> send -> verify -> store -> ack,
+    # until the sender holds every ack. The application's rate adds the receiving
+    # application's own loop (receive(), then a durable done() per SET, one at a time).
+    acked_in = a["all_acked"] - a["first_publish"]
+    received_in = b["last_receive"] - a["first_publish"]
     return {
         "received": b["received"],
         "acked": a["acked"],
-        "sets_per_s": round(b["received"] / elapsed) if elapsed > 0 else 0,
+        "sets_per_s": round(a["acked"] / acked_in) if acked_in > 0 else 0,
+        "app_sets_per_s": round(b["received"] / received_in) if received_in > 0 else 0,
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2) if latencies else None,
         "cpu_s_per_1000_sender": round(a["cpu"] / count * 1000, 3),
@@ -427,7 +434,11 @@ async def node_main(args: argparse.Namespace) -> None:
                 for _ in range(8 if interval else 128):
                     tg.start_soon(publisher)
             await node.flush(timeout=args.timeout)
-            result = {"first_publish": first, "acked": node.stats()[partner]["acked"]}
+            result = {
+                "first_publish": first,
+                "all_acked": time.time(),
+                "acked": node.stats()[partner]["acked"],
+            }
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu"] = usage.ru_utime + usage.ru_stime
     result["rss_mb"] = usage.ru_maxrss / 1024
@@ -452,6 +463,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "floor_ops_per_s",
         "floor_sets_per_s",
         "ratio",
+        "app_sets_per_s",
         "p50_ms",
         "p99_ms",
         "cpu_s_per_1000_sender",

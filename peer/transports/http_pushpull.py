@@ -57,51 +57,85 @@ async def respond(link: Link, body: bytes, content_type: str | None) -> Communic
     return reply
 
 
+# Requests in flight at once while there is traffic: one request at a time leaves
+# each side idle while the other works (a 100-SET frame is ~10 ms of verification);
+# the answers are per partner, so they may come back on any request (PP-23).
+CONCURRENT_REQUESTS = 4
+
+
 async def run_http_session(
     link: Link, client: httpx.AsyncClient, url: str, *, until: float | None = None
 ) -> None:
     """Talk push-pull over HTTP to the partner until ``until`` (monotonic) or an error.
 
+    One request loop polls with empty objects while idle (bounded rate); up to
+    :data:`CONCURRENT_REQUESTS` - 1 more post only when there is something to send.
+
     Raises:
         ConnectError: the partner could not be reached or answered with an error.
         SessionClosed: the partner answered in a way we cannot use.
     """
-    idle = IDLE_POLL_MIN
     link.session_opened("http")
     try:
-        while until is None or time.monotonic() < until:
-            woken = link.outbound_ready.snapshot()
-            max_sets = 0 if link.closing else link.batch_size
-            frame = await link.take_frame(max_sets=max_sets) or CommunicationObject()
-            request = CommunicationObject(
-                sets=frame.sets,
-                ack=frame.ack,
-                set_errs=frame.set_errs,
-                max_response_events=link.batch_size,
-            )
-            try:
-                response = await client.post(
-                    url,
-                    content=request.serialize(),
-                    headers={"content-type": JSON, "accept": JSON, **link.auth_headers()},
-                )
-            except httpx.HTTPError as exc:
-                link.frame_lost(frame)
-                raise ConnectError(f"POST {url}: {type(exc).__name__}") from exc
-            if response.status_code != 200:
-                link.frame_lost(frame)
-                raise ConnectError(f"POST {url}: HTTP {response.status_code}")
-            await link.frame_delivered(frame)
-            try:
-                reply = CommunicationObject.parse(response.content, limits=link.frame_limits)
-            except WireError as exc:
-                raise SessionClosed(1002, f"bad response: {exc.description}") from exc
-            await link.frame_received(reply)
-            if frame or reply:
-                idle = IDLE_POLL_MIN
-                continue
-            with anyio.move_on_after(idle):
-                await woken.wait()
-            idle = min(idle * 2, IDLE_POLL_MAX)
+        async with anyio.create_task_group() as tg:
+            for _ in range(CONCURRENT_REQUESTS - 1):
+                tg.start_soon(_request_loop, link, client, url, until, False)
+            await _request_loop(link, client, url, until, True)
+            tg.cancel_scope.cancel()
     finally:
         link.session_closed("http")
+
+
+async def _request_loop(
+    link: Link, client: httpx.AsyncClient, url: str, until: float | None, polls: bool
+) -> None:
+    idle = IDLE_POLL_MIN
+    while until is None or time.monotonic() < until:
+        woken = link.outbound_ready.snapshot()
+        max_sets = 0 if link.closing else link.batch_size
+        frame = await link.take_frame(max_sets=max_sets)
+        if frame is None and not polls:
+            await woken.wait()
+            continue
+        frame = frame or CommunicationObject()
+        reply = await _exchange(link, client, url, frame)
+        if frame or reply:
+            idle = IDLE_POLL_MIN
+            continue
+        with anyio.move_on_after(idle):
+            await woken.wait()
+        idle = min(idle * 2, IDLE_POLL_MAX)
+
+
+async def _exchange(
+    link: Link, client: httpx.AsyncClient, url: str, frame: CommunicationObject
+) -> CommunicationObject:
+    """POST ``frame`` and take in the partner's reply."""
+    request = CommunicationObject(
+        sets=frame.sets,
+        ack=frame.ack,
+        set_errs=frame.set_errs,
+        max_response_events=link.batch_size,
+    )
+    try:
+        response = await client.post(
+            url,
+            content=request.serialize(),
+            headers={"content-type": JSON, "accept": JSON, **link.auth_headers()},
+        )
+    except httpx.HTTPError as exc:
+        link.frame_lost(frame)
+        raise ConnectError(f"POST {url}: {type(exc).__name__}") from exc
+    except BaseException:  # cancelled with the request on the wire: it may be lost
+        link.frame_lost(frame)
+        raise
+    if response.status_code != 200:
+        link.frame_lost(frame)
+        raise ConnectError(f"POST {url}: HTTP {response.status_code}")
+    await link.frame_delivered(frame)
+    try:
+        reply = CommunicationObject.parse(response.content, limits=link.frame_limits)
+    except WireError as exc:
+        raise SessionClosed(1002, f"bad response: {exc.description}") from exc
+    await link.frame_received(reply)
+    return reply

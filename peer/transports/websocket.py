@@ -139,7 +139,7 @@ async def _until_closed(
 
 # Frames being verified and stored at once per session: their inbox writes share one
 # group commit instead of queueing one fsync each behind the other.
-_PIPELINE = 8
+_PIPELINE = 32
 
 
 async def _reader(link: Link, channel: Channel) -> None:
