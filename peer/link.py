@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio
@@ -35,6 +35,9 @@ log = logging.getLogger("setpeer.link")
 # Frames with at least this many SETs are verified in a worker thread; a handful
 # costs less inline than the hand-off (~30 µs) and keeps batch-1 latency low.
 _VERIFY_IN_THREAD = 8
+
+# Session kinds, best first, as ``stats()`` and ``status`` name them.
+SESSION_KINDS = ("websocket", "http", "multipush", "push", "poll")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,7 +104,7 @@ class Link:
         self._writing = False
         self._write_signal = Signal()
         self._synced = Signal()
-        self._http_seen = -math.inf
+        self._seen: dict[str, float] = {}  # kind -> when the partner last called us
         self.closing = False
         self.channels: set[Channel] = set()  # open WebSocket sessions, either side
         # SETs per frame we send: 100-SET frames cost well under 1 µs per SET on the
@@ -112,18 +115,21 @@ class Link:
 
     @property
     def session_state(self) -> str:
-        """``websocket``, ``http`` or ``down``: the best open session kind."""
-        for kind in ("websocket", "http"):
+        """The best open session kind (:data:`SESSION_KINDS`), or ``down``."""
+        for kind in SESSION_KINDS:
             if self.sessions.get(kind):
                 return kind
-        # As HTTP responder we only see requests: "http" while the partner polls.
-        if time.monotonic() - self._http_seen < 2 * self.limits.idle_timeout:
-            return "http"
+        # As an HTTP responder we only see requests: "http" (or "poll") while the
+        # partner keeps making them.
+        recent = time.monotonic() - 2 * self.limits.idle_timeout
+        for kind in SESSION_KINDS:
+            if self._seen.get(kind, -math.inf) > recent:
+                return kind
         return "down"
 
-    def http_seen(self) -> None:
-        """The partner made an HTTP push-pull request to us."""
-        self._http_seen = time.monotonic()
+    def http_seen(self, kind: str = "http") -> None:
+        """The partner made a request to us (``http`` push-pull, ``poll``, ...)."""
+        self._seen[kind] = time.monotonic()
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate us to the partner (static bearer for now)."""
@@ -259,11 +265,59 @@ class Link:
             max_sets: most SETs to include (the peer's ``maxResponseEvents``, or our
                 batch size on a WebSocket).
         """
+        if self.partner.send_via != "pushpull":
+            max_sets = 0  # SETs go by the partner's own protocol; answers still ride along
         frame = self.ledger.next_frame(now=time.time(), max_sets=max_sets)
         self._apply(self.ledger.effects())
         if frame is not None and frame.sets:
             self._timer.set()
         return frame
+
+    # -- outbound by the adapters (push, multi-push, poll) ---------------------------
+
+    def take_sets(self, limit: int) -> dict[str, str]:
+        """Due SETs to send now (oldest first, within the window): jti -> SET.
+
+        They are in flight until answered; settle them with :meth:`answers_received`,
+        :meth:`retry_later` or :meth:`sets_lost`.
+        """
+        sets = self.ledger.take_sets(now=time.time(), limit=limit)
+        self._apply(self.ledger.effects())
+        if sets:
+            self._timer.set()
+        return sets
+
+    def answers_received(self, ack: Iterable[str], set_errs: Mapping[str, SetErr]) -> None:
+        """The partner's answers, on whatever request they came (MP-18); unknown jtis
+        are ignored (MP-5)."""
+        self.ledger.errs_received(set_errs)
+        self.ledger.ack_received(ack)
+        self._apply(self.ledger.effects())
+        self._feed.set()  # room in the window
+        self.outbound_ready.set()
+
+    def retry_later(self, jtis: Iterable[str], not_before: float = 0.0) -> None:
+        """These in-flight SETs were not taken (5xx, 429, timeout): back off (PUSH-21)."""
+        self.ledger.retry_later(jtis, now=time.time(), not_before=not_before)
+        self._apply(self.ledger.effects())
+        self._timer.set()
+        self._feed.set()  # SETs that failed made room in the buffer
+
+    def sets_lost(self, jtis: Iterable[str]) -> None:
+        """These in-flight SETs may not have arrived: due again now (PP-30)."""
+        self.ledger.sets_lost(jtis, now=time.time())
+        self._timer.set()
+        self.outbound_ready.set()
+
+    @property
+    def has_inflight(self) -> bool:
+        """SETs sent and not answered yet (MP-3: worth an empty batch to collect)."""
+        return self.ledger.inflight > 0
+
+    async def wait_outbound(self, timeout: float) -> None:
+        """Until there may be something to send, or ``timeout`` seconds."""
+        with anyio.move_on_after(timeout):
+            await self.outbound_ready.wait()
 
     async def frame_delivered(self, frame: CommunicationObject) -> None:
         """``frame`` was written: the answers in it are paid."""
@@ -296,12 +350,23 @@ class Link:
         return {}
 
     async def accept_sets(
-        self, sets: Mapping[str, str], rejected: Mapping[str, SetErr] | None = None
+        self,
+        sets: Mapping[str, str],
+        rejected: Mapping[str, SetErr] | None = None,
+        *,
+        owe: bool = True,
     ) -> dict[str, SetErr | None]:
         """Verify, store and owe answers for SETs from this partner (DESIGN "A SET coming in").
 
         Valid SETs and every answer are committed in one transaction before anyone
         is told; a duplicate ``(iss, jti)`` is not stored again but still acknowledged.
+
+        Args:
+            sets: jti -> compact SET, as received.
+            rejected: SETs the codec refused already, with their errors.
+            owe: answer them in a later frame or poll (push-pull, poll). False when
+                the HTTP response itself is the answer (RFC 8935 push, multi-push):
+                nothing is owed afterwards; a lost response means a resend, deduped.
         """
         if len(sets) >= _VERIFY_IN_THREAD:
             # The signature checks release the GIL: a frame's worth runs in a worker
@@ -314,15 +379,17 @@ class Link:
         answers = [
             Answer(jti, None if err is None else err.err, None if err is None else err.description)
             for jti, err in verdicts.items()
+            if owe
         ]
         fresh = await self.store.accept_inbound(self.name, items, answers)
-        for jti, err in verdicts.items():
-            self.ledger.owe(jti, err)
+        if owe:
+            for jti, err in verdicts.items():
+                self.ledger.owe(jti, err)
+            self.outbound_ready.set()
         new = sum(1 for flag in fresh if flag)
         if new:
             self.counters.received += new
             self._inbox_signal.set()
-        self.outbound_ready.set()
         return verdicts
 
     def _verify_all(

@@ -120,7 +120,11 @@ class Peer:
                 window=limits.window,
                 retry=RetryPolicy(initial=limits.retry_initial, maximum=limits.retry_max),
                 max_attempts=limits.max_attempts,
-                ack_timeout=limits.ack_timeout,
+                # A partner that polls us acks in a later poll: unacked SETs are
+                # served again after poll_redelivery (POLL-15), not ack_timeout.
+                ack_timeout=(
+                    limits.poll_redelivery if partner.send_via == "poll" else limits.ack_timeout
+                ),
                 rng=rng,
             )
             verifier = Verifier(
@@ -165,9 +169,15 @@ class Peer:
         self._tg.start_soon(self._watch_store)
 
     async def _dial(self, link: Link) -> None:
+        from .transports.adapters import needs_adapters, run_adapters
         from .transports.dialer import run_dialer
 
-        await run_dialer(link, self)
+        partner = link.partner
+        async with anyio.create_task_group() as tg:
+            if "pushpull" in (partner.send_via, partner.receive_via):
+                tg.start_soon(run_dialer, link, self)
+            if needs_adapters(link):
+                tg.start_soon(run_adapters, link)
 
     async def _watch_store(self) -> None:
         assert self._store is not None

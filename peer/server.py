@@ -14,10 +14,12 @@ from starlette.websockets import WebSocket
 from .errors import AuthenticationFailed, FrameTooLarge, WireError
 from .protocol.push import ERROR_HEADERS, error_response_body
 from .transports.auth import WWW_AUTHENTICATE, InboundAuthenticator
+from .transports.http_adapters import adapter_handlers
 from .transports.http_pushpull import respond
 from .transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
 
 if TYPE_CHECKING:
+    from .link import Link
     from .node import Peer
 
 __all__ = ["create_app", "error_response", "read_body"]
@@ -114,4 +116,12 @@ def create_app(node: Peer) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
+
+    async def authenticate(request: Request) -> Link:
+        return auth.authenticate(request.headers)
+
+    # Issue 5: RFC 8935 push, multi-push and RFC 8936 poll, on the same Links.
+    methods = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "POST"]  # 405 for all but POST
+    for path, handler in adapter_handlers(authenticate, read_body, error_response).items():
+        routes.append(Route(path, handler, methods=methods))
     return Starlette(routes=routes)

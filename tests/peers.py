@@ -45,6 +45,7 @@ def write_config(
     store: str | None = None,
     limits: dict[str, float] | None = None,
     extra_partner: str = "",
+    listen: str = "127.0.0.1:0",
 ) -> PeerConfig:
     """Write ``me``'s TOML config with ``other`` as its one partner and load it."""
     dial = f'endpoint = "{endpoint}"\ninitiate = true\n' if endpoint else "initiate = false\n"
@@ -52,7 +53,7 @@ def write_config(
     text = f"""
 [peer]
 issuer = "{me.issuer}"
-listen = "127.0.0.1:0"
+listen = "{listen}"
 store = "{store or f"sqlite:///{me.name}.db"}"
 signing_keys = "{me.name}.jwks.json"
 allow_insecure_loopback = true

@@ -321,6 +321,31 @@ class Ledger:
             if item is not None and item.state == _FLIGHT and item.attempts < self.max_attempts:
                 self._move(item, _DUE)
 
+    def retry_later(self, jtis: Iterable[str], *, now: float, not_before: float = 0.0) -> None:
+        """The partner could not take these in-flight SETs now (a 5xx, a 429, a
+        timeout): send them again after the backoff, and not before ``not_before``
+        (its ``Retry-After``; PUSH-21/22). A SET with its attempts used up fails
+        with ``delivery_exhausted``. Other jtis are ignored.
+
+        Args:
+            jtis: SETs whose attempt failed.
+            now: the current time.
+            not_before: the earliest time to try again (0: the backoff decides).
+        """
+        for jti in jtis:
+            item = self._items.get(jti)
+            if item is None or item.state != _FLIGHT:
+                continue
+            if item.attempts >= self.max_attempts:
+                self._finish(item)
+                self._effects.append(
+                    Failed(item.jti, EXHAUSTED, f"not accepted after {item.attempts} attempts")
+                )
+                continue
+            when = max(now + self.retry.delay(item.attempts, self._rng), not_before)
+            self._move(item, _WAITING, when)
+            self._effects.append(Sent(item.jti, item.attempts, when))  # the next retry time
+
     def session_lost(self, *, now: float) -> None:
         """Every in-flight SET's answer may never come (PP-30): see :meth:`sets_lost`."""
         self.sets_lost(list(self._flight), now=now)

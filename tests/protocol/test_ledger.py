@@ -483,3 +483,50 @@ class TestBounds:
     def test_negative_attempts_is_a_caller_bug(self) -> None:
         with pytest.raises(ValueError):
             ledger().enqueue("j", "t", now=0, attempts=-1)
+
+
+class TestRetryLater:
+    """PUSH-21/22, MP-21: a 5xx, 429 or timeout retries after the backoff or Retry-After."""
+
+    def test_backoff_then_due_again(self) -> None:
+        led = ledger()
+        fill(led, 1)
+        assert sent(led, now=0) == ["j0"]
+        led.effects()
+        led.retry_later(["j0"], now=10.0)
+        # The backoff after attempt 1 is 1 s (no jitter): not before, then due.
+        assert sent(led, now=10.5) == []
+        assert sent(led, now=11.0) == ["j0"]
+        assert led.inflight == 1
+
+    def test_retry_after_pushes_the_retry_back(self) -> None:
+        led = ledger()
+        fill(led, 2)
+        assert sent(led, now=0) == ["j0", "j1"]
+        led.effects()
+        led.retry_later(["j0", "j1"], now=1.0, not_before=31.0)
+        effects = led.effects()
+        assert effects == [Sent("j0", 1, 31.0), Sent("j1", 1, 31.0)]
+        assert sent(led, now=30.9) == []
+        assert sent(led, now=31.0) == ["j0", "j1"]
+
+    def test_last_attempt_fails_exhausted(self) -> None:
+        led = ledger(max_attempts=1)
+        fill(led, 1)
+        assert sent(led, now=0) == ["j0"]
+        led.effects()
+        led.retry_later(["j0"], now=1.0)
+        [failed] = led.effects()
+        assert isinstance(failed, Failed) and failed.err == EXHAUSTED
+        assert led.inflight == 0 and sent(led, now=100) == []
+
+    def test_unknown_acked_or_waiting_jtis_are_ignored(self) -> None:
+        """MP-5: nothing about a jti we do not hold in flight changes anything."""
+        led = ledger()
+        fill(led, 2)
+        assert sent(led, now=0, max_sets=1) == ["j0"]
+        led.ack_received(["j0"])
+        led.effects()
+        led.retry_later(["j0", "j1", "nope"], now=1.0)
+        assert led.effects() == []
+        assert sent(led, now=1.0) == ["j1"]

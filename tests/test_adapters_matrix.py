@@ -1,0 +1,143 @@
+"""Every delivery mode between two real nodes, both directions at once (issue 5).
+
+Node ``a`` sends to ``b`` by one mode and ``b`` sends to ``a`` by another: push-pull
+over WebSocket or HTTP, RFC 8935 push, multi-push, RFC 8936 poll. Real uvicorn
+servers on loopback, real clients, SQLite stores; every SET reaches the other
+application exactly once, is acknowledged, and nothing stays pending or in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import anyio
+import pytest
+
+from peer import Peer
+from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
+
+MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
+
+MODES = ["pushpull-ws", "pushpull-http", "push", "multipush", "poll"]
+COUNT = 500
+
+# Short timings so that a poll redelivery or a retry never stalls a test.
+LIMITS = {"reconnect_initial": 0.05, "reconnect_max": 0.5, "long_poll_timeout": 2.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _partner_lines(
+    send: str, receive: str, *, other_url: str, dials: bool, transport: str
+) -> tuple[str | None, str, str]:
+    """(push-pull endpoint or None, transport, extra partner lines) for one side."""
+    lines = [
+        f'send_via = "{send.split("-")[0]}"',
+        f'receive_via = "{receive.split("-")[0]}"',
+    ]
+    if send == "push":
+        lines.append(f'push_endpoint = "{other_url}/events"')
+    if send == "multipush":
+        lines.append(f'multipush_endpoint = "{other_url}/multipush"')
+    if receive == "poll":
+        lines.append(f'poll_endpoint = "{other_url}/poll"')
+    endpoint = None
+    if dials:
+        scheme = "ws" if transport == "websocket" else "http"
+        endpoint = other_url.replace("http", scheme, 1) + "/pushpull"
+    return endpoint, transport, "\n".join(lines) + "\n"
+
+
+def _allowed(a_to_b: str, b_to_a: str) -> bool:
+    # One push-pull session carries both directions: it cannot be WebSocket one way
+    # and HTTP the other.
+    return {a_to_b, b_to_a} != {"pushpull-ws", "pushpull-http"}
+
+
+PAIRS = [(x, y) for x in MODES for y in MODES if _allowed(x, y)]
+
+
+def _configs(tmp: Path, a_to_b: str, b_to_a: str) -> tuple[NodeFiles, NodeFiles, dict[str, str]]:
+    a, b = make_pair(tmp)
+    ports = {"a": _free_port(), "b": _free_port()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    pushpull = [m for m in (a_to_b, b_to_a) if m.startswith("pushpull")]
+    transport = "http" if "pushpull-http" in pushpull else "websocket"
+    # a dials b for push-pull (both directions ride on that one session).
+    a_endpoint, _, a_extra = _partner_lines(
+        a_to_b, b_to_a, other_url=urls["b"], dials=bool(pushpull), transport=transport
+    )
+    _, _, b_extra = _partner_lines(
+        b_to_a, a_to_b, other_url=urls["a"], dials=False, transport=transport
+    )
+    write_config(
+        a,
+        b,
+        endpoint=a_endpoint,
+        transport=transport,
+        limits=LIMITS,
+        extra_partner=a_extra,
+        listen=f"127.0.0.1:{ports['a']}",
+    )
+    write_config(
+        b,
+        a,
+        transport=transport,
+        limits=LIMITS,
+        extra_partner=b_extra,
+        listen=f"127.0.0.1:{ports['b']}",
+    )
+    return a, b, urls
+
+
+@pytest.mark.parametrize(("a_to_b", "b_to_a"), PAIRS, ids=[f"{x}_to_{y}" for x, y in PAIRS])
+async def test_matrix_both_directions(tmp_path: Path, a_to_b: str, b_to_a: str) -> None:
+    """PUSH-12, MP-7, POLL-7/11, PP-22: 500 SETs each way, each delivered once, acked."""
+    from peer.config import load_config
+
+    _configs(tmp_path, a_to_b, b_to_a)
+    async with (
+        Peer(load_config(tmp_path / "b.toml")) as b,
+        Peer(load_config(tmp_path / "a.toml")) as a,
+    ):
+        got: dict[str, list[str]] = {"a": [], "b": []}
+        sent: dict[str, list[str]] = {"a": [], "b": []}
+        all_in = anyio.Event()
+
+        async def consume(node: Peer, name: str) -> None:
+            async for rx in node.receive():
+                got[name].append(rx.jti)
+                await rx.done()
+                if len(got["a"]) >= COUNT and len(got["b"]) >= COUNT:
+                    all_in.set()
+
+        async def produce(node: Peer, to: str, me: str) -> None:
+            for _ in range(COUNT):
+                sent[me].append(await node.publish(to, {SESSION_REVOKED: {}}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume, a, "a")
+            tg.start_soon(consume, b, "b")
+            async with anyio.create_task_group() as producers:
+                producers.start_soon(produce, a, "b", "a")
+                producers.start_soon(produce, b, "a", "b")
+            with anyio.fail_after(60_000 * MS):
+                await a.flush()
+                await b.flush()
+                await all_in.wait()
+            tg.cancel_scope.cancel()
+
+        assert sorted(got["b"]) == sorted(sent["a"])
+        assert sorted(got["a"]) == sorted(sent["b"])
+        for node, other in ((a, "b"), (b, "a")):
+            stats = node.stats()[other]
+            assert (stats["acked"], stats["received"]) == (COUNT, COUNT)
+            assert (stats["pending"], stats["inflight"], stats["failed"]) == (0, 0, 0)
+            assert node.failures() == []
