@@ -10,6 +10,8 @@ Rows:
   ``done()`` per SET, one at a time), p50/p99 publish-to-receive latency, CPU
   seconds per 1,000 SETs and peak RSS per node, beside the single-core
   sign+verify floor of the same algorithm;
+- the compatibility adapters the same way: multi-push and RFC 8936 poll with
+  100-SET batches, RFC 8935 push (one SET per POST);
 - a latency row at a fixed 500 SETs/s, and the RSS of an idle node.
 
 Writes ``bench-results.json`` (``{"quick", "seconds", "python", "cpus", "rows": [...]}``).
@@ -154,7 +156,7 @@ def bench_tokens(quick: bool) -> list[dict[str, Any]]:
     """SETs signed/s and verified/s through peer.tokens beside the raw floor, per alg."""
     rows = []
     for alg in ("ES256", "EdDSA"):
-        best = best_interleaved(operations(alg), 2.0 if quick else 8.0)
+        best = best_interleaved(operations(alg), 1.2 if quick else 8.0)
         for op in ("sign", "verify"):
             ours, floor = best[op], best[f"floor_{op}"]
             rows.append(
@@ -179,7 +181,21 @@ def sign_verify_floor(alg: str, seconds: float) -> float:
 # -- transports: two processes -------------------------------------------------------------
 
 
-def write_configs(folder: Path, alg: str, transport: str, batch: int) -> tuple[Path, str]:
+# Modes: push-pull sessions ("websocket", "http"), or a compatibility adapter ("push",
+# "multipush": a posts to b; "poll": b polls a). The sender is always a.
+ADAPTER_PATHS = {"push": "/events", "multipush": "/multipush"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def write_configs(folder: Path, alg: str, mode: str, batch: int, a_port: int) -> tuple[Path, str]:
     tokens = {"a": secrets.token_urlsafe(24), "b": secrets.token_urlsafe(24)}
     for name in ("a", "b"):
         private = generate_private_jwks(alg)
@@ -187,11 +203,13 @@ def write_configs(folder: Path, alg: str, transport: str, batch: int) -> tuple[P
         (folder / f"{name}.public.json").write_text(json.dumps(public_jwks(private)))
     import hashlib
 
-    def config(me: str, other: str, dial: str) -> str:
+    transport = mode if mode in ("websocket", "http") else "websocket"
+
+    def config(me: str, other: str, listen: str, dial: str) -> str:
         return f"""
 [peer]
 issuer = "https://{me}.bench.example"
-listen = "127.0.0.1:0"
+listen = "{listen}"
 store = "sqlite:///{me}.db"
 signing_keys = "{me}.jwks.json"
 allow_insecure_loopback = true
@@ -212,16 +230,26 @@ bearer_sha256 = "{hashlib.sha256(tokens[other].encode()).hexdigest()}"
 
     for name in ("a", "b"):
         (folder / f"{name}.token").write_text(tokens[name])
-    (folder / "b.toml").write_text(config("b", "a", "initiate = false"))
-    return folder / "b.toml", config("a", "b", 'initiate = true\nendpoint = "{endpoint}"')
+    a_listen = f"127.0.0.1:{a_port}"
+    if mode in ADAPTER_PATHS:
+        b_dial = f'initiate = false\nreceive_via = "{mode}"'
+        a_dial = f'initiate = false\nsend_via = "{mode}"\n{mode}_endpoint = "{{endpoint}}"'
+    elif mode == "poll":
+        b_dial = f'initiate = false\nreceive_via = "poll"\npoll_endpoint = "http://{a_listen}/poll"'
+        a_dial = 'initiate = false\nsend_via = "poll"'
+    else:
+        b_dial = "initiate = false"
+        a_dial = 'initiate = true\nendpoint = "{endpoint}"'
+    (folder / "b.toml").write_text(config("b", "a", "127.0.0.1:0", b_dial))
+    return folder / "b.toml", config("a", "b", a_listen, a_dial)
 
 
 def run_pair(
-    alg: str, transport: str, batch: int, count: int, send_rate: float, timeout: float
+    alg: str, mode: str, batch: int, count: int, send_rate: float, timeout: float
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="setpeer-bench-") as tmp:
         folder = Path(tmp)
-        b_config, a_template = write_configs(folder, alg, transport, batch)
+        b_config, a_template = write_configs(folder, alg, mode, batch, _free_port())
         node = [sys.executable, str(Path(__file__)), "node"]
         # SETPEER_BENCH_PROFILE=receive|send records that node with py-spy (raw format).
         profile = os.environ.get("SETPEER_BENCH_PROFILE", "")
@@ -250,8 +278,11 @@ def run_pair(
             url = ""
             while not url.startswith("http"):
                 url = receiver.stdout.readline().strip()
-            scheme = "ws" if transport == "websocket" else "http"
-            endpoint = url.replace("http", scheme, 1) + "/pushpull"
+            if mode in ADAPTER_PATHS:
+                endpoint = url + ADAPTER_PATHS[mode]
+            else:
+                scheme = "ws" if mode == "websocket" else "http"
+                endpoint = url.replace("http", scheme, 1) + "/pushpull"
             (folder / "a.toml").write_text(a_template.replace("{endpoint}", endpoint))
             sender = subprocess.run(
                 [
@@ -309,6 +340,11 @@ def bench_transports(quick: bool) -> list[dict[str, Any]]:
             ("ES256", "websocket", 1, 1500),
             ("ES256", "http", 100, 2000),
             ("EdDSA", "websocket", 100, 2000),
+            # The compatibility adapters beside push-pull (issue 5). RFC 8935 push is
+            # one SET per POST: the baseline users compare us against.
+            ("ES256", "multipush", 100, 3000),
+            ("ES256", "poll", 100, 3000),
+            ("ES256", "push", 1, 400),
         ]
     else:
         plan = [
@@ -317,13 +353,22 @@ def bench_transports(quick: bool) -> list[dict[str, Any]]:
             for transport in ("websocket", "http")
             for batch in (100, 1)
         ]
-    for alg, transport, batch, count in plan:
+        plan += [
+            ("ES256", "multipush", 100, 10000),
+            ("ES256", "poll", 100, 10000),
+            ("ES256", "push", 1, 2000),
+        ]
+    for alg, mode, batch, count in plan:
         if alg not in floors:
-            floors[alg] = sign_verify_floor(alg, 1.5 if quick else 3.0)
-        result = run_pair(alg, transport, batch, count, 0, timeout=60)
+            floors[alg] = sign_verify_floor(alg, 1.0 if quick else 3.0)
+        result = run_pair(alg, mode, batch, count, 0, timeout=60)
+        if mode in ("websocket", "http"):
+            name = f"pushpull {mode} batch {batch}"
+        else:
+            name = "push (1 SET per POST)" if mode == "push" else f"{mode} batch {batch}"
         rows.append(
             {
-                "name": f"pushpull {transport} batch {batch}",
+                "name": name,
                 "alg": alg,
                 "count": count,
                 **result,
@@ -355,7 +400,7 @@ def idle_rss() -> dict[str, Any]:
     """Peak RSS of a node that only started and idled for a second."""
     with tempfile.TemporaryDirectory(prefix="setpeer-bench-") as tmp:
         folder = Path(tmp)
-        b_config, _ = write_configs(folder, "ES256", "websocket", 100)
+        b_config, _ = write_configs(folder, "ES256", "websocket", 100, _free_port())
         out = subprocess.run(
             [
                 sys.executable,
@@ -413,9 +458,12 @@ async def node_main(args: argparse.Namespace) -> None:
             await anyio.sleep(0.3)  # let the last acks go out
             result = {"received": len(latencies), "latencies": latencies, "last_receive": last}
         else:
-            with anyio.fail_after(10):
-                while node.stats()[partner]["session"] == "down":  # noqa: ASYNC110
-                    await anyio.sleep(0.01)
+            # A session to wait for: push-pull, or the partner polling us. Push and
+            # multi-push have none until the first request.
+            if config.partners[0].send_via in ("pushpull", "poll"):
+                with anyio.fail_after(10):
+                    while node.stats()[partner]["session"] == "down":  # noqa: ASYNC110
+                        await anyio.sleep(0.01)
             first = time.time()
             interval = 1 / args.rate if args.rate else 0.0
             # Publishers: a fixed set of tasks taking the next index, as an application
