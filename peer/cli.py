@@ -20,6 +20,7 @@ COMMANDS = {
     "keygen": "keygen",
     "check-config": "check_config",
     "send": "send",
+    "sign": "sign",
     "status": "status",
     "verify": "verify",
 }

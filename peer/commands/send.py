@@ -37,13 +37,14 @@ def add_parser(subparsers: Any, name: str) -> None:
     parser.set_defaults(handler=main)
 
 
-def _json_object(text: str, what: str) -> dict[str, Any]:
+def json_object(text: str, what: str, command: str = "send") -> dict[str, Any]:
+    """``text`` as a JSON object, or exit with a message naming ``what``."""
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise SystemExit(f"setpeer send: {what} is not JSON: {exc}") from None
+        raise SystemExit(f"setpeer {command}: {what} is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise SystemExit(f"setpeer send: {what} must be a JSON object")
+        raise SystemExit(f"setpeer {command}: {what} must be a JSON object")
     return value
 
 
@@ -66,8 +67,8 @@ async def _send(
 def main(args: argparse.Namespace) -> int:
     """Enqueue and print the jti; exit 2 on a config or usage problem, 1 on failure."""
     config = load_or_exit(args.config)
-    payload = _json_object(args.payload, "--payload")
-    sub_id = None if args.sub_id is None else _json_object(args.sub_id, "--sub-id")
+    payload = json_object(args.payload, "--payload")
+    sub_id = None if args.sub_id is None else json_object(args.sub_id, "--sub-id")
     try:
         config.partner(args.to)
     except LookupError as exc:
