@@ -9,10 +9,13 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
+
+from peer import Peer
 from peer.config import PeerConfig, load_config
 from peer.tokens.keys import generate_private_jwks, public_jwks
 
-__all__ = ["NodeFiles", "SESSION_REVOKED", "make_pair", "write_config"]
+__all__ = ["NodeFiles", "SESSION_REVOKED", "exchange_both_ways", "make_pair", "write_config"]
 
 SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 
@@ -84,3 +87,45 @@ def make_pair(folder: Path) -> tuple[NodeFiles, NodeFiles]:
     a.make_keys()
     b.make_keys()
     return a, b
+
+
+async def exchange_both_ways(a: Peer, b: Peer, count: int, *, timeout: float = 60.0) -> None:
+    """``count`` SETs each way at once between two running nodes, then check the
+    outcome: each SET handed to the other application exactly once, all acked, nothing
+    pending, in flight or failed (PP-22, PUSH-12, MP-7, POLL-7)."""
+    got: dict[str, list[str]] = {"a": [], "b": []}
+    sent: dict[str, list[str]] = {"a": [], "b": []}
+    all_in = anyio.Event()
+
+    async def consume(node: Peer, name: str) -> None:
+        async for rx in node.receive():
+            got[name].append(rx.jti)
+            assert rx.claims["events"][SESSION_REVOKED] == {}
+            await rx.done()
+            if len(got["a"]) >= count and len(got["b"]) >= count:
+                all_in.set()
+
+    async def produce(node: Peer, to: str, me: str) -> None:
+        for i in range(count):
+            sub_id = {"format": "opaque", "id": f"s{i}"}
+            sent[me].append(await node.publish(to, {SESSION_REVOKED: {}}, sub_id=sub_id))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume, a, "a")
+        tg.start_soon(consume, b, "b")
+        async with anyio.create_task_group() as producers:
+            producers.start_soon(produce, a, "b", "a")
+            producers.start_soon(produce, b, "a", "b")
+        with anyio.fail_after(timeout):
+            await a.flush()
+            await b.flush()
+            await all_in.wait()
+        tg.cancel_scope.cancel()
+
+    assert sorted(got["b"]) == sorted(sent["a"])
+    assert sorted(got["a"]) == sorted(sent["b"])
+    for node, other in ((a, "b"), (b, "a")):
+        stats = node.stats()[other]
+        assert (stats["acked"], stats["received"]) == (count, count)
+        assert (stats["pending"], stats["inflight"], stats["failed"]) == (0, 0, 0)
+        assert node.failures() == []

@@ -12,11 +12,10 @@ import os
 import socket
 from pathlib import Path
 
-import anyio
 import pytest
 
 from peer import Peer
-from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
+from tests.peers import NodeFiles, exchange_both_ways, make_pair, write_config
 
 MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 
@@ -107,37 +106,4 @@ async def test_matrix_both_directions(tmp_path: Path, a_to_b: str, b_to_a: str) 
         Peer(load_config(tmp_path / "b.toml")) as b,
         Peer(load_config(tmp_path / "a.toml")) as a,
     ):
-        got: dict[str, list[str]] = {"a": [], "b": []}
-        sent: dict[str, list[str]] = {"a": [], "b": []}
-        all_in = anyio.Event()
-
-        async def consume(node: Peer, name: str) -> None:
-            async for rx in node.receive():
-                got[name].append(rx.jti)
-                await rx.done()
-                if len(got["a"]) >= COUNT and len(got["b"]) >= COUNT:
-                    all_in.set()
-
-        async def produce(node: Peer, to: str, me: str) -> None:
-            for _ in range(COUNT):
-                sent[me].append(await node.publish(to, {SESSION_REVOKED: {}}))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(consume, a, "a")
-            tg.start_soon(consume, b, "b")
-            async with anyio.create_task_group() as producers:
-                producers.start_soon(produce, a, "b", "a")
-                producers.start_soon(produce, b, "a", "b")
-            with anyio.fail_after(60_000 * MS):
-                await a.flush()
-                await b.flush()
-                await all_in.wait()
-            tg.cancel_scope.cancel()
-
-        assert sorted(got["b"]) == sorted(sent["a"])
-        assert sorted(got["a"]) == sorted(sent["b"])
-        for node, other in ((a, "b"), (b, "a")):
-            stats = node.stats()[other]
-            assert (stats["acked"], stats["received"]) == (COUNT, COUNT)
-            assert (stats["pending"], stats["inflight"], stats["failed"]) == (0, 0, 0)
-            assert node.failures() == []
+        await exchange_both_ways(a, b, COUNT, timeout=60_000 * MS)

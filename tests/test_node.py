@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from peer import Peer, PeerError, UnknownPartner
-from tests.peers import SESSION_REVOKED, make_pair, write_config
+from tests.peers import SESSION_REVOKED, exchange_both_ways, make_pair, write_config
 
 MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 
@@ -27,47 +27,7 @@ async def _exchange(tmp_path: Path, transport: str, count: int) -> None:
             endpoint = endpoint.replace("http://", "ws://", 1)
         a_config = write_config(a_files, b_files, endpoint=endpoint, transport=transport)
         async with Peer(a_config) as a:
-            got: dict[str, list[str]] = {"a": [], "b": []}
-            all_in = anyio.Event()
-            sent: dict[str, set[str]] = {"a": set(), "b": set()}
-
-            async def consume(node: Peer, name: str) -> None:
-                async for rx in node.receive():
-                    got[name].append(rx.jti)
-                    assert rx.claims["events"][SESSION_REVOKED] == {}
-                    await rx.done()
-                    if len(got["a"]) >= count and len(got["b"]) >= count:
-                        all_in.set()
-
-            async def produce(node: Peer, to: str, me: str) -> None:
-                for i in range(count):
-                    jti = await node.publish(
-                        to, {SESSION_REVOKED: {}}, sub_id={"format": "opaque", "id": f"s{i}"}
-                    )
-                    sent[me].add(jti)
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consume, a, "a")
-                tg.start_soon(consume, b, "b")
-                async with anyio.create_task_group() as producers:
-                    producers.start_soon(produce, a, "b", "a")
-                    producers.start_soon(produce, b, "a", "b")
-                with anyio.fail_after(60_000 * MS):
-                    await a.flush()
-                    await b.flush()
-                    await all_in.wait()
-                tg.cancel_scope.cancel()
-
-            # Exactly once to each application, and everything acked.
-            assert sorted(got["b"]) == sorted(sent["a"])
-            assert sorted(got["a"]) == sorted(sent["b"])
-            for node, other in ((a, "b"), (b, "a")):
-                stats = node.stats()[other]
-                assert stats["acked"] == count
-                assert stats["received"] == count
-                assert stats["pending"] == 0 and stats["inflight"] == 0
-                assert stats["failed"] == 0
-                assert node.failures() == []
+            await exchange_both_ways(a, b, count, timeout=60_000 * MS)
             assert a.stats()["b"]["session"] == transport
 
 

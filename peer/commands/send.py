@@ -29,12 +29,17 @@ def add_parser(subparsers: Any, name: str) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help="enqueue one SET for a partner; prints its jti"
     )
+    add_set_arguments(parser)
+    parser.set_defaults(handler=main)
+
+
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The config and what one SET holds: ``--to``, ``--event``, ``--payload``, ``--sub-id``."""
     add_config_argument(parser)
     parser.add_argument("--to", required=True, help="partner name")
     parser.add_argument("--event", required=True, help="event type URI")
     parser.add_argument("--payload", default="{}", help="the event's payload, a JSON object")
     parser.add_argument("--sub-id", default=None, help="subject identifier, a JSON object")
-    parser.set_defaults(handler=main)
 
 
 def json_object(text: str, what: str, command: str = "send") -> dict[str, Any]:

@@ -15,8 +15,8 @@ from ..protocol.multipush import MultiPushRequest
 from ..publisher import Publisher
 from ..tokens.keys import load_private_jwks
 from ..tokens.sign import Signer
-from ._common import add_config_argument, load_or_exit
-from .send import json_object
+from ._common import load_or_exit
+from .send import add_set_arguments, json_object
 
 __all__ = ["add_parser", "main"]
 
@@ -25,11 +25,7 @@ def add_parser(subparsers: Any, name: str) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help="mint one signed SET for a partner and print it (not stored, not sent)"
     )
-    add_config_argument(parser)
-    parser.add_argument("--to", required=True, help="partner name (its audience is used)")
-    parser.add_argument("--event", required=True, help="event type URI")
-    parser.add_argument("--payload", default="{}", help="the event's payload, a JSON object")
-    parser.add_argument("--sub-id", default=None, help="subject identifier, a JSON object")
+    add_set_arguments(parser)
     parser.add_argument(
         "--format",
         choices=["jwt", "multipush"],
