@@ -9,9 +9,13 @@
     │   ├── ProtocolError      the request or frame breaks the delivery contract
     │   │   ├── MalformedFrame     not UTF-8, not JSON, wrong shape      400 / 1007
     │   │   ├── FrameTooLarge      body, frame or batch over a limit     413 / 1009
-    │   │   └── UnsupportedMediaType  wrong Content-Type                 415
+    │   │   ├── UnsupportedMediaType  wrong Content-Type                 415
+    │   │   └── RequestTimeout     the body did not arrive in time       408
     │   ├── AuthenticationFailed  missing or bad credentials             401 / 1008
-    │   └── AccessDenied       authenticated, but not allowed            403 / 1008
+    │   ├── AccessDenied       authenticated, but not allowed            403 / 1008
+    │   └── Overloaded         over a session, rate or inbox limit:     429 / 1013
+    │                          retry later (.retry_after); nothing taken
+    ├── Backpressure           publish refused: the partner's outbox is full
     ├── SETRejected            one SET is invalid: .err is its RFC 8935 code (setErrs entry)
     ├── TransportError         network trouble talking to a partner
     │   ├── ConnectError
@@ -25,17 +29,21 @@ table of their own (API.md "Errors on the wire").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 __all__ = [
     "AccessDenied",
     "AuthenticationFailed",
+    "Backpressure",
     "ConfigError",
     "ConnectError",
     "FrameTooLarge",
     "MalformedFrame",
+    "Overloaded",
     "PeerError",
     "ProtocolError",
+    "RequestTimeout",
     "SETRejected",
     "SessionClosed",
     "StoreError",
@@ -52,6 +60,8 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
+# IANA WebSocket close code registry: "Try Again Later" (a temporary condition).
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class PeerError(Exception):
@@ -97,6 +107,10 @@ class WireError(PeerError):
     def body(self) -> dict[str, str]:
         """The RFC 8935 §2.3 error body."""
         return {"err": self.err, "description": self.description}
+
+    def response_headers(self) -> dict[str, str]:
+        """Extra HTTP headers of the error response (``Retry-After`` for 429)."""
+        return {}
 
     @property
     def close_reason(self) -> str:
@@ -175,3 +189,58 @@ class UnsupportedMediaType(ProtocolError):
     """The request's Content-Type is not one this route accepts (HTTP 415)."""
 
     http_status = 415
+
+
+class RequestTimeout(ProtocolError):
+    """The request body did not arrive within its time (HTTP 408): a slow sender
+    cannot hold a connection and a task open for free (DESIGN "Security stance")."""
+
+    http_status = 408
+    close_code = CLOSE_POLICY_VIOLATION
+
+
+class Overloaded(WireError):
+    """We take nothing more from this partner for now: too many sessions, SETs too
+    fast, or too many SETs the application has not handled yet.
+
+    The refused request or frame is neither stored nor acknowledged, so the partner
+    keeps its SETs and sends them again later: HTTP 429 with ``Retry-After``, or a
+    WebSocket close 1013 (Try Again Later) with a reason.
+
+    Attributes:
+        retry_after: seconds the partner should wait before trying again.
+    """
+
+    http_status = 429
+    close_code = CLOSE_TRY_AGAIN_LATER
+
+    def __init__(self, description: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        """``Retry-After`` in whole seconds, at least 1 (RFC 9110 §10.2.3)."""
+        return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
+
+
+class Backpressure(PeerError):
+    """``publish`` or ``forward`` refused: the partner's outbox already holds
+    ``max_pending`` SETs not yet acknowledged or failed.
+
+    Nothing was stored; try again once the partner catches up (``flush`` or
+    ``stats()["pending"]`` shows when).
+
+    Attributes:
+        partner: the partner's name.
+        pending: SETs in its outbox now.
+        limit: its ``max_pending``.
+    """
+
+    def __init__(self, partner: str, pending: int, limit: int) -> None:
+        self.partner = partner
+        self.pending = pending
+        self.limit = limit
+        super().__init__(
+            f"partner {partner!r} has {pending} SETs pending (max_pending {limit}); "
+            "try again when it catches up"
+        )

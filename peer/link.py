@@ -16,16 +16,21 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .errors import CLOSE_GOING_AWAY, SETRejected, StoreError
+from .errors import CLOSE_GOING_AWAY, Overloaded, SETRejected, StoreError
 from .protocol.communication import CommunicationObject, SetErr
 from .protocol.effects import Acked, Effect, Failed
 from .protocol.ledger import Ledger
 from .signal import Signal
 from .store.base import Answer, InboundNew, Store
+from .tokens.verify import UnknownKey
+from .transports.limits_guard import PartnerGuard
+from .transports.outbound_auth import OutboundAuth
 
 if TYPE_CHECKING:
     from .config import Partner
+    from .metrics import NodeMetrics
     from .tokens.verify import Verifier
+    from .transports.partner_keys import RemoteKeys
     from .transports.websocket import Channel
 
 __all__ = ["Failure", "Link", "LinkCounters"]
@@ -38,6 +43,11 @@ _VERIFY_IN_THREAD = 8
 
 # Session kinds, best first, as ``stats()`` and ``status`` name them.
 SESSION_KINDS = ("websocket", "http", "multipush", "push", "poll")
+_PUSHPULL = ("websocket", "http")
+
+# SETs whose publish time is kept for the latency histogram; beyond it (a partner
+# down for long, a huge backlog) newer SETs go untimed rather than grow memory.
+_MAX_TIMED = 100_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,6 +68,7 @@ class LinkCounters:
     acked: int = 0
     failed: int = 0
     received: int = 0  # distinct inbound SETs from this partner
+    sent: int = 0  # transmissions, retries included (since this process started)
 
 
 class Link:
@@ -107,6 +118,17 @@ class Link:
         self._seen: dict[str, float] = {}  # kind -> when the partner last called us
         self.closing = False
         self.channels: set[Channel] = set()  # open WebSocket sessions, either side
+        self.remote_keys: RemoteKeys | None = None  # the partner's jwks_uri, if it has one
+        self.rejected: dict[str, int] = {}  # inbound SETs refused, by error code
+        # Whether this node holds the partner's lease and so sends its SETs (several
+        # nodes on one store); a node on its own always does (issue 7).
+        self.leased = False
+        self.metrics: NodeMetrics | None = None  # latency histograms (issue 7)
+        self._published_at: dict[str, float] = {}  # jti -> monotonic publish time
+        # issue 6: bearer, OAuth client credentials or client certificate to the partner.
+        self.outbound_auth = OutboundAuth(partner)
+        # issue 6: inbound sessions, SET rate and inbox backlog of this partner.
+        self.inbound = PartnerGuard(partner.limits)
         # SETs per frame we send: 100-SET frames cost well under 1 µs per SET on the
         # wire (PERFORMANCE.md); never more than the partner's batch limit.
         self.batch_size = min(100, partner.limits.max_sets_per_frame)
@@ -132,9 +154,8 @@ class Link:
         self._seen[kind] = time.monotonic()
 
     def auth_headers(self) -> dict[str, str]:
-        """Headers that authenticate us to the partner (static bearer for now)."""
-        token = self.partner.outbound_bearer()
-        return {"authorization": f"Bearer {token}"} if token else {}
+        """Headers that authenticate us to the partner (issue 6: ``outbound_auth``)."""
+        return self.outbound_auth.current_headers()
 
     async def close_sessions(self) -> None:
         """Close every open WebSocket with 1001 going away (graceful shutdown)."""
@@ -150,8 +171,10 @@ class Link:
         self.sessions[kind] = max(0, self.sessions.get(kind, 0) - 1)
         log.info("partner=%s session=%s closed", self.name, kind)
         self._write_signal.set()
-        if not any(self.sessions.values()):
-            # Answers to SETs in flight may never come on a dead session (PP-30).
+        if kind in _PUSHPULL and not any(self.sessions.get(k) for k in _PUSHPULL):
+            # Answers to SETs in flight may never come on a dead session (PP-30). The
+            # adapters' requests settle their own SETs (retry_later, sets_lost): a
+            # failed POST must not resend SETs whose own requests are still open.
             self.ledger.session_lost(now=time.time())
             self._timer.set()
             self.outbound_ready.set()
@@ -171,7 +194,7 @@ class Link:
     @property
     def idle(self) -> bool:
         """Nothing pending or in flight (``flush()``'s condition)."""
-        return self.counters.unfinished == 0
+        return self.counters.unfinished <= 0
 
     # -- start-up ------------------------------------------------------------------
 
@@ -191,11 +214,31 @@ class Link:
 
     # -- outbound ------------------------------------------------------------------
 
-    def enqueued(self, count: int) -> None:
-        """``count`` new SETs for this partner were committed to the outbox."""
+    def enqueued(self, count: int, jti: str | None = None) -> None:
+        """``count`` new SETs for this partner were committed to the outbox; ``jti``
+        (one SET) starts the clock of the publish-to-ack latency."""
+        if jti is not None and len(self._published_at) < _MAX_TIMED:
+            self._published_at[jti] = time.monotonic()
         self.counters.unfinished += count
         self._maybe_more = True
         self._feed.set()
+
+    def lease_acquired(self) -> None:
+        """This node now sends the partner's SETs: load its outbox from the start.
+
+        From the start, not from the last seq seen: with several nodes, a row with a
+        lower seq may have committed after we read past it (the Ledger skips jtis it
+        already holds or finished)."""
+        self.leased = True
+        self._loaded_seq = 0
+        self.store_changed()
+
+    def lease_lost(self) -> None:
+        """Another node sends the partner's SETs now: forget ours (it resends them)."""
+        self.leased = False
+        self.ledger.drop_outbound()
+        self._loaded_seq = 0
+        self._timer.set()
 
     def store_changed(self) -> None:
         """Another process may have enqueued for this partner (``setpeer send``)."""
@@ -210,17 +253,29 @@ class Link:
             if self._resync:
                 # Another process enqueued: the store's count is the truth.
                 self._resync = False
-                counts = (await self.store.stats()).get(self.name)
+                try:
+                    counts = (await self.store.stats()).get(self.name)
+                except StoreError:
+                    counts = None
+                    self._resync = True  # again on the next round
                 if counts is not None:
                     self.counters.unfinished = counts.pending + counts.inflight
             room = self.ledger.room()
-            if room > 0 and self._maybe_more:
+            if room > 0 and self._maybe_more and self.leased:
                 # Cleared before the read: an ``enqueued()`` while it runs sets it
                 # again, so a row committed just after the read is never stranded.
                 self._maybe_more = False
-                rows = await self.store.load_outbound(
-                    self.name, limit=room, after_seq=self._loaded_seq
-                )
+                try:
+                    rows = await self.store.load_outbound(
+                        self.name, limit=room, after_seq=self._loaded_seq
+                    )
+                except StoreError as exc:
+                    # The store is unreachable (a database restart): try again soon;
+                    # what is in the outbox stays there.
+                    log.warning("partner=%s cannot read the outbox: %s", self.name, exc)
+                    self._maybe_more = True
+                    await anyio.sleep(0.5)
+                    continue
                 now = time.time()
                 for row in rows:
                     # A row with its attempts used up keeps its last deadline (a late
@@ -270,6 +325,7 @@ class Link:
         frame = self.ledger.next_frame(now=time.time(), max_sets=max_sets)
         self._apply(self.ledger.effects())
         if frame is not None and frame.sets:
+            self.counters.sent += len(frame.sets)
             self._timer.set()
         return frame
 
@@ -284,6 +340,7 @@ class Link:
         sets = self.ledger.take_sets(now=time.time(), limit=limit)
         self._apply(self.ledger.effects())
         if sets:
+            self.counters.sent += len(sets)
             self._timer.set()
         return sets
 
@@ -368,12 +425,17 @@ class Link:
                 the HTTP response itself is the answer (RFC 8935 push, multi-push):
                 nothing is owed afterwards; a lost response means a resend, deduped.
         """
-        if len(sets) >= _VERIFY_IN_THREAD:
-            # The signature checks release the GIL: a frame's worth runs in a worker
-            # thread beside the event loop, on the other core (PERFORMANCE.md).
-            verdicts, items = await anyio.to_thread.run_sync(self._verify_all, sets)
-        else:
-            verdicts, items = self._verify_all(sets)
+        self.inbound.received(len(sets) + len(rejected or {}))
+        if sets and self.remote_keys is not None and not self.remote_keys.loaded:
+            await self.remote_keys.refetch()
+            self.remote_keys.require_loaded()  # still none: refused, retryable (503/1013)
+        verdicts, items, unknown = await self._verify(sets)
+        if unknown and self.remote_keys is not None and await self.remote_keys.refetch():
+            # A kid we do not know: the partner may have rotated its keys. Check these
+            # SETs again with the keys fetched now (issue 6: rotation loses no SET).
+            again, more, _ = await self._verify({jti: sets[jti] for jti in unknown})
+            verdicts.update(again)
+            items.extend(more)
         for jti, refusal in (rejected or {}).items():
             verdicts[jti] = refusal
         answers = [
@@ -381,34 +443,64 @@ class Link:
             for jti, err in verdicts.items()
             if owe
         ]
-        fresh = await self.store.accept_inbound(self.name, items, answers)
+        for err in verdicts.values():
+            if err is not None:
+                self.count_rejected(err.err)
+        started = time.monotonic()
+        try:
+            fresh = await self.store.accept_inbound(self.name, items, answers)
+        except StoreError as exc:
+            # Not stored, so not acknowledged: refused whole and retryable (503 /
+            # close 1013); the partner keeps the SETs and sends them again.
+            log.warning("partner=%s cannot store its SETs: %s", self.name, exc)
+            raise Overloaded("cannot store SETs now, try again", retry_after=1.0) from exc
+        if self.metrics is not None:
+            self.metrics.store_time("accept_inbound", time.monotonic() - started)
         if owe:
             for jti, err in verdicts.items():
                 self.ledger.owe(jti, err)
             self.outbound_ready.set()
         new = sum(1 for flag in fresh if flag)
+        self.inbound.stored(new)
         if new:
             self.counters.received += new
             self._inbox_signal.set()
         return verdicts
 
+    async def _verify(
+        self, sets: Mapping[str, str]
+    ) -> tuple[dict[str, SetErr | None], list[InboundNew], list[str]]:
+        if len(sets) >= _VERIFY_IN_THREAD:
+            # The signature checks release the GIL: a frame's worth runs in a worker
+            # thread beside the event loop, on the other core (PERFORMANCE.md).
+            return await anyio.to_thread.run_sync(self._verify_all, sets)
+        return self._verify_all(sets)
+
+    def count_rejected(self, err: str) -> None:
+        """One inbound SET refused with ``err`` (``setpeer_sets_rejected_total``)."""
+        self.rejected[err] = self.rejected.get(err, 0) + 1
+
     def _verify_all(
         self, sets: Mapping[str, str]
-    ) -> tuple[dict[str, SetErr | None], list[InboundNew]]:
-        """Verify each SET: the verdict per jti, and the SETs to store."""
+    ) -> tuple[dict[str, SetErr | None], list[InboundNew], list[str]]:
+        """Verify each SET: the verdict per jti, the SETs to store, and the jtis whose
+        ``kid`` no key of the partner has (worth a key refetch)."""
         now = time.time()
         verdicts: dict[str, SetErr | None] = {}
         items: list[InboundNew] = []
+        unknown: list[str] = []
         for jti, token in sets.items():
             try:
                 verified = self.verifier.verify(token, now=now, expected_jti=jti)
             except SETRejected as exc:
                 verdicts[jti] = SetErr(exc.err, exc.description)
+                if isinstance(exc, UnknownKey):
+                    unknown.append(jti)
                 log.info("partner=%s jti=%s rejected err=%s", self.name, _safe(jti), exc.err)
                 continue
             verdicts[jti] = None
             items.append(InboundNew(verified.iss, jti, token, verified.claims))
-        return verdicts, items
+        return verdicts, items, unknown
 
     # -- persistence ---------------------------------------------------------------
 
@@ -424,7 +516,11 @@ class Link:
                 self.counters.acked += 1
                 self.counters.unfinished -= 1
                 progressed = True
+                published = self._published_at.pop(effect.jti, None)
+                if published is not None and self.metrics is not None:
+                    self.metrics.acked(self.name, time.monotonic() - published)
             elif isinstance(effect, Failed):
+                self._published_at.pop(effect.jti, None)
                 self.counters.failed += 1
                 self.counters.unfinished -= 1
                 self.failures.append(Failure(self.name, effect.jti, effect.err, effect.description))
@@ -461,7 +557,10 @@ class Link:
             batch, self._writes = self._writes, []
             self._writing = True
             try:
+                started = time.monotonic()
                 await self.store.apply(self.name, batch)
+                if self.metrics is not None:
+                    self.metrics.store_time("apply", time.monotonic() - started)
             except StoreError as exc:
                 log.warning("partner=%s store write failed, retrying: %s", self.name, exc)
                 self._writes[:0] = batch
@@ -480,6 +579,8 @@ class Link:
     async def run(self) -> None:
         """Background work of this partner until cancelled."""
         async with anyio.create_task_group() as tg:
+            if self.remote_keys is not None:
+                tg.start_soon(self.remote_keys.run)
             tg.start_soon(self._feeder)
             tg.start_soon(self._clock)
             tg.start_soon(self._persist)

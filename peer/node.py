@@ -14,16 +14,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
+import os
 import random
-from collections.abc import AsyncIterator, Mapping
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
 
 from .config import PeerConfig
-from .errors import ConfigError, PeerError, StoreError, UnknownPartner
+from .errors import Backpressure, PeerError, StoreError, UnknownPartner
 from .link import Failure, Link
+from .logs import install_redaction
+from .metrics import NodeMetrics
 from .protocol.ledger import Ledger
 from .protocol.retry import RetryPolicy
 from .publisher import Publisher
@@ -33,11 +39,17 @@ from .store.base import OutboundNew, Store
 from .tokens.keys import KeyStore, load_private_jwks, public_jwks
 from .tokens.sign import Signer
 from .tokens.verify import Verifier, unverified_jti
+from .transports.limits_guard import ConnectionGuard, count_backlogs
+from .transports.partner_keys import RemoteKeys
 from .transports.serve import HTTPServer, server_ssl_options
 
 __all__ = ["Peer", "Received"]
 
 log = logging.getLogger("setpeer.node")
+
+LEASE_TTL = 10.0
+"""Seconds a node's lease on a partner lasts unless renewed (every third of it): with
+several nodes on one store, the longest a dead node's partners wait for another."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,10 +66,13 @@ class Received:
     token: str
     seq: int
     _store: Store = dataclasses.field(repr=False)
+    _handled: Callable[[], None] | None = dataclasses.field(default=None, repr=False)
 
     async def done(self) -> None:
         """Mark handled: never handed to the application again."""
         await self._store.mark_done([self.seq])
+        if self._handled is not None:
+            self._handled()  # issue 6: the partner's inbox backlog shrinks (max_pending)
 
 
 class Peer:
@@ -71,6 +86,9 @@ class Peer:
         self.config = config
         self.url = ""
         self.links: dict[str, Link] = {}
+        self.metrics = NodeMetrics(self.links)  # GET /metrics (issue 7)
+        # Names this node's leases in a shared store: unique per run (issue 7).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # False makes /pushpull refuse WebSocket upgrades (partners use HTTP): for
         # operators behind proxies that cannot pass upgrades, and for tests.
         self.accept_websocket = True
@@ -97,18 +115,8 @@ class Peer:
         from .server import create_app  # the app reaches back into the node
 
         config = self.config
+        install_redaction()  # issue 6: no credential or token in any library's log line
         config.validate()  # a config built in code gets the checks load_config applies
-        for index, partner in enumerate(config.partners):
-            if partner.jwks is None:
-                raise ConfigError(
-                    [
-                        (
-                            f"partners[{index}].jwks_uri",
-                            "fetching keys from jwks_uri is not "
-                            "supported yet (issue 6): give the partner's keys as a jwks file",
-                        )
-                    ]
-                )
         self._store = store = await open_store(config.store, base_dir=config.config_dir)
         self._stack.push_async_callback(store.aclose)
         self._private_jwks = load_private_jwks(config.signing_keys_path)
@@ -127,10 +135,12 @@ class Peer:
                 ),
                 rng=rng,
             )
+            # Keys from a file, or fetched from jwks_uri once the node runs (issue 6).
+            keys = KeyStore.from_file(partner.jwks_path)
             verifier = Verifier(
                 issuer=partner.issuer,
                 audience=config.issuer,
-                keys=KeyStore.from_file(partner.jwks_path),
+                keys=keys,
                 ssf=partner.ssf,
                 strict_subjects=partner.strict_subjects,
                 max_token_bytes=partner.limits.max_set_bytes,
@@ -143,8 +153,12 @@ class Peer:
                 inbox_signal=self._inbox,
                 progress_signal=self._progress,
             )
+            link.metrics = self.metrics
+            if partner.jwks_uri is not None:
+                link.remote_keys = RemoteKeys(partner, keys)
             await link.restore()
             self.links[partner.name] = link
+        await count_backlogs(store, self.links)  # issue 6: inbox backlog per partner
         limits = config.limits
         ssl_options = None
         if config.tls is not None:
@@ -160,13 +174,52 @@ class Peer:
             max_frame_bytes=limits.max_frame_bytes,
             ssl_options=ssl_options,
             idle_timeout=limits.idle_timeout,
+            guard=ConnectionGuard.from_limits(limits),
         )
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self.url = await self._tg.start(self._server.serve)
         for link in self.links.values():
             self._tg.start_soon(link.run)
-            self._tg.start_soon(self._dial, link)
+            self._tg.start_soon(self._lease_and_dial, link)
         self._tg.start_soon(self._watch_store)
+
+    async def _lease_and_dial(self, link: Link) -> None:
+        """Hold the partner's lease and, while held, its outbound sessions (issue 7).
+
+        With one node the lease is always ours. With several on one PostgreSQL
+        database, one node at a time sends a partner's SETs; a node that dies stops
+        renewing and another takes over within :data:`LEASE_TTL`. While the store
+        cannot be reached, a lease is kept until it would have expired.
+        """
+        assert self._store is not None
+        store = self._store
+        held_until = 0.0
+        scope: anyio.CancelScope | None = None
+        async with anyio.create_task_group() as tg:
+            while True:
+                try:
+                    if await store.claim_partner(link.name, self.owner, LEASE_TTL):
+                        held_until = anyio.current_time() + LEASE_TTL
+                    else:
+                        held_until = 0.0
+                except StoreError as exc:
+                    log.warning("partner=%s cannot renew its lease: %s", link.name, exc)
+                held = anyio.current_time() < held_until
+                if held and scope is None:
+                    log.info("partner=%s lease taken: this node sends its SETs", link.name)
+                    link.lease_acquired()
+                    scope = anyio.CancelScope()
+                    tg.start_soon(self._dial_within, link, scope)
+                elif not held and scope is not None:
+                    log.info("partner=%s lease lost: another node sends its SETs", link.name)
+                    scope.cancel()
+                    scope = None
+                    link.lease_lost()
+                await anyio.sleep(LEASE_TTL / 3)
+
+    async def _dial_within(self, link: Link, scope: anyio.CancelScope) -> None:
+        with scope:
+            await self._dial(link)
 
     async def _dial(self, link: Link) -> None:
         from .transports.adapters import needs_adapters, run_adapters
@@ -182,7 +235,12 @@ class Peer:
     async def _watch_store(self) -> None:
         assert self._store is not None
         async for partner in self._store.watch():
-            targets = self.links.values() if partner is None else [self.links[partner]]
+            if partner is None:
+                targets = list(self.links.values())
+            else:
+                # Another node or `setpeer send` may name a partner this config lacks.
+                link = self.links.get(partner)
+                targets = [] if link is None else [link]
             for link in targets:
                 link.store_changed()
 
@@ -215,6 +273,11 @@ class Peer:
             with anyio.move_on_after(5):
                 for link in self.links.values():
                     await link.sync()
+                # Another node sharing the store may take our partners over at once.
+                for link in self.links.values():
+                    if link.leased and self._store is not None:
+                        with contextlib.suppress(StoreError):
+                            await self._store.release_partner(link.name, self.owner)
             if self._server is not None:
                 await self._server.stop()
         self._tg.cancel_scope.cancel()
@@ -261,23 +324,28 @@ class Peer:
 
         Raises:
             UnknownPartner: no such partner.
+            Backpressure: the partner's outbox holds ``max_pending`` SETs already.
             ValueError: ``events`` or another argument is not a valid claim value.
             StoreError: the store could not make it durable.
         """
         link = self._link(partner)
         store = self._require_store()
+        _check_room(link)
         assert self._publisher is not None
         jti, token = self._publisher.mint(
             link.partner, events, sub_id=sub_id, txn=txn, toe=toe, jti=jti
         )
+        started = anyio.current_time()
         await store.enqueue([OutboundNew(partner, jti, token)])
-        link.enqueued(1)
+        self.metrics.store_time("enqueue", anyio.current_time() - started)
+        link.enqueued(1, jti)
         return jti
 
     async def forward(self, partner: str, token: str) -> str:
         """Queue a SET signed elsewhere for ``partner``; returns its jti."""
         link = self._link(partner)
         store = self._require_store()
+        _check_room(link)
         jti = unverified_jti(token)
         await store.enqueue([OutboundNew(partner, jti, token)])
         link.enqueued(1)
@@ -295,7 +363,9 @@ class Peer:
                 continue
             for row in rows:
                 after = row.seq
-                yield Received(row.partner, row.jti, row.claims, row.token, row.seq, store)
+                link = self.links.get(row.partner)
+                handled = None if link is None else link.inbound.handled
+                yield Received(row.partner, row.jti, row.claims, row.token, row.seq, store, handled)
 
     def failures(self) -> list[Failure]:
         """SETs a partner rejected or that ran out of attempts, oldest first."""
@@ -312,14 +382,24 @@ class Peer:
             PeerError: still pending after ``timeout`` seconds.
         """
         store = self._require_store()
+        asked = -math.inf
         with anyio.move_on_after(timeout):
             while True:
                 woken = self._progress.snapshot()
-                if all(link.idle for link in self.links.values()):
-                    for link in self.links.values():
-                        await link.sync()
+                # The store is the truth: it lags memory only the safe way (an ack is
+                # written behind, so it may show a SET unfinished a little longer).
+                # The in-memory counts say when to ask; a partner another node holds,
+                # or counts off after a resync, are settled by asking now and then.
+                idle = all(link.idle or not link.leased for link in self.links.values())
+                if idle or anyio.current_time() - asked > 1.0:
+                    if idle:
+                        for link in self.links.values():
+                            await link.sync()
+                    asked = anyio.current_time()
                     counts = await store.stats()
                     if all(c.pending + c.inflight == 0 for c in counts.values()):
+                        for link in self.links.values():
+                            link.counters.unfinished = 0
                         return
                 with anyio.move_on_after(0.25):
                     await woken.wait()
@@ -340,3 +420,10 @@ class Peer:
         except (StoreError, TimeoutError):
             return False
         return True
+
+
+def _check_room(link: Link) -> None:
+    """issue 6: the outbox of one partner grows to ``max_pending``, no further."""
+    pending, limit = link.counters.unfinished, link.limits.max_pending
+    if pending >= limit:
+        raise Backpressure(link.name, pending, limit)

@@ -6,20 +6,23 @@ import logging
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from .errors import AuthenticationFailed, FrameTooLarge, WireError
+from .errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .protocol.push import ERROR_HEADERS, error_response_body
-from .transports.auth import WWW_AUTHENTICATE, InboundAuthenticator
+from .transports.auth import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
 from .transports.http_adapters import adapter_handlers
 from .transports.http_pushpull import respond
+from .transports.limits_guard import GuardMiddleware, admitting
+from .transports.resource_metadata import resource_metadata_routes
 from .transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
 
 if TYPE_CHECKING:
-    from .link import Link
     from .node import Peer
 
 __all__ = ["create_app", "error_response", "read_body"]
@@ -31,7 +34,10 @@ def error_response(exc: WireError) -> Response:
     """The HTTP answer to a refused request: status, RFC 8935 body, headers."""
     headers = dict(ERROR_HEADERS)
     if isinstance(exc, AuthenticationFailed):
-        headers["www-authenticate"] = WWW_AUTHENTICATE
+        # issue 6: the challenge names the resource's RFC 9728 metadata (OPRM-19).
+        challenge = exc.challenge if isinstance(exc, Unauthorized) else WWW_AUTHENTICATE
+        headers["www-authenticate"] = challenge
+    headers.update(exc.response_headers())  # issue 6: Retry-After on 429
     return Response(error_response_body(exc), status_code=exc.http_status, headers=headers)
 
 
@@ -46,24 +52,33 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise FrameTooLarge(f"body exceeds {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FrameTooLarge(f"body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise FrameTooLarge(f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer; nothing was read into the store either.
+        raise MalformedFrame("the client went away before the body was complete") from None
     return b"".join(chunks)
 
 
 def create_app(node: Peer) -> Starlette:
     """Build the app for ``node``."""
-    auth = InboundAuthenticator(node.links.values())
+    # issue 6: mTLS and OAuth too; resource identifiers start at our public base URL.
+    auth = InboundAuthenticator(
+        node.links.values(), base_url=lambda: node.config.public_url or node.url
+    )
+    # issue 6: each request or WebSocket holds one of its partner's session slots.
+    authenticate = admitting(auth.authenticate)
 
     async def pushpull_post(request: Request) -> Response:
         if request.method != "POST":
             # PP-2 and decision 3: POST only; the WebSocket upgrade is a separate route.
             return Response(status_code=405, headers={"allow": "POST"})
         try:
-            link = auth.authenticate(request.headers)
+            link = await authenticate(request)
             body = await read_body(request, link.limits.max_frame_bytes)
             reply = await respond(link, body, request.headers.get("content-type"))
         except WireError as exc:
@@ -79,7 +94,7 @@ def create_app(node: Peer) -> Starlette:
             )
             return
         try:
-            link = auth.authenticate(websocket.headers)
+            link = await authenticate(websocket)
         except WireError as exc:
             # Refused before the upgrade (API.md): the client sees the HTTP status.
             await websocket.send_denial_response(error_response(exc))
@@ -103,6 +118,9 @@ def create_app(node: Peer) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def metrics(request: Request) -> Response:
+        return Response(node.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
     async def readyz(request: Request) -> Response:
         ready = await node.ready()
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
@@ -115,13 +133,13 @@ def create_app(node: Peer) -> Starlette:
         Route("/.well-known/jwks.json", jwks),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
     ]
-
-    async def authenticate(request: Request) -> Link:
-        return auth.authenticate(request.headers)
-
     # Issue 5: RFC 8935 push, multi-push and RFC 8936 poll, on the same Links.
     methods = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "POST"]  # 405 for all but POST
     for path, handler in adapter_handlers(authenticate, read_body, error_response).items():
         routes.append(Route(path, handler, methods=methods))
-    return Starlette(routes=routes)
+    routes.extend(resource_metadata_routes(auth))  # issue 6: RFC 9728, when OAuth is used
+    # issue 6: request bodies within idle_timeout; early answers close the connection.
+    guard = Middleware(GuardMiddleware, body_timeout=node.config.limits.idle_timeout)
+    return Starlette(routes=routes, middleware=[guard])

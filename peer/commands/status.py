@@ -76,7 +76,17 @@ def main(args: argparse.Namespace) -> int:
         print(f"setpeer status: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({name: {c: e[c] for c in COLUMNS} for name, e in status.items()}))
+        # API.md's six keys, plus the retry view: most attempts of an in-flight SET and
+        # the earliest planned retry (epoch seconds, null when nothing waits).
+        print(
+            json.dumps(
+                {
+                    name: {c: e[c] for c in COLUMNS}
+                    | {"attempts": e.get("attempts") or 0, "next_retry": e.get("next_retry")}
+                    for name, e in status.items()
+                }
+            )
+        )
     else:
         print(_table(status))
     return 0

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from .limits import Limits, limit_problems
 from .model import (
@@ -138,7 +139,35 @@ def _check_peer(walk: _Walk, config: PeerConfig) -> None:
             walk.file("peer.tls.client_ca", tls.client_ca)
     else:
         walk.add("peer.tls", "must be a [peer.tls] table (TLSConfig)")
+    _check_public_url(walk, config, host if problem is None else None)
     walk.problems.extend(limit_problems(config.limits, "peer.limits"))
+
+
+def _check_public_url(walk: _Walk, config: PeerConfig, listen_host: str | None) -> None:
+    """``public_url``: our RFC 9728 resource identifiers are ``<public_url>/pushpull`` etc."""
+    value = config.public_url
+    if value is None:
+        uses_oauth = any(
+            isinstance(p, Partner)
+            and isinstance(p.inbound, InboundAuth)
+            and isinstance(p.inbound.oauth, InboundOAuth)
+            for p in (config.partners if isinstance(config.partners, tuple) else ())
+        )
+        if uses_oauth and listen_host is not None and not is_loopback(listen_host):
+            # The bound address (0.0.0.0, a pod IP) is not what partners dial, and the
+            # audience of their access tokens must be exactly what they dial (OPRM-15).
+            walk.add(
+                "peer.public_url",
+                "is required when a partner uses OAuth (partners.inbound.oauth) and we "
+                "listen on a non-loopback address: the https URL partners reach us at",
+            )
+        return
+    walk.url("peer.public_url", value, _HTTPS)
+    if isinstance(value, str) and url_problem(value, *_HTTPS, walk.insecure_ok) is None:
+        parts = urlsplit(value)
+        if parts.path not in ("", "/") or parts.query:
+            # OPRM-1: the resource identifiers are this URL plus our route paths.
+            walk.add("peer.public_url", "must be scheme://host[:port] with no path or query")
 
 
 def _dials(partner: Partner) -> bool:
@@ -230,6 +259,8 @@ def _check_outbound(walk: _Walk, path: str, p: Partner) -> None:
             )
         walk.optional_text(f"{path}.oauth.scope", oauth.scope)
         walk.url(f"{path}.oauth.token_endpoint", oauth.token_endpoint, _HTTPS)
+        # OPRM-28: the authorization server is a trust decision; only https.
+        walk.url(f"{path}.oauth.issuer", oauth.issuer, (("https",), ()))
     elif oauth is not None:
         walk.add(f"{path}.oauth", "must be a table (OAuthClient)")
     cert = auth.client_cert
@@ -260,8 +291,13 @@ def _check_inbound(walk: _Walk, path: str, p: Partner) -> None:
             )
     oauth = inbound.oauth
     if isinstance(oauth, InboundOAuth):
-        walk.url(f"{path}.oauth.issuer", oauth.issuer, _HTTPS)
+        # RFC 8414 §2: an issuer identifier is an https URL (no plain-HTTP exception:
+        # its JWK Set decides which tokens we accept).
+        walk.url(f"{path}.oauth.issuer", oauth.issuer, (("https",), ()))
         walk.add(f"{path}.oauth.subject", text_problem(oauth.subject))
+        walk.optional_text(f"{path}.oauth.scope", oauth.scope)
+        if oauth.ca is not None:
+            walk.file(f"{path}.oauth.ca", oauth.ca)
     elif oauth is not None:
         walk.add(f"{path}.oauth", "must be a table (InboundOAuth)")
     if not inbound.configured and _is_dialed(p):

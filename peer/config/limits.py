@@ -25,6 +25,13 @@ _MAX_BYTES: Final = 256 * 1024 * 1024
 _MAX_COUNT: Final = 100_000
 _MAX_ATTEMPTS: Final = 1_000_000
 _MAX_SECONDS: Final = 7 * 24 * 3600.0
+# A backlog beyond 100 million SETs is a store the size of a disk, not a queue; more
+# sessions than 10,000 per partner or connections than 1,000,000 exceed any fd limit;
+# more than 10 million SETs/s is two orders of magnitude past the signature floor.
+_MAX_PENDING: Final = 100_000_000
+_MAX_SESSIONS: Final = 10_000
+_MAX_CONNECTIONS: Final = 1_000_000
+_MAX_RATE: Final = 10_000_000
 _DEFAULT_FRAME: Final = FrameLimits()
 
 INTEGER_KEYS: Final = {
@@ -33,6 +40,10 @@ INTEGER_KEYS: Final = {
     "max_sets_per_frame": _MAX_COUNT,
     "window": _MAX_COUNT,
     "max_attempts": _MAX_ATTEMPTS,
+    "max_sessions": _MAX_SESSIONS,
+    "max_inbound_sets_per_second": _MAX_RATE,
+    "max_pending": _MAX_PENDING,
+    "max_connections": _MAX_CONNECTIONS,
 }
 DURATION_KEYS: Final = (
     "ack_timeout",
@@ -78,9 +89,28 @@ class Limits:
         poll_redelivery: when a polled SET left unacknowledged is served again (POLL-15).
         long_poll_timeout: how long a long poll waits; 25 s stays below the 30 s idle
             timeout common in proxies and load balancers.
-        handshake_timeout: TCP + TLS + WebSocket upgrade, so a slow client cannot hold
-            a socket open for free.
-        idle_timeout: an HTTP keep-alive connection with no request is closed.
+        handshake_timeout: from TCP accept to the end of a request's headers (TLS and
+            the WebSocket upgrade included), so a slow or silent client (slowloris)
+            cannot hold a socket open for free.
+        idle_timeout: an HTTP keep-alive connection with no request, or a WebSocket
+            session on which nothing (not even a ping or pong) arrives, is closed; a
+            request body must arrive whole within it (else 408).
+        max_sessions: concurrent inbound sessions of one partner: its WebSocket
+            sessions plus its HTTP requests being served. Our own dialer keeps one
+            WebSocket or four HTTP requests; 8 leaves room for a reconnect overlapping
+            the old session. Beyond it: 429 with ``Retry-After``, or the upgrade refused.
+        max_inbound_sets_per_second: SETs one partner may send us per second, averaged
+            over a second's burst. Each costs a signature check (~0.1 ms for ES256), so
+            50,000/s is far above any one partner's honest rate yet bounds the CPU one
+            credential can take. Beyond it: HTTP 429, or a WebSocket read pauses.
+        max_pending: SETs per partner waiting in either direction: our outbox (not yet
+            acked or failed; beyond it ``publish`` raises ``Backpressure``) and the
+            inbox (stored, not yet ``done()``; beyond it the partner's SETs are refused
+            with 429 or close 1013, never acked, so nothing is lost). A million
+            750-byte SETs is ~1 GB of store: a partner down for a day at ~10 SETs/s.
+        max_connections: open connections the node serves at once, any partner or
+            none (only ``[peer.limits]`` counts). Beyond it a new connection is closed
+            at once; 1,000 stays under the common 1,024 file-descriptor limit.
     """
 
     max_frame_bytes: int = 1024 * 1024
@@ -97,6 +127,10 @@ class Limits:
     long_poll_timeout: float = 25.0
     handshake_timeout: float = 10.0
     idle_timeout: float = 60.0
+    max_sessions: int = 8
+    max_inbound_sets_per_second: int = 50_000
+    max_pending: int = 1_000_000
+    max_connections: int = 1000
 
     def frame_limits(self) -> FrameLimits:
         """The parse limits for what a partner sends us (``peer.protocol.limits``).

@@ -131,7 +131,7 @@ def _outbound(table: _Table | None) -> OutboundAuth:
     oauth = client_cert = None
     if (sub := table.table("oauth")) is not None:
         values = sub.values("client_id", "client_secret", "private_key_jwt", "scope")
-        values.update(sub.values("token_endpoint"))
+        values.update(sub.values("token_endpoint", "issuer"))
         sub.finish()
         oauth = OAuthClient(**{"client_id": None, **values})
     if (sub := table.table("client_cert")) is not None:
@@ -148,7 +148,8 @@ def _inbound(table: _Table | None) -> InboundAuth:
     values = table.values("bearer_sha256", "client_cert_sha256")
     oauth = None
     if (sub := table.table("oauth")) is not None:
-        oauth = InboundOAuth(**{"issuer": None, "subject": None, **sub.values("issuer", "subject")})
+        keys = sub.values("issuer", "subject", "scope", "ca")
+        oauth = InboundOAuth(**{"issuer": None, "subject": None, **keys})
         sub.finish()
     table.finish()
     return InboundAuth(**values, oauth=oauth)
@@ -211,7 +212,9 @@ def load_config(path: str | os.PathLike[str]) -> PeerConfig:
 
     values: dict[str, Any] = {"issuer": None, "signing_keys": None}
     values.update(
-        peer.values("issuer", "listen", "store", "signing_keys", "allow_insecure_loopback")
+        peer.values(
+            "issuer", "listen", "store", "signing_keys", "allow_insecure_loopback", "public_url"
+        )
     )
     values["tls"] = _tls(peer.table("tls"))
     limits = values["limits"] = _limits(peer.table("limits"), Limits())

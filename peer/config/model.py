@@ -101,6 +101,8 @@ class OAuthClient:
         private_key_jwt: a private JWK Set file (RFC 7523 client assertion).
         scope: scope to request, if the server needs one.
         token_endpoint: override for servers without discoverable metadata.
+        issuer: the authorization server we trust for this partner; its RFC 9728
+            metadata must list it (OPRM-28). Default: the first one listed.
     """
 
     client_id: str
@@ -108,6 +110,7 @@ class OAuthClient:
     private_key_jwt: Path | None = None
     scope: str | None = None
     token_endpoint: str | None = None
+    issuer: str | None = None
 
     def __post_init__(self) -> None:
         _resolve_paths(self, ("private_key_jwt",), None)
@@ -135,10 +138,24 @@ class OutboundAuth:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class InboundOAuth:
-    """OAuth access tokens a partner may present: from ``issuer``, about ``subject``."""
+    """OAuth access tokens a partner may present: from ``issuer``, about ``subject``.
+
+    Attributes:
+        issuer: the authorization server's issuer identifier (RFC 8414); its
+            metadata and JWK Set are fetched over HTTPS.
+        subject: the token's ``sub`` (for client credentials: the partner's
+            ``client_id``; ``client_id`` is used when ``sub`` is absent).
+        scope: space-separated scopes the token must carry (RFC 9068 ``scope``).
+        ca: PEM CA bundle that verifies the authorization server (default: system).
+    """
 
     issuer: str
     subject: str
+    scope: str | None = None
+    ca: Path | None = None
+
+    def __post_init__(self) -> None:
+        _resolve_paths(self, ("ca",), None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,6 +229,15 @@ class Partner:
             object.__setattr__(
                 self, "auth", dataclasses.replace(auth, client_cert=cert, oauth=oauth)
             )
+        inbound = self.inbound
+        if (
+            isinstance(inbound, InboundAuth)
+            and isinstance(inbound.oauth, InboundOAuth)
+            and inbound.oauth.ca is not None
+            and base is not None
+        ):
+            their = dataclasses.replace(inbound.oauth, ca=_as_path(inbound.oauth.ca, base))
+            object.__setattr__(self, "inbound", dataclasses.replace(inbound, oauth=their))
 
     @property
     def jwks_path(self) -> Path | None:
@@ -261,6 +287,9 @@ class PeerConfig:
         allow_insecure_loopback: permit plain ``http``/``ws`` to, and plain HTTP on,
             literal loopback addresses (127.0.0.0/8, ::1). For tests and demos.
         tls: server TLS; None serves plain HTTP (loopback only, with the flag above).
+        public_url: the base URL partners reach us at (``https://b.example``): our
+            RFC 9728 resource identifiers (``<public_url>/pushpull``) and the audience
+            OAuth access tokens must carry. Default: the URL actually bound.
         limits: the peer's limits, inherited by partners that do not override them.
         partners: every partner, in file order.
         config_dir: the folder relative paths start from (the TOML file's folder; the
@@ -273,6 +302,7 @@ class PeerConfig:
     signing_keys: Path
     allow_insecure_loopback: bool = False
     tls: TLSConfig | None = None
+    public_url: str | None = None
     limits: Limits = dataclasses.field(default_factory=Limits)
     partners: tuple[Partner, ...] = ()
     config_dir: Path = dataclasses.field(default_factory=Path.cwd)

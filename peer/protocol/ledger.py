@@ -350,6 +350,18 @@ class Ledger:
         """Every in-flight SET's answer may never come (PP-30): see :meth:`sets_lost`."""
         self.sets_lost(list(self._flight), now=now)
 
+    def drop_outbound(self) -> None:
+        """Forget every outbound SET, in flight or not; answers owed are kept.
+
+        Another node took the partner over (its lease): it sends them from the shared
+        store now, and a SET both nodes sent is deduplicated by the partner.
+        """
+        self._items.clear()
+        self._waiting.clear()
+        self._due.clear()
+        self._deadlines.clear()
+        self._flight.clear()
+
     # -- outbound: answers ---------------------------------------------------------
 
     def ack_received(self, jtis: Iterable[str]) -> None:

@@ -2,7 +2,8 @@
 
 ``memory://`` keeps everything in this process; ``sqlite:///rel/path.db`` (relative
 to the config file's folder) and ``sqlite:////abs/path.db`` name a SQLite file
-(API.md "Config"). A PostgreSQL backend joins by adding its scheme below.
+(API.md "Config"); ``postgresql://...`` (or ``postgres://...``, any libpq URI) a
+PostgreSQL database that several nodes may share (DESIGN.md "Storage").
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .base import SCHEMA_VERSION, Store
 __all__ = ["Store", "migrate", "open_store", "sqlite_path"]
 
 _SQLITE = "sqlite:///"
+_POSTGRES = ("postgresql://", "postgres://")
 
 
 def sqlite_path(url: str, base_dir: Path | None) -> Path:
@@ -45,29 +47,49 @@ def _scheme(url: str) -> str:
         return "memory"
     if url.startswith(_SQLITE):
         return "sqlite"
+    if url.startswith(_POSTGRES):
+        return "postgres"
     scheme = url.split(":", 1)[0] if ":" in url else url
     if scheme == "sqlite":
         raise StoreError(f"a SQLite store URL has three slashes (sqlite:///PATH): {url!r}")
-    raise StoreError(f"unsupported store URL (memory:// or sqlite:///PATH): {scheme!r}")
+    raise StoreError(
+        f"unsupported store URL (memory://, sqlite:///PATH or postgresql://...): {scheme!r}"
+    )
+
+
+def _no_psycopg(exc: ImportError) -> StoreError:
+    # psycopg is an optional extra: imported on first use of a postgresql:// URL.
+    return StoreError(
+        f"a postgresql:// store needs psycopg ({exc}): pip install 'setpeer[postgres]'"
+    )
 
 
 async def open_store(url: str, *, base_dir: Path | None = None) -> Store:
     """Open the store at ``url``, creating or upgrading its schema first.
 
     Args:
-        url: ``memory://``, ``sqlite:///rel/path.db`` or ``sqlite:////abs/path.db``.
+        url: ``memory://``, ``sqlite:///rel/path.db``, ``sqlite:////abs/path.db`` or
+            ``postgresql://user@host:port/dbname`` (libpq URI, query options allowed).
         base_dir: the folder relative SQLite paths start from (the config file's).
 
     Returns:
         An open store; close it with ``aclose()``.
 
     Raises:
-        StoreError: unknown scheme, unreadable file, or a newer schema than we know.
+        StoreError: unknown scheme, unreadable file, unreachable server, or a newer
+            schema than we know.
     """
-    if _scheme(url) == "memory":
+    scheme = _scheme(url)
+    if scheme == "memory":
         from .memory import MemoryStore
 
         return MemoryStore()
+    if scheme == "postgres":
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise _no_psycopg(exc) from None
+        return await PostgresStore.open(url)
     from .sqlite import SQLiteStore
 
     return await SQLiteStore.open(sqlite_path(url, base_dir))
@@ -82,8 +104,15 @@ async def migrate(url: str, base_dir: Path | None = None) -> int:
     Raises:
         StoreError: as :func:`open_store`.
     """
-    if _scheme(url) == "memory":
+    scheme = _scheme(url)
+    if scheme == "memory":
         return SCHEMA_VERSION
+    if scheme == "postgres":
+        try:
+            from .postgres import migrate_url
+        except ImportError as exc:
+            raise _no_psycopg(exc) from None
+        return await migrate_url(url)
     from .sqlite import migrate_file
 
     return await anyio.to_thread.run_sync(migrate_file, sqlite_path(url, base_dir))

@@ -23,6 +23,7 @@ from ..protocol.effects import Effect
 __all__ = [
     "MAX_SEQ",
     "SCHEMA_VERSION",
+    "MAX_LEASE_TTL",
     "Answer",
     "DuplicateJti",
     "FailureRow",
@@ -34,6 +35,7 @@ __all__ = [
     "PartnerCounts",
     "Store",
     "check_count",
+    "check_ttl",
     "check_text",
     "decode_claims",
     "encode_claims",
@@ -45,6 +47,9 @@ SCHEMA_VERSION = 2
 
 MAX_SEQ = 2**63 - 1
 """Sequence numbers are SQL BIGINTs; a larger ``after_seq`` or limit is a caller's bug."""
+
+MAX_LEASE_TTL = 86_400.0
+"""A lease outliving a day is a caller's bug: a dead node would block a partner that long."""
 
 
 class DuplicateJti(StoreError, ValueError):
@@ -211,6 +216,39 @@ class Store(Protocol):
         """Partners whose outbox another process changed (None: any), as they happen."""
         ...
 
+    async def claim_partner(self, partner: str, owner: str, ttl: float) -> bool:
+        """Take or renew the lease on ``partner``'s outbound session for ``ttl`` seconds.
+
+        Several nodes may share one store (DESIGN.md "Storage"); only the node
+        holding a partner's lease runs its outbound session. A free lease, an
+        expired lease (its owner died or stalled), or one ``owner`` already holds
+        is taken and runs until ``ttl`` seconds from now; a live lease of another
+        owner is refused. The store's clock decides expiry (the database's, for a
+        server), so nodes with skewed clocks agree.
+
+        Args:
+            partner: the partner's name.
+            owner: a name unique to the claiming node (and run).
+            ttl: seconds the lease lasts unless renewed, in ``(0, MAX_LEASE_TTL]``.
+
+        Returns:
+            True if ``owner`` holds the lease now.
+
+        Raises:
+            InvalidValue: a name is not text, or ``ttl`` is not a number in range.
+            StoreError: the store is closed or unreachable.
+        """
+
+    async def release_partner(self, partner: str, owner: str) -> None:
+        """Give up ``owner``'s lease on ``partner`` at once (a graceful stop).
+
+        A lease held by another owner, or none, is left as it is.
+
+        Raises:
+            InvalidValue: a name is not text.
+            StoreError: the store is closed or unreachable.
+        """
+
     async def aclose(self) -> None:
         """Finish queued writes, then release connections and files."""
 
@@ -263,6 +301,24 @@ def check_count(value: object, what: str, *, minimum: int = 0) -> int:
     if type(value) is not int or not minimum <= value <= MAX_SEQ:
         raise InvalidValue(f"{what} must be an integer in [{minimum}, 2**63-1], got {value!r}")
     return value
+
+
+def check_ttl(value: object, what: str = "ttl") -> float:
+    """Return ``value`` as a float if it is a real number in ``(0, MAX_LEASE_TTL]``.
+
+    NaN, infinities, zero and negative durations would make a lease that never
+    expires or never holds; they are refused the same way in every backend.
+
+    Raises:
+        InvalidValue: not an int or float (``bool`` included), or out of range.
+    """
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not 0 < value <= MAX_LEASE_TTL
+    ):
+        raise InvalidValue(f"{what} must be a number of seconds in (0, 86400], got {value!r}")
+    return float(value)
 
 
 def encode_claims(claims: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import anyio
@@ -30,12 +31,13 @@ from .base import (
     PartnerCounts,
     check_count,
     check_text,
+    check_ttl,
     decode_claims,
     encode_claims,
     is_text,
 )
 
-__all__ = ["MemoryStore"]
+__all__ = ["LocalLeases", "MemoryStore"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -63,6 +65,36 @@ class _Counts:
     received: int = 0
 
 
+class LocalLeases:
+    """Partner leases held in this process (memory and SQLite: one node per store).
+
+    The rules are the PostgreSQL ones (``Store.claim_partner``): a live lease of
+    another owner is refused until it expires. The clock is monotonic, so a wall
+    clock step neither frees nor stretches a lease.
+    """
+
+    def __init__(self) -> None:
+        self._leases: dict[str, tuple[str, float]] = {}  # partner -> (owner, expires_at)
+
+    def claim(self, partner: object, owner: object, ttl: object) -> bool:
+        """Take or renew; True if ``owner`` holds the lease now (checks values first)."""
+        name, holder = check_text(partner, "partner"), check_text(owner, "owner")
+        seconds = check_ttl(ttl)
+        now = time.monotonic()
+        current = self._leases.get(name)
+        if current is not None and current[0] != holder and current[1] > now:
+            return False
+        self._leases[name] = (holder, now + seconds)
+        return True
+
+    def release(self, partner: object, owner: object) -> None:
+        """Drop ``owner``'s lease on ``partner``; another owner's lease stays."""
+        name, holder = check_text(partner, "partner"), check_text(owner, "owner")
+        current = self._leases.get(name)
+        if current is not None and current[0] == holder:
+            del self._leases[name]
+
+
 class MemoryStore:
     """Everything in dicts; ``version`` mirrors the durable backends' schema version."""
 
@@ -80,6 +112,7 @@ class MemoryStore:
         self._inbox_new: dict[int, InboxRow] = {}  # seq -> row, inbox order
         self._acks_due: dict[str, dict[str, Answer]] = {}
         self._sessions: dict[str, str] = {}
+        self._leases = LocalLeases()
         self._turn_open = False
         self._closed = False
 
@@ -297,6 +330,17 @@ class MemoryStore:
         self._check_open()
         await anyio.lowlevel.checkpoint()
         return dict(self._sessions)
+
+    async def claim_partner(self, partner: str, owner: str, ttl: float) -> bool:
+        self._check_open()
+        held = self._leases.claim(partner, owner, ttl)
+        await anyio.lowlevel.checkpoint()
+        return held
+
+    async def release_partner(self, partner: str, owner: str) -> None:
+        self._check_open()
+        self._leases.release(partner, owner)
+        await anyio.lowlevel.checkpoint()
 
     async def watch(self) -> AsyncIterator[str | None]:
         """Never yields: only this process can write to a memory store, and the node

@@ -57,6 +57,7 @@ from .base import (
     encode_claims,
     is_text,
 )
+from .memory import LocalLeases
 from .wake import WakeSender, listen, wake_path
 
 __all__ = ["SQLiteStore", "connect", "migrate_file"]
@@ -287,6 +288,9 @@ class SQLiteStore:
         self._wake = WakeSender(wake_path(path))
         self._watching = False
         self._closed = False
+        # Leases live in this process: one node runs per SQLite file (wake.py refuses
+        # a second), so there is nobody to share them with.
+        self._leases = LocalLeases()
         self._thread = threading.Thread(target=self._write_loop, name="setpeer-sqlite", daemon=True)
         self._thread.start()
 
@@ -668,6 +672,18 @@ class SQLiteStore:
             return dict(conn.execute("SELECT partner, state FROM sessions").fetchall())
 
         return await self._read(read)
+
+    # -- leases (single node) ------------------------------------------------------
+
+    async def claim_partner(self, partner: str, owner: str, ttl: float) -> bool:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return self._leases.claim(partner, owner, ttl)
+
+    async def release_partner(self, partner: str, owner: str) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+        self._leases.release(partner, owner)
 
     # -- wake-ups across processes -------------------------------------------------
 

@@ -229,7 +229,9 @@ def public_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
     for jwk in entries if isinstance(entries, list) else ():
         if not isinstance(jwk, Mapping):
             continue
-        members = _PUBLIC_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
+        kty = jwk.get("kty")
+        # A hostile set may hold a list or an object here: no key type, not a crash.
+        members = _PUBLIC_MEMBERS.get(kty) if isinstance(kty, str) else None
         if members is None:
             continue  # e.g. "oct": symmetric keys have no public half
         public = {m: jwk[m] for m in members if m in jwk}

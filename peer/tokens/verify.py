@@ -50,7 +50,7 @@ from ..protocol.jsonio import loads_strict
 from .jose import verify_bytes
 from .keys import ALGORITHMS, KeyStore
 
-__all__ = ["VerifiedSET", "Verifier", "unverified_jti"]
+__all__ = ["UnknownKey", "VerifiedSET", "Verifier", "unverified_jti"]
 
 # Keys come only from the partner's configured set (RFC 8725 §3.10 on header keys).
 _KEY_HEADERS = ("jwk", "jku", "x5u", "x5c")
@@ -66,6 +66,14 @@ _TYP = "secevent+jwt"
 _APPLICATION = "application/"
 # An absolute URI: a scheme, a colon, something after it (RFC 3986 §3; SET-1, SET-12).
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:.+", re.DOTALL)
+
+
+class UnknownKey(SETRejected):
+    """No key of the partner matches the SET's ``kid`` and ``alg`` (``invalid_key``).
+
+    With a ``jwks_uri`` the Link fetches the partner's keys once more and checks the
+    SET again before answering: the partner may have just rotated its keys.
+    """
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -216,7 +224,7 @@ class Verifier:
         key = self.keys.get(kid, alg)
         if key is None:
             what = "no key with this kid" if kid is not None else "kid required"
-            raise SETRejected("invalid_key", f"{what} for {alg}")
+            raise UnknownKey("invalid_key", f"{what} for {alg}")
         try:
             signature = _segment_bytes(signature_b64)
         except ValueError:

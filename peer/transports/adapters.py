@@ -8,13 +8,15 @@ dialer's business (:mod:`.dialer`).
 
 from __future__ import annotations
 
-import ssl
+import contextlib
 from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
+from ..errors import PeerError
 from .multipush_sender import CONCURRENT_BATCHES, run_multipush_sender
+from .outbound_auth import tls_context
 from .poller import run_poller
 from .push_sender import CONCURRENT_PUSHES, run_push_sender
 
@@ -30,25 +32,36 @@ def needs_adapters(link: Link) -> bool:
     return partner.send_via in ("push", "multipush") or partner.receive_via == "poll"
 
 
-def _ssl_context(link: Link) -> ssl.SSLContext:
-    """Verify the partner's certificate and host name (PUSH-23, MP-20, POLL-23)."""
-    context = ssl.create_default_context()
-    ca = getattr(link.partner, "ca_path", None)
-    if ca is not None:
-        context.load_verify_locations(cafile=str(ca))
-    return context
-
-
 async def run_adapters(link: Link) -> None:
-    """Run this partner's adapter loops until cancelled, over one connection pool."""
+    """Run this partner's adapter loops until cancelled, over one connection pool.
+
+    Credentials come from the Link's ``outbound_auth``: a static bearer, or an OAuth
+    access token fetched before the first request, kept fresh, and refreshed when the
+    partner answers 401; our client certificate when configured.
+    """
     partner = link.partner
     limits = link.limits
+    auth = link.outbound_auth
     timeout = httpx.Timeout(limits.ack_timeout, connect=limits.handshake_timeout)
     pool = httpx.Limits(max_connections=CONCURRENT_PUSHES + CONCURRENT_BATCHES + 2)
+
+    async def on_response(response: httpx.Response) -> None:
+        if response.status_code == 401:
+            with contextlib.suppress(PeerError):  # logged by keep_fresh / the next try
+                await auth.refresh()
+
     async with (
-        httpx.AsyncClient(timeout=timeout, limits=pool, verify=_ssl_context(link)) as client,
+        httpx.AsyncClient(
+            timeout=timeout,
+            limits=pool,
+            verify=tls_context(partner),
+            event_hooks={"response": [on_response]},
+        ) as client,
         anyio.create_task_group() as tg,
     ):
+        with contextlib.suppress(PeerError):
+            await auth.headers()  # a token before the first request, if we can
+        tg.start_soon(auth.keep_fresh)
         if partner.send_via == "push":
             tg.start_soon(run_push_sender, link, client)
         elif partner.send_via == "multipush":

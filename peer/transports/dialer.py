@@ -3,20 +3,26 @@
 push-pull §7.1 (PP-16, PP-17): offer the ``pushpull`` subprotocol; if the upgrade
 is refused, use the HTTP binding and try WebSocket again later. Connection failures
 back off with jitter (``reconnect_initial`` .. ``reconnect_max``).
+
+Security (issue 6): the partner's certificate and host name are verified (PP-18)
+with the Link's TLS context, which also carries our client certificate; every
+handshake and request carries the Link's :class:`~.outbound_auth.OutboundAuth`
+headers. A 401 makes it refresh its credentials (decision 7, OPRM-20). An OAuth
+access token is replaced before it expires, and a WebSocket session opened with it
+is closed and reopened then, so no session outlives its credential.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import ssl
 import time
 from typing import TYPE_CHECKING
 
 import anyio
 import httpx
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, NegotiationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, NegotiationError
 
 from ..errors import ConnectError, PeerError
 from ..protocol.retry import RetryPolicy
@@ -26,60 +32,115 @@ from .websocket import SUBPROTOCOL, ClientChannel, run_ws_session
 if TYPE_CHECKING:
     from ..link import Link
     from ..node import Peer
+    from .outbound_auth import OutboundAuth
 
-__all__ = ["run_dialer"]
+__all__ = ["UpgradeRefused", "run_dialer"]
 
 log = logging.getLogger("setpeer.dialer")
+
+# RFC 6455 §7.4.1: a planned end of the session, not an error.
+_CLOSE_NORMAL = 1000
 
 
 class UpgradeRefused(ConnectError):
     """The partner's endpoint answered, but not with a ``pushpull`` WebSocket."""
 
 
-def client_ssl_context(link: Link) -> ssl.SSLContext | None:
-    """Verify the partner's certificate and host name (PP-18); None for plain loopback."""
-    if not (link.partner.endpoint or "").startswith(("wss:", "https:")):
-        return None
-    context = ssl.create_default_context()
-    ca = getattr(link.partner, "ca_path", None)
-    if ca is not None:
-        context.load_verify_locations(cafile=str(ca))
-    return context
+def _challenge(headers: httpx.Headers | object) -> str:
+    """The partner's ``WWW-Authenticate``, bounded and printable, for the log."""
+    value = headers.get("www-authenticate") if hasattr(headers, "get") else None
+    text = value if isinstance(value, str) else ""
+    return "".join(c for c in text[:300] if c.isprintable())
 
 
-async def _websocket(link: Link, context: ssl.SSLContext | None) -> None:
+async def _refresh_after_401(auth: OutboundAuth) -> None:
+    try:
+        await auth.refresh()
+    except PeerError as exc:
+        # The next session start reports it again through headers().
+        log.info("partner=%s credential refresh failed: %s", auth.name, exc)
+
+
+async def _websocket(link: Link) -> bool:
+    """One WebSocket session; True when it ended for a planned credential rollover."""
     limits = link.limits
+    auth = link.outbound_auth
     endpoint = link.partner.endpoint
     if endpoint is None:
         raise ConnectError("no endpoint configured")
+    headers = await auth.headers()
     try:
         websocket = await connect(
             endpoint,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            additional_headers=link.auth_headers(),
+            additional_headers=headers,
             compression=None,  # PERFORMANCE.md: deflate costs ~35% on JWS frames
             max_size=limits.max_frame_bytes,
             open_timeout=limits.handshake_timeout,
-            ssl=context,
+            ssl=auth.ssl_context,
             ping_interval=20,
             ping_timeout=20,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
+        if status == 401:
+            await _refresh_after_401(auth)
         if status in (401, 403):
-            raise ConnectError(f"WebSocket handshake refused: HTTP {status}") from exc
+            challenge = _challenge(exc.response.headers)
+            raise ConnectError(f"WebSocket handshake refused: HTTP {status} {challenge}") from exc
         raise UpgradeRefused(f"WebSocket upgrade refused: HTTP {status}") from exc
     except NegotiationError as exc:
+        raise UpgradeRefused(f"WebSocket upgrade refused: {exc}") from exc
+    except InvalidMessage as exc:
+        if endpoint.startswith("ws:"):
+            # A TLS server answers plain text with a TLS alert or by closing.
+            raise ConnectError(
+                f"no HTTP response to a plain-text handshake ({exc}); does the partner "
+                "require TLS (wss://)?"
+            ) from exc
+        if link.partner.auth.client_cert is not None and isinstance(exc.__cause__, EOFError):
+            # TLS 1.3: a refused client certificate shows as the server hanging up
+            # right after our handshake, before any HTTP response.
+            raise ConnectError(
+                f"the partner closed the connection without an HTTP response ({exc}); "
+                "did it refuse our client certificate?"
+            ) from exc
         raise UpgradeRefused(f"WebSocket upgrade refused: {exc}") from exc
     except InvalidHandshake as exc:
         raise UpgradeRefused(f"WebSocket upgrade refused: {exc}") from exc
     except (OSError, TimeoutError) as exc:
+        # ssl.SSLCertVerificationError is an OSError: its text says why (expired,
+        # host name mismatch, unknown CA).
         raise ConnectError(f"cannot connect: {type(exc).__name__}: {exc}") from exc
     async with websocket:
         if websocket.subprotocol != SUBPROTOCOL:
             # PP-17: without "pushpull" echoed, WebSocket is not used.
             raise UpgradeRefused("the partner did not select the pushpull subprotocol")
-        await run_ws_session(link, ClientChannel(websocket))
+        rollover = auth.refresh_at if auth.uses_oauth else None
+        async with anyio.create_task_group() as tg:
+            if rollover is not None:
+                tg.start_soon(_close_at, websocket, rollover, link.name)
+            await run_ws_session(link, ClientChannel(websocket))
+            tg.cancel_scope.cancel()
+        return rollover is not None and time.monotonic() >= rollover
+
+
+async def _close_at(websocket: ClientConnection, when: float, name: str) -> None:
+    """Close the session when its access token is due for renewal.
+
+    In-flight SETs are not lost: the Ledger sends them again on the next session
+    and the partner deduplicates them by (iss, jti).
+    """
+    await anyio.sleep(max(0.0, when - time.monotonic()))
+    log.info("partner=%s access token due for renewal: reopening the session", name)
+    await websocket.close(_CLOSE_NORMAL, "credential renewal")
+
+
+def _leaves(group: BaseExceptionGroup[PeerError]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
 
 
 async def run_dialer(link: Link, node: Peer) -> None:
@@ -87,20 +148,39 @@ async def run_dialer(link: Link, node: Peer) -> None:
     partner = link.partner
     if not partner.initiate or partner.endpoint is None:
         return
+    auth = link.outbound_auth
     retry = RetryPolicy(initial=link.limits.reconnect_initial, maximum=link.limits.reconnect_max)
     rng = random.Random()
     failures = 0
     http_until = 0.0  # WebSocket refused: use HTTP until then
     timeout = httpx.Timeout(link.limits.handshake_timeout + link.limits.idle_timeout)
-    context = client_ssl_context(link)  # once per Link, not per connection attempt
-    async with httpx.AsyncClient(timeout=timeout, verify=context or True, http2=False) as client:
+
+    async def on_response(response: httpx.Response) -> None:
+        if response.status_code == 401:
+            log.info("partner=%s HTTP 401 %s", link.name, _challenge(response.headers))
+            await _refresh_after_401(auth)
+
+    context = auth.ssl_context  # once per Link, not per connection attempt
+    async with (
+        httpx.AsyncClient(
+            timeout=timeout,
+            verify=context or True,
+            http2=False,
+            event_hooks={"response": [on_response]},
+        ) as client,
+        anyio.create_task_group() as tg,
+    ):
+        if auth.uses_oauth:
+            tg.start_soon(auth.keep_fresh)
         while not link.closing:
             use_ws = partner.transport == "websocket" and time.monotonic() >= http_until
             started = time.monotonic()
             try:
                 if use_ws:
-                    await _websocket(link, context)
+                    if await _websocket(link):
+                        continue  # a planned rollover, not a failure
                 else:
+                    await auth.headers()  # a fresh token before the first POST
                     until = None if partner.transport == "http" else http_until
                     await run_http_session(link, client, partner.http_endpoint, until=until)
             except UpgradeRefused as exc:
@@ -109,9 +189,17 @@ async def run_dialer(link: Link, node: Peer) -> None:
                 continue
             except PeerError as exc:
                 log.info("partner=%s session ended: %s", link.name, exc)
+            except ExceptionGroup as group:
+                # A binding that runs several tasks reports their errors as a group.
+                errors, rest = group.split(PeerError)
+                if rest is not None or errors is None:
+                    raise
+                first = _leaves(errors)[0]
+                log.info("partner=%s session ended: %s", link.name, first)
             if link.closing:
-                return
+                break
             # A session that lasted a while resets the backoff.
             failures = 0 if time.monotonic() - started > link.limits.reconnect_max else failures + 1
             if failures:
                 await anyio.sleep(retry.delay(failures, rng))
+        tg.cancel_scope.cancel()

@@ -60,6 +60,7 @@ def adapter_handlers(
             try:
                 jti = unverified_jti(token)
             except SETRejected as exc:
+                link.count_rejected(exc.err)
                 return _set_error(SetErr(exc.err, exc.description))
             verdict = (await link.accept_sets({jti: token}, owe=False))[jti]
         except WireError as exc:

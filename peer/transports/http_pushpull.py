@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from ..errors import ConnectError, SessionClosed, UnsupportedMediaType, WireError
+from ..errors import ConnectError, PeerError, SessionClosed, UnsupportedMediaType, WireError
 from ..protocol.communication import CommunicationObject
 from ..protocol.media import JSON, media_type
 
@@ -35,11 +35,15 @@ async def respond(link: Link, body: bytes, content_type: str | None) -> Communic
 
     Raises:
         WireError: the request is refused as a whole (PP-13): nothing in it is
-            acknowledged or rejected, so the partner resends it.
+            acknowledged or rejected, so the partner resends it (``Overloaded``: 429).
     """
     if media_type(content_type) != JSON:
         raise UnsupportedMediaType("Content-Type must be application/json")
     request = CommunicationObject.parse(body, limits=link.frame_limits)
+    if request.sets or request.rejected:
+        # issue 6: over its rate or our inbox backlog, the partner's request is refused
+        # whole (429, PP-13): nothing stored or acknowledged, it sends it again later.
+        link.inbound.check_inbound()
     link.http_seen()
     await link.frame_received(request)
     if link.closing:
@@ -82,6 +86,16 @@ async def run_http_session(
                 tg.start_soon(_request_loop, link, client, url, until, False)
             await _request_loop(link, client, url, until, True)
             tg.cancel_scope.cancel()
+    except ExceptionGroup as group:
+        # One request loop failed and the others were cancelled: report its error
+        # as the session's, like the single-request binding did.
+        errors, rest = group.split(PeerError)
+        if rest is not None or errors is None:
+            raise
+        first: BaseException = errors
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
     finally:
         link.session_closed("http")
 
@@ -115,7 +129,8 @@ async def _exchange(
         sets=frame.sets,
         ack=frame.ack,
         set_errs=frame.set_errs,
-        max_response_events=link.batch_size,
+        # issue 6: with our inbox backlog full, ask for answers only (PP-9: 0 SETs).
+        max_response_events=0 if link.inbound.inbox_full else link.batch_size,
     )
     try:
         response = await client.post(

@@ -55,7 +55,13 @@ async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
                 response = await client.post(
                     url,
                     content=request.serialize(),
-                    headers={"content-type": JSON, "accept": JSON, **link.auth_headers()},
+                    headers={
+                        "content-type": JSON,
+                        "accept": JSON,
+                        # POLL-22: a request carrying error descriptions names their language.
+                        **({"content-language": "en"} if set_errs else {}),
+                        **link.auth_headers(),
+                    },
                     timeout=timeout,
                 )
             except httpx.HTTPError as exc:
@@ -89,7 +95,15 @@ async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
                 more = False
                 continue
             if answer.sets or answer.rejected:
-                await link.accept_sets(answer.sets, answer.rejected)
+                try:
+                    await link.accept_sets(answer.sets, answer.rejected)
+                except WireError as exc:
+                    # Taken as a whole or not at all (keys not fetchable yet, our inbox
+                    # full): nothing acknowledged, the partner serves them again (POLL-15).
+                    log.info("partner=%s polled SETs not taken: %s", link.name, exc.description)
+                    reach.pause(link.limits.reconnect_max)
+                    more = False
+                    continue
             # Ask again at once for more, or to deliver the answers for these SETs.
             more = answer.more_available or bool(answer.sets or answer.rejected)
     finally:

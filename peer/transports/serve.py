@@ -1,20 +1,92 @@
-"""Serve the Starlette app with uvicorn on the caller's event loop."""
+"""Serve the Starlette app with uvicorn on the caller's event loop.
+
+mTLS: uvicorn verifies a client certificate against ``client_ca`` during the TLS
+handshake but does not tell the application which certificate it was: its ASGI
+scopes carry no ``tls`` extension, and the transport's SSL object is reachable only
+from the protocol object. So the protocol classes are subclassed
+(:func:`_tls_protocol`): once a connection is made, the connection's application is
+wrapped so every scope on it carries the ASGI TLS extension
+(``scope["extensions"]["tls"]["client_cert_chain"]``, the spec's own shape), which
+``auth.py`` reads. Should a later uvicorn fill the extension itself, ``auth.py``
+keeps working; should it rename what we wrap, no certificate reaches the app and
+mTLS fails closed (401), which ``tests/security/test_mtls.py`` would show.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import ssl
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from typing import Any
 
 import anyio
 import uvicorn
 from anyio.abc import TaskStatus
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
-__all__ = ["HTTPServer"]
+from .limits_guard import ConnectionGuard, guarded_protocols
+
+__all__ = ["HTTPServer", "server_ssl_options", "tls_extension"]
 
 log = logging.getLogger("setpeer.server")
+
+_TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def tls_extension(transport: Any) -> dict[str, Any] | None:
+    """The ASGI ``tls`` extension of a connection, or None for plain TCP."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    cipher = ssl_object.cipher()
+    return {
+        "server_cert": None,
+        # Python's ssl gives the leaf only (the verified chain needs 3.13); the leaf
+        # is what client_cert_sha256 pins.
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
+        "cipher_suite": None,
+        "cipher_name": cipher[0] if cipher else None,
+    }
+
+
+class _WithTLS:
+    """An ASGI app that adds one connection's ``tls`` extension to every scope."""
+
+    def __init__(self, app: ASGIApp, tls: dict[str, Any]) -> None:
+        self.app = app
+        self.tls = tls
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") in ("http", "websocket"):
+            scope = dict(scope)
+            scope["extensions"] = {**(scope.get("extensions") or {}), "tls": self.tls}
+        await self.app(scope, receive, send)
+
+
+def _tls_protocol(base: type[Any]) -> type[Any]:
+    """``base`` (a uvicorn protocol class) whose connections expose their TLS data."""
+
+    class TLSProtocol(base):  # type: ignore[misc]
+        app: Any  # every uvicorn protocol (h11, httptools, websockets, wsproto) keeps it here
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            tls = tls_extension(transport)
+            if tls is not None and getattr(self, "app", None) is not None:
+                self.app = _WithTLS(self.app, tls)
+
+    TLSProtocol.__name__ = TLSProtocol.__qualname__ = f"TLS{base.__name__}"
+    return TLSProtocol
 
 
 class _Server(uvicorn.Server):
@@ -35,6 +107,7 @@ class HTTPServer:
         max_frame_bytes: largest WebSocket message accepted (1009 beyond).
         ssl_context: server TLS, or None for plain HTTP (loopback only).
         idle_timeout: HTTP keep-alive timeout.
+        guard: connection limits (issue 6); None serves without them.
     """
 
     def __init__(
@@ -46,6 +119,7 @@ class HTTPServer:
         max_frame_bytes: int,
         ssl_options: dict[str, Any] | None = None,
         idle_timeout: float = 30.0,
+        guard: ConnectionGuard | None = None,
     ) -> None:
         config = uvicorn.Config(
             app,
@@ -63,6 +137,19 @@ class HTTPServer:
             timeout_graceful_shutdown=5,
             **(ssl_options or {}),
         )
+        http_protocol: type[Any] = AutoHTTPProtocol
+        ws_protocol: type[Any] | None = AutoWebSocketsProtocol  # type: ignore[assignment]
+        if ssl_options and ssl_options.get("ssl_ca_certs"):
+            # mTLS: hand the client certificate to the app (see the module docstring).
+            http_protocol = _tls_protocol(http_protocol)
+            if ws_protocol is not None:
+                ws_protocol = _tls_protocol(ws_protocol)
+        if guard is not None:
+            # issue 6: connection cap, header deadline and size, WebSocket idle timeout.
+            http_protocol, ws_protocol = guarded_protocols(http_protocol, ws_protocol, guard)
+        config.http = http_protocol
+        if ws_protocol is not None:
+            config.ws = ws_protocol
         self._server = _Server(config)
         self.url = ""
         self.stopped = anyio.Event()

@@ -147,22 +147,54 @@ async def _reader(link: Link, channel: Channel) -> None:
 
     async def handle(frame: CommunicationObject) -> None:
         async with limiter:
-            await link.frame_received(frame)
+            try:
+                await link.frame_received(frame)
+            except WireError as exc:
+                await _refuse(link, channel, exc)
+                tg.cancel_scope.cancel()
 
     async with anyio.create_task_group() as tg:
         while True:
             message = await channel.recv()
             try:
                 frame = CommunicationObject.parse(message, limits=link.frame_limits)
+                if frame.sets or frame.rejected:
+                    await _admit(link)
+                    link.inbound.prepay(len(frame.sets) + len(frame.rejected))
             except WireError as exc:
-                log.info("partner=%s bad frame: %s", link.name, exc.description)
-                await channel.close(exc.close_code, exc.close_reason)
+                await _refuse(link, channel, exc)
                 return
             if limiter.available_tokens == 0:
                 # Back-pressure: stop reading until a frame is done.
                 async with limiter:
                     pass
             tg.start_soon(handle, frame)
+
+
+async def _admit(link: Link) -> None:
+    """Hold SETs back while the partner is over its rate; refuse them over the backlog.
+
+    Over the rate the reader pauses (TCP pushes back on the partner) instead of closing
+    a session that is merely fast. Over the backlog nothing would help but waiting for
+    the application, so the session closes 1013 and the partner comes back later; the
+    refused frame was neither stored nor acknowledged (issue 6).
+
+    Raises:
+        Overloaded: the partner's inbox backlog is full.
+    """
+    guard = link.inbound
+    wait = guard.rate_wait()
+    while wait > 0:
+        await anyio.sleep(wait)
+        wait = guard.rate_wait()
+    if guard.inbox_full:
+        guard.check_inbound()
+
+
+async def _refuse(link: Link, channel: Channel, exc: WireError) -> None:
+    """Close the session for ``exc`` with its close code and reason (API.md)."""
+    log.info("partner=%s websocket refused: %s %s", link.name, exc.close_code, exc.description)
+    await channel.close(exc.close_code, exc.close_reason)
 
 
 async def _writer(link: Link, channel: Channel) -> None:

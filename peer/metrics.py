@@ -1,0 +1,120 @@
+"""Prometheus metrics of one node (``GET /metrics``; issue 7, DESIGN "Operating it").
+
+Counts and gauges are read from the Links at scrape time — the same numbers
+``stats()`` and ``setpeer status`` show, so a scrape always matches them. Two
+histograms are observed as things happen: publish-to-ack latency per partner, and
+store latency per operation. Each node has its own registry (several nodes may
+share a process, as in the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Final
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .link import Link
+
+__all__ = ["CONTENT_TYPE", "NodeMetrics"]
+
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+# Publish to ack spans a round trip and a commit on each side: milliseconds when
+# the partner is up, minutes when it is not.
+_ACK_BUCKETS: Final = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_STORE_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
+
+
+class NodeMetrics:
+    """The metrics of one node.
+
+    Args:
+        links: the node's Links by partner name (read at each scrape).
+    """
+
+    def __init__(self, links: Mapping[str, Link]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.ack_latency = Histogram(
+            "setpeer_publish_to_ack_seconds",
+            "Seconds from publish() to the partner's ack, per partner.",
+            ["partner"],
+            buckets=_ACK_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_latency = Histogram(
+            "setpeer_store_seconds",
+            "Seconds per store operation (one transaction, group-committed).",
+            ["operation"],
+            buckets=_STORE_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_LinkCollector(links))
+
+    def acked(self, partner: str, seconds: float) -> None:
+        """A SET published by this node was acked ``seconds`` after ``publish``."""
+        self.ack_latency.labels(partner).observe(seconds)
+
+    def store_time(self, operation: str, seconds: float) -> None:
+        """A store operation took ``seconds``."""
+        self.store_latency.labels(operation).observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class _LinkCollector(Collector):
+    """Per-partner counters and gauges, read from the Links when scraped."""
+
+    def __init__(self, links: Mapping[str, Link]) -> None:
+        self._links = links
+
+    def collect(self) -> Iterator[Metric]:
+        links: Iterable[Link] = list(self._links.values())
+        counters = {
+            "sent": ("setpeer_sets_sent", "SET transmissions to the partner, retries included."),
+            "acked": ("setpeer_sets_acked", "SETs the partner acknowledged."),
+            "failed": (
+                "setpeer_sets_failed",
+                "SETs the partner refused or that ran out of attempts.",
+            ),
+            "received": (
+                "setpeer_sets_received",
+                "Distinct SETs received from the partner and stored.",
+            ),
+        }
+        for key, (name, text) in counters.items():
+            family = CounterMetricFamily(name, text, labels=["partner"])
+            for link in links:
+                family.add_metric([link.name], float(getattr(link.counters, key)))
+            yield family
+        rejected = CounterMetricFamily(
+            "setpeer_sets_rejected",
+            "SETs from the partner refused, by RFC 8935 error code.",
+            labels=["partner", "reason"],
+        )
+        for link in links:
+            for reason, count in sorted(link.rejected.items()):
+                rejected.add_metric([link.name, reason], float(count))
+        yield rejected
+        for key, text in (
+            ("pending", "SETs for the partner not sent yet."),
+            ("inflight", "SETs sent to the partner and not answered yet."),
+        ):
+            gauge = GaugeMetricFamily(f"setpeer_sets_{key}", text, labels=["partner"])
+            for link in links:
+                value = link.stats()[key]
+                gauge.add_metric([link.name], float(value if isinstance(value, int) else 0))
+            yield gauge
+        session = GaugeMetricFamily(
+            "setpeer_session",
+            "1 for the partner's current session kind (websocket, http, push, ..., down).",
+            labels=["partner", "state"],
+        )
+        for link in links:
+            session.add_metric([link.name, link.session_state], 1.0)
+        yield session

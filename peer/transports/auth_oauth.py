@@ -1,0 +1,257 @@
+"""Inbound OAuth 2.0: verify JWT access tokens (RFC 9068) issued by a partner's AS.
+
+The authorization server's signing keys come from its metadata (RFC 8414, else OIDC
+Discovery) and its ``jwks_uri``, fetched over verified HTTPS and cached for
+:data:`JWKS_TTL` seconds. A token signed with a ``kid`` we do not know triggers one
+early refetch (key rotation), at most every :data:`JWKS_MIN_REFETCH` seconds, so a
+stream of forged ``kid`` values cannot turn us into a load generator for the AS.
+
+Checks, in order (RFC 9068 §4): compact JWS form and size; header ``alg`` among
+:data:`~peer.tokens.keys.ALGORITHMS` (never ``none``, never HMAC: RFC 9068 §4 and
+RFC 8725 §3.1), no embedded key headers, no ``crit``, ``typ`` ``at+jwt`` when
+present; ``iss`` exactly the configured issuer (before any key is looked up); the
+signature; ``exp`` (required), ``nbf``, ``iat`` with :data:`CLOCK_SKEW`; ``aud`` one
+of our resource identifiers (RFC 8707, OPRM-27). Scope and subject are checked by the
+caller, which knows which partner the token maps to.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import ssl
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import httpx
+
+from ..errors import AuthenticationFailed, WireError
+from ..protocol.communication import COMPACT_JWS
+from ..protocol.jsonio import loads_strict
+from ..tokens.jose import b64decode, verify_bytes
+from ..tokens.keys import ALGORITHMS, KeyStore, VerificationKey
+from .auth_discovery import DiscoveryError, fetch_as_metadata, fetch_json
+
+__all__ = [
+    "CLOCK_SKEW",
+    "JWKS_MIN_REFETCH",
+    "JWKS_TTL",
+    "AccessTokenVerifier",
+    "AuthorizationServerKeys",
+    "TokenRejected",
+    "unverified_issuer",
+]
+
+log = logging.getLogger("setpeer.auth")
+
+# Keys rotate over days; five minutes bounds how long a revoked key stays trusted.
+JWKS_TTL: Final = 300.0
+JWKS_MIN_REFETCH: Final = 10.0
+# Clocks of two organisations' servers drift by seconds; a minute would let an
+# expired token live a minute longer than its issuer meant.
+CLOCK_SKEW: Final = 5.0
+# RFC 9068 tokens are ~1 KiB; 8 KiB is nginx's default header buffer.
+MAX_TOKEN_BYTES: Final = 8 * 1024
+_EMBEDDED_KEYS: Final = ("jwk", "jku", "x5u", "x5c")
+_TYPES: Final = ("at+jwt", "application/at+jwt")
+_HTTP_TIMEOUT: Final = 10.0
+
+
+class TokenRejected(AuthenticationFailed):
+    """The access token is not valid for us: RFC 6750 §3.1 ``invalid_token``."""
+
+    error_code = "invalid_token"
+
+
+def _segment(segment: str, what: str) -> dict[str, Any]:
+    try:
+        value = loads_strict(b64decode(segment), max_bytes=MAX_TOKEN_BYTES, max_depth=8)
+    except (ValueError, WireError):
+        raise TokenRejected(f"access token {what} is not base64url JSON") from None
+    if not isinstance(value, dict):
+        raise TokenRejected(f"access token {what} is not a JSON object")
+    return value
+
+
+def _split(token: str) -> tuple[str, str, str]:
+    if len(token) > MAX_TOKEN_BYTES or COMPACT_JWS.fullmatch(token) is None:
+        raise TokenRejected("access token is not a JWT")
+    header, payload, signature = token.split(".")
+    return header, payload, signature
+
+
+def unverified_issuer(token: str) -> str | None:
+    """The ``iss`` a JWT claims, unverified: only to pick which issuer's keys to try.
+
+    Returns:
+        The string, or None when ``token`` is not a JWT with a string ``iss``.
+    """
+    try:
+        _, payload, _ = _split(token)
+        iss = _segment(payload, "claims").get("iss")
+    except TokenRejected:
+        return None
+    return iss if isinstance(iss, str) else None
+
+
+def _ssl_context(ca: Path | None) -> ssl.SSLContext:
+    # OPRM-24/26: certificate and host name verified; the system store plus ``ca``.
+    context = ssl.create_default_context()
+    if ca is not None:
+        context.load_verify_locations(cafile=str(ca))
+    return context
+
+
+class AuthorizationServerKeys:
+    """One authorization server's signing keys, fetched through its metadata.
+
+    Args:
+        issuer: the AS issuer identifier (RFC 8414), an https URL.
+        ca: PEM CA bundle that verifies the AS (default: the system store).
+    """
+
+    def __init__(self, issuer: str, *, ca: Path | None = None) -> None:
+        self.issuer = issuer
+        self._ca = ca
+        self._context: ssl.SSLContext | None = None
+        self._keys: KeyStore | None = None
+        self._fetched_at = -math.inf
+        self._tried_at = -math.inf
+        self._lock = anyio.Lock()
+
+    async def key(self, kid: str | None, alg: str) -> VerificationKey | None:
+        """The key for ``kid``/``alg``, refetching the set when stale or ``kid`` is new.
+
+        Raises:
+            TokenRejected: no keys could ever be fetched (the cause is logged).
+        """
+        now = time.monotonic()
+        if self._keys is None or now - self._fetched_at > JWKS_TTL:
+            await self._refresh(now)
+        found = self._keys.get(kid, alg) if self._keys is not None else None
+        if found is None and self._keys is not None:
+            await self._refresh(now)  # a rotated key: look once more, rate-limited
+            found = self._keys.get(kid, alg)
+        if self._keys is None:
+            raise TokenRejected("the authorization server's keys are unavailable")
+        return found
+
+    async def _refresh(self, started: float) -> None:
+        """Fetch the keys, once for every caller waiting, at most every JWKS_MIN_REFETCH."""
+        async with self._lock:
+            if self._tried_at >= started:
+                return  # fetched (or tried) while we waited for the lock
+            if time.monotonic() - self._tried_at < JWKS_MIN_REFETCH:
+                return  # rate limit: unknown kids and outages must not hammer the AS
+            self._tried_at = time.monotonic()
+            try:
+                self._keys = await self._fetch()
+                self._fetched_at = time.monotonic()
+            except DiscoveryError as exc:
+                # Stale keys stay in use until a fetch succeeds: an AS outage must
+                # not lock every partner out at once.
+                log.warning("issuer=%s cannot fetch signing keys: %s", self.issuer, exc)
+
+    async def _fetch(self) -> KeyStore:
+        if self._context is None:
+            self._context = _ssl_context(self._ca)
+        async with httpx.AsyncClient(verify=self._context, timeout=_HTTP_TIMEOUT) as client:
+            metadata = await fetch_as_metadata(client, self.issuer)
+            if metadata.jwks_uri is None:
+                raise DiscoveryError(f"authorization server {self.issuer} has no jwks_uri")
+            jwks = await fetch_json(
+                client,
+                metadata.jwks_uri,
+                what="authorization server JWKS",
+                media_types=("application/json", "application/jwk-set+json"),
+            )
+        try:
+            return KeyStore(jwks)
+        except ValueError as exc:
+            raise DiscoveryError(f"authorization server JWKS: {exc}") from None
+
+
+class AccessTokenVerifier:
+    """Checks RFC 9068 JWT access tokens from one authorization server.
+
+    Args:
+        keys: the authorization server's keys (its ``issuer`` is the required ``iss``).
+    """
+
+    def __init__(self, keys: AuthorizationServerKeys) -> None:
+        self.issuer = keys.issuer
+        self._keys = keys
+
+    async def verify(
+        self, token: str, *, audiences: Collection[str], now: float | None = None
+    ) -> dict[str, Any]:
+        """The claims of ``token`` if it is a valid access token for one of ``audiences``.
+
+        Args:
+            token: the bearer token as presented.
+            audiences: our resource identifiers; ``aud`` must contain one.
+            now: the time to check against (default: the wall clock).
+
+        Raises:
+            TokenRejected: with the first problem found (never token contents).
+        """
+        when = time.time() if now is None else now
+        header_b64, payload_b64, signature_b64 = _split(token)
+        header = _segment(header_b64, "header")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
+            raise TokenRejected("access token algorithm is not allowed")
+        if any(name in header for name in _EMBEDDED_KEYS) or "crit" in header:
+            raise TokenRejected("access token header carries keys or crit")
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in _TYPES):
+            # RFC 9068 §4: typ distinguishes access tokens from ID tokens and SETs.
+            raise TokenRejected("access token typ is not at+jwt")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise TokenRejected("access token kid is not a string")
+        claims = _segment(payload_b64, "claims")
+        if claims.get("iss") != self.issuer:
+            raise TokenRejected("access token issuer is not trusted")
+        key = await self._keys.key(kid, alg)
+        if key is None:
+            raise TokenRejected("access token signed with an unknown key")
+        try:
+            signature = b64decode(signature_b64)
+        except ValueError:
+            raise TokenRejected("access token signature is not base64url") from None
+        if not verify_bytes(alg, key.public_key, f"{header_b64}.{payload_b64}".encode(), signature):
+            raise TokenRejected("access token signature does not verify")
+        _check_times(claims, when)
+        aud = claims.get("aud")
+        values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not any(isinstance(v, str) and v in audiences for v in values):
+            # RFC 8707 / OPRM-27: a token for another resource is never accepted here.
+            raise TokenRejected("access token audience is not this resource")
+        return claims
+
+
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TokenRejected(f"access token {name} is not a number")
+    return float(value)
+
+
+def _check_times(claims: dict[str, Any], now: float) -> None:
+    exp = _number(claims, "exp")
+    if exp is None:
+        raise TokenRejected("access token has no exp")  # RFC 9068 §2.2: REQUIRED
+    if now >= exp + CLOCK_SKEW:
+        raise TokenRejected("access token expired")
+    nbf = _number(claims, "nbf")
+    if nbf is not None and nbf > now + CLOCK_SKEW:
+        raise TokenRejected("access token not yet valid")
+    iat = _number(claims, "iat")
+    if iat is not None and iat > now + CLOCK_SKEW:
+        raise TokenRejected("access token issued in the future")

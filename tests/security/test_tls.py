@@ -1,0 +1,130 @@
+"""TLS by default (PP-1, PP-18, PP-28, OPRM-24): real certificates, real refusals.
+
+Node ``b`` serves HTTPS/WSS with a trustme certificate; node ``a`` dials it. Every
+broken setup must be refused with the reason in ``a``'s log and nothing delivered.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from pathlib import Path
+
+import pytest
+
+from peer import Peer
+from peer.config import PeerConfig, TLSConfig
+from tests.peers import SESSION_REVOKED, NodeFiles, make_pair
+
+from .helpers import MS, Pki, bearer_pair, exchange, node_config, wait_for_log
+
+
+def _b_config(
+    tmp_path: Path, pki: Pki, *identities: str, not_after: datetime.datetime | None = None
+) -> tuple[NodeFiles, NodeFiles, PeerConfig]:
+    """``b`` serves TLS with a certificate for ``identities`` (default 127.0.0.1)."""
+    a, b = make_pair(tmp_path)
+    certfile, keyfile = pki.issue("b", *(identities or ("127.0.0.1",)), not_after=not_after)
+    out, inbound = bearer_pair(b, a)
+    config = node_config(
+        b,
+        [(a, {"auth": out, "inbound": inbound})],
+        tls=TLSConfig(certfile=certfile, keyfile=keyfile),
+    )
+    return a, b, config
+
+
+def _a_config(
+    a: NodeFiles,
+    b: NodeFiles,
+    endpoint: str,
+    ca: Path,
+    *,
+    transport: str = "websocket",
+    insecure: bool = False,
+) -> PeerConfig:
+    """``a`` dials ``endpoint`` trusting ``ca``, with a static bearer."""
+    out, inbound = bearer_pair(a, b)
+    options = {"endpoint": endpoint, "auth": out, "inbound": inbound, "ca": ca}
+    return node_config(a, [(b, {**options, "transport": transport})], insecure=insecure)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+async def test_right_setup_exchanges_sets_both_ways_over_tls(
+    tmp_path: Path, transport: str
+) -> None:
+    """PP-1/PP-18: a verified certificate for the right host: SETs flow both ways."""
+    pki = Pki.create(tmp_path)
+    a, b, b_config = _b_config(tmp_path, pki)
+    async with Peer(b_config) as node_b:
+        assert node_b.url.startswith("https://")
+        scheme = "wss" if transport == "websocket" else "https"
+        endpoint = node_b.url.replace("https", scheme, 1) + "/pushpull"
+        async with Peer(_a_config(a, b, endpoint, pki.ca_path, transport=transport)) as node_a:
+            await exchange(node_a, node_b, 20, timeout=20_000 * MS)
+            assert node_a.stats()["b"]["session"] == transport
+
+
+async def _refused(
+    caplog: pytest.LogCaptureFixture, a_config: PeerConfig, node_b: Peer, reason: str
+) -> str:
+    caplog.set_level(logging.INFO, logger="setpeer")
+    async with Peer(a_config) as node_a:
+        await node_a.publish("b", {SESSION_REVOKED: {}})
+        message = await wait_for_log(lambda: caplog.records, reason, 5_000 * MS)
+        # Nothing delivered: b saw no SET, a still holds it.
+        assert node_b.stats()["a"]["received"] == 0
+        stats = node_a.stats()["b"]
+        assert stats["pending"] + stats["inflight"] == 1
+        assert stats["acked"] == 0
+        assert stats["session"] == "down"
+    return message
+
+
+async def test_wrong_ca_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """PP-18: a certificate from a CA we do not trust: refused, the log says so."""
+    pki, other = Pki.create(tmp_path), Pki.create(tmp_path, "other-ca")
+    a, b, b_config = _b_config(tmp_path, pki)
+    async with Peer(b_config) as node_b:
+        endpoint = node_b.url.replace("https", "wss", 1) + "/pushpull"
+        message = await _refused(
+            caplog, _a_config(a, b, endpoint, other.ca_path), node_b, "certificate verify failed"
+        )
+        assert "SSLCertVerificationError" in message
+
+
+async def test_wrong_host_name_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """PP-18 / RFC 9525: a trusted certificate for another host is refused."""
+    pki = Pki.create(tmp_path)
+    a, b, b_config = _b_config(tmp_path, pki, "wrong.example")
+    async with Peer(b_config) as node_b:
+        endpoint = node_b.url.replace("https", "wss", 1) + "/pushpull"
+        message = await _refused(
+            caplog, _a_config(a, b, endpoint, pki.ca_path), node_b, "certificate verify failed"
+        )
+        assert "mismatch" in message or "not valid for" in message
+
+
+async def test_expired_certificate_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PP-18: an expired certificate is refused, and the log says it expired."""
+    pki = Pki.create(tmp_path)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+    a, b, b_config = _b_config(tmp_path, pki, not_after=past)
+    async with Peer(b_config) as node_b:
+        endpoint = node_b.url.replace("https", "wss", 1) + "/pushpull"
+        await _refused(caplog, _a_config(a, b, endpoint, pki.ca_path), node_b, "expired")
+
+
+async def test_plain_text_against_tls_server_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PP-1: a TLS-only endpoint answers no plain-text handshake; nothing is delivered."""
+    pki = Pki.create(tmp_path)
+    a, b, b_config = _b_config(tmp_path, pki)
+    async with Peer(b_config) as node_b:
+        endpoint = node_b.url.replace("https", "ws", 1) + "/pushpull"
+        config = _a_config(a, b, endpoint, pki.ca_path, insecure=True)
+        message = await _refused(caplog, config, node_b, "plain-text handshake")
+        assert "wss://" in message
