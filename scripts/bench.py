@@ -16,8 +16,11 @@ Rows:
 
 Writes ``bench-results.json`` (``{"quick", "seconds", "python", "cpus", "rows": [...]}``).
 ``--quick`` keeps the whole run under a minute; ``--only NAME`` runs one entry of
-``BENCHES`` (tokens, transports, idle). Rates are per CPU second, best of interleaved
-slices, so that ours and the floor see the same machine noise.
+``BENCHES`` (tokens, transports, stores, idle). The store rows (the sending node on
+SQLite, on PostgreSQL, and two nodes sharing one PostgreSQL database) run in the full
+run or with ``--only stores``; ``scripts/bench`` starts a throwaway PostgreSQL for them.
+Rates are per CPU second, best of interleaved slices, so that ours and the floor see
+the same machine noise.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import resource
 import secrets
 import statistics
@@ -245,11 +249,23 @@ bearer_sha256 = "{hashlib.sha256(tokens[other].encode()).hexdigest()}"
 
 
 def run_pair(
-    alg: str, mode: str, batch: int, count: int, send_rate: float, timeout: float
+    alg: str,
+    mode: str,
+    batch: int,
+    count: int,
+    send_rate: float,
+    timeout: float,
+    *,
+    sender_store: str | None = None,
+    senders: int = 1,
 ) -> dict[str, Any]:
+    """One receiver and ``senders`` sender processes (sharing ``sender_store`` when
+    several: nodes on one PostgreSQL database), each publishing its share."""
     with tempfile.TemporaryDirectory(prefix="setpeer-bench-") as tmp:
         folder = Path(tmp)
         b_config, a_template = write_configs(folder, alg, mode, batch, _free_port())
+        if sender_store is not None:
+            a_template = a_template.replace('store = "sqlite:///a.db"', f'store = "{sender_store}"')
         node = [sys.executable, str(Path(__file__)), "node"]
         # SETPEER_BENCH_PROFILE=receive|send records that node with py-spy (raw format).
         profile = os.environ.get("SETPEER_BENCH_PROFILE", "")
@@ -283,34 +299,54 @@ def run_pair(
             else:
                 scheme = "ws" if mode == "websocket" else "http"
                 endpoint = url.replace("http", scheme, 1) + "/pushpull"
-            (folder / "a.toml").write_text(a_template.replace("{endpoint}", endpoint))
-            sender = subprocess.run(
-                [
-                    *(spy if profile == "send" else []),
-                    *node,
-                    "--config",
-                    str(folder / "a.toml"),
-                    "--role",
-                    "send",
-                    "--count",
-                    str(count),
-                    "--rate",
-                    str(send_rate),
-                    "--out",
-                    str(folder / "a.json"),
-                    "--timeout",
-                    str(timeout),
-                ],
-                timeout=timeout + 30,
-                check=True,
-            )
-            del sender
+            a_text = a_template.replace("{endpoint}", endpoint)
+            shares = [count // senders + (i < count % senders) for i in range(senders)]
+            processes = []
+            for i, share in enumerate(shares):
+                config = folder / f"a{i}.toml"
+                if i:  # another node of the same identity and store, on its own port
+                    listen = f'listen = "127.0.0.1:{_free_port()}"'
+                    config.write_text(re.sub(r'listen = "127.0.0.1:\d+"', listen, a_text))
+                else:
+                    config.write_text(a_text)
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            *(spy if profile == "send" and not i else []),
+                            *node,
+                            "--config",
+                            str(config),
+                            "--role",
+                            "send" if senders == 1 else "send-shared",
+                            "--count",
+                            str(share),
+                            "--rate",
+                            str(send_rate / senders),
+                            "--out",
+                            str(folder / f"a{i}.json"),
+                            "--timeout",
+                            str(timeout),
+                        ]
+                    )
+                )
+            for process in processes:
+                if process.wait(timeout=timeout + 30):
+                    raise RuntimeError(f"a sender failed: exit {process.returncode}")
             receiver.wait(timeout=timeout + 30)
         finally:
             if receiver.poll() is None:
                 receiver.kill()
-        a = json.loads((folder / "a.json").read_text())
+        parts = [json.loads((folder / f"a{i}.json").read_text()) for i in range(senders)]
         b = json.loads((folder / "b.json").read_text())
+    a = {
+        "first_publish": min(p["first_publish"] for p in parts),
+        "all_acked": max(p["all_acked"] for p in parts),
+        # Shared store: the lease holder acks for everyone; count what arrived.
+        "acked": sum(p["acked"] for p in parts) if senders == 1 else b["received"],
+        "cpu": sum(p["cpu"] for p in parts),
+        "rss_mb": max(p["rss_mb"] for p in parts),
+        "published": [p["published"] for p in parts],
+    }
     latencies = sorted(b["latencies"])
     # The transport's rate: publish -> sign -> store -> send -> verify -> store -> ack,
     # until the sender holds every ack. The application's rate adds the receiving
@@ -328,6 +364,7 @@ def run_pair(
         "cpu_s_per_1000_receiver": round(b["cpu"] / count * 1000, 3),
         "rss_mb_sender": round(a["rss_mb"], 1),
         "rss_mb_receiver": round(b["rss_mb"], 1),
+        "published_per_sender": a["published"],
     }
 
 
@@ -455,12 +492,13 @@ async def node_main(args: argparse.Namespace) -> None:
                     await rx.done()
                     if len(latencies) >= args.count:
                         break
-            await anyio.sleep(0.3)  # let the last acks go out
+            await anyio.sleep(1.0)  # let the last acks go out (and every sender flush)
             result = {"received": len(latencies), "latencies": latencies, "last_receive": last}
         else:
             # A session to wait for: push-pull, or the partner polling us. Push and
-            # multi-push have none until the first request.
-            if config.partners[0].send_via in ("pushpull", "poll"):
+            # multi-push have none until the first request; with several nodes on one
+            # store ("send-shared") only the partner's lease holder has one.
+            if args.role == "send" and config.partners[0].send_via in ("pushpull", "poll"):
                 with anyio.fail_after(10):
                     while node.stats()[partner]["session"] == "down":  # noqa: ASYNC110
                         await anyio.sleep(0.01)
@@ -486,6 +524,7 @@ async def node_main(args: argparse.Namespace) -> None:
                 "first_publish": first,
                 "all_acked": time.time(),
                 "acked": node.stats()[partner]["acked"],
+                "published": args.count,
             }
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu"] = usage.ru_utime + usage.ru_stime
@@ -493,11 +532,61 @@ async def node_main(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(result))
 
 
+# -- stores: the same push-pull row on SQLite and on PostgreSQL ---------------------------
+
+
+def _postgres_schema(base: str) -> str:
+    """A fresh schema on the bench's PostgreSQL server, as a store URL."""
+    import uuid
+    from urllib.parse import quote
+
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    option = quote(f"-csearch_path={schema}", safe="")
+    return f"{base}{'&' if '?' in base else '?'}options={option}"
+
+
+def bench_stores(quick: bool) -> list[dict[str, Any]]:
+    """Push-pull over WebSocket with the sending node on SQLite, on PostgreSQL, and as
+    two nodes sharing one PostgreSQL database (each publishing half; the partner's
+    lease holder delivers). ``scripts/bench`` starts a throwaway PostgreSQL."""
+    base = os.environ.get("SETPEER_TEST_POSTGRES_URL")
+    if not base:
+        print("stores: no PostgreSQL (SETPEER_TEST_POSTGRES_URL unset): rows skipped")
+        return []
+    count = 3000 if quick else 10000
+    runs = {
+        "store sqlite, one node": run_pair("ES256", "websocket", 100, count, 0, 60),
+        "store postgresql, one node": run_pair(
+            "ES256", "websocket", 100, count, 0, 60, sender_store=_postgres_schema(base)
+        ),
+        "store postgresql, two nodes": run_pair(
+            "ES256", "websocket", 100, count, 0, 60, sender_store=_postgres_schema(base), senders=2
+        ),
+    }
+    sqlite = runs["store sqlite, one node"]["sets_per_s"]
+    return [
+        {
+            "name": name,
+            "alg": "ES256",
+            "count": count,
+            **result,
+            # Here the ratio is to the SQLite row (issue 7: PostgreSQL >= 0.70 of it).
+            "ratio": round(result["sets_per_s"] / sqlite, 3) if sqlite else None,
+        }
+        for name, result in runs.items()
+    ]
+
+
 # The benchmarks, in run order: name -> function(quick) -> rows. A new row family
 # (another transport, a store) is one function and one entry here.
 BENCHES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "tokens": bench_tokens,
     "transports": bench_transports,
+    "stores": bench_stores,
     "idle": bench_idle,
 }
 
@@ -534,7 +623,7 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command")
     node = sub.add_parser("node", help="(internal) run one node of a pair")
     node.add_argument("--config", required=True)
-    node.add_argument("--role", choices=["send", "receive", "idle"], required=True)
+    node.add_argument("--role", choices=["send", "send-shared", "receive", "idle"], required=True)
     node.add_argument("--count", type=int, required=True)
     node.add_argument("--rate", type=float, default=0)
     node.add_argument("--out", required=True)
@@ -551,6 +640,10 @@ def main() -> int:
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for name, bench in BENCHES.items():
+        # The store rows take three more pairs: in the full run, or asked for by name
+        # (--quick stays under a minute).
+        if name == "stores" and args.quick and args.only != "stores":
+            continue
         if args.only in (None, name):
             rows += bench(args.quick)
     print_table(rows)
