@@ -7,6 +7,7 @@ before anything is written (persist, then send) and wakes whoever can use them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -21,7 +22,7 @@ from .protocol.communication import CommunicationObject, SetErr
 from .protocol.effects import Acked, Effect, Failed
 from .protocol.ledger import Ledger
 from .signal import Signal
-from .store.base import Answer, InboundNew, Store
+from .store.base import Answer, InboundNew, OutboundRow, Store
 from .tokens.verify import UnknownKey
 from .transports.limits_guard import PartnerGuard
 from .transports.outbound_auth import OutboundAuth
@@ -111,6 +112,7 @@ class Link:
         self._loaded_seq = 0
         self._maybe_more = True
         self._resync = False
+        self._rescan = False
         self._writes: list[Effect] = []  # decisions not yet in the store
         self._writing = False
         self._write_signal = Signal()
@@ -261,6 +263,15 @@ class Link:
                 if counts is not None:
                     self.counters.unfinished = counts.pending + counts.inflight
             room = self.ledger.room()
+            if room > 0 and self._rescan and self.leased:
+                # A shared store hands out seqs before commit: a row another node
+                # committed late may lie below the last seq we read. One bounded page
+                # of the oldest unfinished rows picks such rows up (the Ledger skips
+                # those it holds or finished).
+                self._rescan = False
+                with contextlib.suppress(StoreError):
+                    self._track(await self.store.load_outbound(self.name, limit=room))
+                room = self.ledger.room()
             if room > 0 and self._maybe_more and self.leased:
                 # Cleared before the read: an ``enqueued()`` while it runs sets it
                 # again, so a row committed just after the read is never stranded.
@@ -276,27 +287,38 @@ class Link:
                     self._maybe_more = True
                     await anyio.sleep(0.5)
                     continue
-                now = time.time()
-                for row in rows:
-                    # A row with its attempts used up keeps its last deadline (a late
-                    # ack may still come); the others go out again at once.
-                    spent = row.attempts >= self.limits.max_attempts
-                    self.ledger.enqueue(
-                        row.jti,
-                        row.token,
-                        now=now,
-                        attempts=row.attempts,
-                        not_before=row.next_attempt_at if spent else None,
-                    )
+                self._track(rows)
                 if rows:
-                    self._loaded_seq = rows[-1].seq
-                    self.outbound_ready.set()
-                    self._timer.set()
+                    self._loaded_seq = max(self._loaded_seq, rows[-1].seq)
                 if len(rows) >= room:
                     self._maybe_more = True  # the buffer filled: there may be more
                 if self._maybe_more:
                     continue
             await woken.wait()
+
+    def _track(self, rows: list[OutboundRow]) -> None:
+        """Give outbox rows to the Ledger (it skips jtis it holds or finished)."""
+        now = time.time()
+        added = False
+        for row in rows:
+            # A row with its attempts used up keeps its last deadline (a late ack may
+            # still come); the others go out again at once.
+            spent = row.attempts >= self.limits.max_attempts
+            added |= self.ledger.enqueue(
+                row.jti,
+                row.token,
+                now=now,
+                attempts=row.attempts,
+                not_before=row.next_attempt_at if spent else None,
+            )
+        if added:
+            self.outbound_ready.set()
+            self._timer.set()
+
+    def rescan(self) -> None:
+        """Look once more at the oldest unfinished rows (see :meth:`_feeder`)."""
+        self._rescan = True
+        self._feed.set()
 
     async def _clock(self) -> None:
         """Wake at the Ledger's next deadline: retries due, answers overdue."""

@@ -210,6 +210,8 @@ class Peer:
                     link.lease_acquired()
                     scope = anyio.CancelScope()
                     tg.start_soon(self._dial_within, link, scope)
+                elif held and getattr(store, "shared", False):
+                    link.rescan()  # rows other nodes committed out of seq order
                 elif not held and scope is not None:
                     log.info("partner=%s lease lost: another node sends its SETs", link.name)
                     scope.cancel()

@@ -105,6 +105,9 @@ class PostgresStore:
         url: a libpq connection URI (``postgresql://`` or ``postgres://``).
     """
 
+    shared = True
+    """Several nodes may use one database (the node rescans for late commits)."""
+
     def __init__(self, url: str) -> None:
         try:
             params = conninfo_to_dict(url)
