@@ -32,6 +32,7 @@ from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 
 from ..errors import StoreError
 
@@ -138,3 +139,7 @@ async def listen(path: str) -> AsyncGenerator[str | None, None]:
             os.unlink(path)
         except OSError:
             pass
+        # The transport closes its socket on the loop's next turn: let that turn
+        # come, even when cancelled, or a loop that ends now leaks the socket.
+        with anyio.CancelScope(shield=True):
+            await anyio.lowlevel.checkpoint()
