@@ -98,6 +98,7 @@ async def fetch_json(
     *,
     what: str,
     media_types: tuple[str, ...] = ("application/json",),
+    max_bytes: int = MAX_METADATA_BYTES,
 ) -> dict[str, Any]:
     """GET ``url`` and return its JSON object (OPRM-12, OPRM-14).
 
@@ -107,6 +108,7 @@ async def fetch_json(
         what: what the document is, for error messages.
         media_types: Content-Types accepted (a JWK Set may be
             ``application/jwk-set+json``, RFC 7517 §8.5).
+        max_bytes: the largest body accepted, counted while it arrives.
 
     Raises:
         MetadataAbsent: 404 or 410.
@@ -126,13 +128,13 @@ async def fetch_json(
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
-                if len(body) > MAX_METADATA_BYTES:
-                    raise DiscoveryError(f"{what} {url}: larger than {MAX_METADATA_BYTES} bytes")
+                if len(body) > max_bytes:
+                    raise DiscoveryError(f"{what} {url}: larger than {max_bytes} bytes")
     except httpx.HTTPError as exc:
         # The TLS verification reason (expired, wrong host, unknown CA) is in str(exc).
         raise DiscoveryError(f"{what} {url}: {type(exc).__name__}: {exc}") from exc
     try:
-        document = loads_strict(bytes(body), max_bytes=MAX_METADATA_BYTES, max_depth=_MAX_DEPTH)
+        document = loads_strict(bytes(body), max_bytes=max_bytes, max_depth=_MAX_DEPTH)
     except WireError as exc:
         raise DiscoveryError(f"{what} {url}: {exc.description}") from None
     if not isinstance(document, dict):

@@ -90,7 +90,7 @@ def adapter_handlers(
             body = await read_body(request, link.limits.max_frame_bytes)
             if media_type(request.headers.get("content-type")) != JSON:
                 # POLL-2; a plain 400 is what POLL-21 asks when nothing is more specific.
-                raise_unsupported()
+                raise _json_required()
             polled = PollRequest.parse(body, limits=link.frame_limits)
         except WireError as exc:
             log.info("POST /poll refused: %s %s", exc.http_status, exc.description)
@@ -103,14 +103,14 @@ def adapter_handlers(
     return {"/events": events, "/multipush": multipush, "/poll": poll}
 
 
-def raise_unsupported() -> None:
-    raise UnsupportedMediaType("Content-Type must be application/json")
+def _json_required() -> UnsupportedMediaType:
+    return UnsupportedMediaType("Content-Type must be application/json")
 
 
 async def _multipush(link: Link, request: Request, read_body: ReadBody) -> Response:
     body = await read_body(request, link.limits.max_frame_bytes)
     if not is_multipush_media_type(request.headers.get("content-type")):
-        raise_unsupported()
+        raise _json_required()
     # MP-22: over max_sets_per_frame or the byte limit -> FrameTooLarge -> 413.
     batch = MultiPushRequest.parse(body, limits=link.frame_limits)
     link.http_seen("multipush")

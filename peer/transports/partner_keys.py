@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import httpx
 
-from ..errors import Overloaded, WireError
-from ..protocol.jsonio import loads_strict
+from ..errors import Overloaded
+from .auth_discovery import DiscoveryError, fetch_json
 from .outbound_auth import tls_context
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ MIN_INTERVAL: Final = 2.0
 """Seconds between two fetches, however many unknown ``kid`` values arrive."""
 MAX_JWKS_BYTES: Final = 256 * 1024
 """A JWK Set larger than this is refused (a few dozen RSA keys fit easily)."""
-_MAX_DEPTH: Final = 8
 
 
 class KeysUnavailable(Overloaded):
@@ -113,17 +112,15 @@ class RemoteKeys:
         if client is None:
             return self._loaded  # not running (the node is stopping)
         try:
-            async with client.stream("GET", self.url, headers={"accept": "application/json"}) as r:
-                if r.status_code != 200:
-                    raise ValueError(f"HTTP {r.status_code}")
-                body = bytearray()
-                async for chunk in r.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_JWKS_BYTES:
-                        raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
-            document = loads_strict(bytes(body), max_bytes=MAX_JWKS_BYTES, max_depth=_MAX_DEPTH)
+            document = await fetch_json(
+                client,
+                self.url,
+                what="jwks_uri",
+                media_types=("application/json", "application/jwk-set+json"),
+                max_bytes=MAX_JWKS_BYTES,
+            )
             self.keys.replace(document)
-        except (httpx.HTTPError, WireError, ValueError) as exc:
+        except (DiscoveryError, ValueError) as exc:
             # The keys we have stay in use; the next attempt comes after MIN_INTERVAL.
             log.warning("partner=%s cannot use its jwks_uri: %s", self.partner.name, exc)
             return self._loaded
