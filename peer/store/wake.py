@@ -31,8 +31,7 @@ import tempfile
 from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
 
-import anyio
-import anyio.lowlevel
+import anyio.abc
 
 from ..errors import StoreError
 
@@ -123,12 +122,25 @@ async def listen(path: str) -> AsyncGenerator[str | None, None]:
         StoreError: another node listens on ``path``, or the socket cannot be made.
     """
     _claim(path)
+    # Bound here, synchronously, rather than with anyio.create_unix_datagram_socket:
+    # that binds in a worker thread and then checkpoints, so a cancellation arriving
+    # after the bind leaked the socket (the file already existed, the socket had no owner).
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        sock = await anyio.create_unix_datagram_socket(local_path=path)
+        raw.setblocking(False)
+        raw.bind(path)
     except OSError as exc:
+        raw.close()
         if exc.errno == errno.EADDRINUSE:
             raise StoreError(f"another setpeer node already runs on this store ({path})") from None
         raise StoreError(f"cannot listen on wake-up socket {path}: {exc.strerror}") from None
+    try:
+        # Takes ownership without suspending; its aclose() closes the socket at once.
+        sock = await anyio.abc.UNIXDatagramSocket.from_socket(raw)
+    except BaseException:
+        raw.close()
+        os.unlink(path)
+        raise
     try:
         async with sock:
             while True:
@@ -139,7 +151,3 @@ async def listen(path: str) -> AsyncGenerator[str | None, None]:
             os.unlink(path)
         except OSError:
             pass
-        # The transport closes its socket on the loop's next turn: let that turn
-        # come, even when cancelled, or a loop that ends now leaks the socket.
-        with anyio.CancelScope(shield=True):
-            await anyio.lowlevel.checkpoint()
