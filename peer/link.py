@@ -7,13 +7,12 @@ before anything is written (persist, then send) and wakes whoever can use them.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 
@@ -22,7 +21,7 @@ from .protocol.communication import CommunicationObject, SetErr
 from .protocol.effects import Acked, Effect, Failed
 from .protocol.ledger import Ledger
 from .signal import Signal
-from .store.base import Answer, InboundNew, OutboundRow, Store
+from .store.base import Answer, InboundNew, OutboundRow, SharedStore, Store
 from .tokens.verify import UnknownKey
 from .transports.limits_guard import PartnerGuard
 from .transports.outbound_auth import OutboundAuth
@@ -43,6 +42,10 @@ log = logging.getLogger("setpeer.link")
 _VERIFY_IN_THREAD = 8
 
 # Session kinds, best first, as ``stats()`` and ``status`` name them.
+LEASE_TTL = 10.0
+"""Seconds a node's lease on outbox rows lasts unless renewed (every third of it):
+with several nodes on one store, about the longest a dead node's SETs wait."""
+
 SESSION_KINDS = ("websocket", "http", "multipush", "push", "poll")
 _PUSHPULL = ("websocket", "http")
 
@@ -112,7 +115,6 @@ class Link:
         self._loaded_seq = 0
         self._maybe_more = True
         self._resync = False
-        self._rescan = False
         self._writes: list[Effect] = []  # decisions not yet in the store
         self._writing = False
         self._write_signal = Signal()
@@ -122,9 +124,11 @@ class Link:
         self.channels: set[Channel] = set()  # open WebSocket sessions, either side
         self.remote_keys: RemoteKeys | None = None  # the partner's jwks_uri, if it has one
         self.rejected: dict[str, int] = {}  # inbound SETs refused, by error code
-        # Whether this node holds the partner's lease and so sends its SETs (several
-        # nodes on one store); a node on its own always does (issue 7).
-        self.leased = False
+        # Several nodes on one store (issue 7): the name this node leases outbox rows
+        # under, each node sending the rows it leased; None when the store is ours
+        # alone (SQLite, memory), and every unfinished row is ours to send.
+        self.row_owner: str | None = None
+        self.rows_held = False  # rows leased under row_owner may sit in the Ledger
         self.metrics: NodeMetrics | None = None  # latency histograms (issue 7)
         self._published_at: dict[str, float] = {}  # jti -> monotonic publish time
         # issue 6: bearer, OAuth client credentials or client certificate to the partner.
@@ -153,7 +157,28 @@ class Link:
 
     def http_seen(self, kind: str = "http") -> None:
         """The partner made a request to us (``http`` push-pull, ``poll``, ...)."""
+        was = self._recent(kind)
         self._seen[kind] = time.monotonic()
+        if not was and self.row_owner is not None:
+            self.rows_wanted()  # a way out opened: lease rows for it
+
+    def _recent(self, kind: str) -> bool:
+        return self._seen.get(kind, -math.inf) > time.monotonic() - 2 * self.limits.idle_timeout
+
+    @property
+    def can_send(self) -> bool:
+        """Whether SETs have a way out to the partner from this node right now.
+
+        With several nodes on one store, a node leases outbox rows only while it
+        does: push and multi-push dial per request; push-pull needs a session (ours
+        or the partner's, WebSocket or HTTP requests); poll needs the partner polling.
+        """
+        via = self.partner.send_via
+        if via in ("push", "multipush"):
+            return True
+        if via == "poll":
+            return self._recent("poll")
+        return any(self.sessions.get(k) for k in _PUSHPULL) or self._recent("http")
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate us to the partner (issue 6: ``outbound_auth``)."""
@@ -168,8 +193,13 @@ class Link:
         self.sessions[kind] = self.sessions.get(kind, 0) + 1
         log.info("partner=%s session=%s opened", self.name, kind)
         self._write_signal.set()  # the session state goes to the store for `status`
+        if self.row_owner is not None:
+            self.rows_wanted()
 
-    def session_closed(self, kind: str) -> None:
+    def session_closed(self, kind: str, via: object = None) -> None:
+        """A session of ``kind`` ended; ``via`` names it if answers were pinned to it."""
+        if via is not None:
+            self.ledger.session_ended(via)
         self.sessions[kind] = max(0, self.sessions.get(kind, 0) - 1)
         log.info("partner=%s session=%s closed", self.name, kind)
         self._write_signal.set()
@@ -225,21 +255,17 @@ class Link:
         self._maybe_more = True
         self._feed.set()
 
-    def lease_acquired(self) -> None:
-        """This node now sends the partner's SETs: load its outbox from the start.
+    def rows_wanted(self) -> None:
+        """Shared store: look for rows to lease (a session opened, a lease period
+        passed: another node's leases may have expired)."""
+        self._maybe_more = True
+        self._feed.set()
 
-        From the start, not from the last seq seen: with several nodes, a row with a
-        lower seq may have committed after we read past it (the Ledger skips jtis it
-        already holds or finished)."""
-        self.leased = True
-        self._loaded_seq = 0
-        self.store_changed()
-
-    def lease_lost(self) -> None:
-        """Another node sends the partner's SETs now: forget ours (it resends them)."""
-        self.leased = False
+    def rows_released(self) -> None:
+        """Shared store: our leases were given up (no way out to the partner): forget
+        the rows, another node sends them."""
+        self.rows_held = False
         self.ledger.drop_outbound()
-        self._loaded_seq = 0
         self._timer.set()
 
     def store_changed(self) -> None:
@@ -263,23 +289,24 @@ class Link:
                 if counts is not None:
                     self.counters.unfinished = counts.pending + counts.inflight
             room = self.ledger.room()
-            if room > 0 and self._rescan and self.leased:
-                # A shared store hands out seqs before commit: a row another node
-                # committed late may lie below the last seq we read. One bounded page
-                # of the oldest unfinished rows picks such rows up (the Ledger skips
-                # those it holds or finished).
-                self._rescan = False
-                with contextlib.suppress(StoreError):
-                    self._track(await self.store.load_outbound(self.name, limit=room))
-                room = self.ledger.room()
-            if room > 0 and self._maybe_more and self.leased:
+            owner = self.row_owner
+            if room > 0 and self._maybe_more and (owner is None or self.can_send):
                 # Cleared before the read: an ``enqueued()`` while it runs sets it
                 # again, so a row committed just after the read is never stranded.
                 self._maybe_more = False
                 try:
-                    rows = await self.store.load_outbound(
-                        self.name, limit=room, after_seq=self._loaded_seq
-                    )
+                    if owner is None:
+                        rows = await self.store.load_outbound(
+                            self.name, limit=room, after_seq=self._loaded_seq
+                        )
+                    else:
+                        # Oldest unleased rows first, whatever their seq: a shared
+                        # store hands out seqs before commit, so no cursor is safe.
+                        shared = cast(SharedStore, self.store)
+                        rows = await shared.lease_outbound(
+                            self.name, owner, limit=room, ttl=LEASE_TTL
+                        )
+                        self.rows_held |= bool(rows)
                 except StoreError as exc:
                     # The store is unreachable (a database restart): try again soon;
                     # what is in the outbox stays there.
@@ -315,11 +342,6 @@ class Link:
             self.outbound_ready.set()
             self._timer.set()
 
-    def rescan(self) -> None:
-        """Look once more at the oldest unfinished rows (see :meth:`_feeder`)."""
-        self._rescan = True
-        self._feed.set()
-
     async def _clock(self) -> None:
         """Wake at the Ledger's next deadline: retries due, answers overdue."""
         while True:
@@ -335,16 +357,18 @@ class Link:
                 self.outbound_ready.set()
                 self._feed.set()  # SETs that failed made room in the buffer
 
-    async def take_frame(self, *, max_sets: int) -> CommunicationObject | None:
+    async def take_frame(self, *, max_sets: int, via: object = None) -> CommunicationObject | None:
         """The next Communication Object to send, persisted first; None if nothing.
 
         Args:
             max_sets: most SETs to include (the peer's ``maxResponseEvents``, or our
                 batch size on a WebSocket).
+            via: the session it goes on: answers owed on another live session of
+                this partner stay for that one (see :meth:`accept_sets`).
         """
         if self.partner.send_via != "pushpull":
             max_sets = 0  # SETs go by the partner's own protocol; answers still ride along
-        frame = self.ledger.next_frame(now=time.time(), max_sets=max_sets)
+        frame = self.ledger.next_frame(now=time.time(), max_sets=max_sets, via=via)
         self._apply(self.ledger.effects())
         if frame is not None and frame.sets:
             self.counters.sent += len(frame.sets)
@@ -413,8 +437,12 @@ class Link:
 
     # -- inbound -------------------------------------------------------------------
 
-    async def frame_received(self, frame: CommunicationObject) -> dict[str, SetErr | None]:
+    async def frame_received(
+        self, frame: CommunicationObject, via: object = None
+    ) -> dict[str, SetErr | None]:
         """Take in a partner's Communication Object: answers to our SETs, and its SETs.
+
+        ``via`` names the session it came on (see :meth:`accept_sets`).
 
         Returns:
             The verdict per inbound jti: None (accepted, or a duplicate) or the error.
@@ -425,7 +453,7 @@ class Link:
             self._feed.set()  # room in the window
             self.outbound_ready.set()
         if frame.sets or frame.rejected:
-            return await self.accept_sets(frame.sets, frame.rejected)
+            return await self.accept_sets(frame.sets, frame.rejected, via=via)
         return {}
 
     async def accept_sets(
@@ -434,6 +462,7 @@ class Link:
         rejected: Mapping[str, SetErr] | None = None,
         *,
         owe: bool = True,
+        via: object = None,
     ) -> dict[str, SetErr | None]:
         """Verify, store and owe answers for SETs from this partner (DESIGN "A SET coming in").
 
@@ -446,6 +475,9 @@ class Link:
             owe: answer them in a later frame or poll (push-pull, poll). False when
                 the HTTP response itself is the answer (RFC 8935 push, multi-push):
                 nothing is owed afterwards; a lost response means a resend, deduped.
+            via: the session they came on. Their answers go back on it while it
+                lives (then on any): when the partner runs several nodes on one
+                store, each node hears the answers to the SETs it sent.
         """
         self.inbound.received(len(sets) + len(rejected or {}))
         if sets and self.remote_keys is not None and not self.remote_keys.loaded:
@@ -480,7 +512,7 @@ class Link:
             self.metrics.store_time("accept_inbound", time.monotonic() - started)
         if owe:
             for jti, err in verdicts.items():
-                self.ledger.owe(jti, err)
+                self.ledger.owe(jti, err, via)
             self.outbound_ready.set()
         new = sum(1 for flag in fresh if flag)
         self.inbound.stored(new)

@@ -21,13 +21,13 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import anyio
 
 from .config import PeerConfig
 from .errors import Backpressure, PeerError, StoreError, UnknownPartner
-from .link import Failure, Link
+from .link import LEASE_TTL, Failure, Link
 from .logs import install_redaction
 from .metrics import NodeMetrics
 from .protocol.ledger import Ledger
@@ -35,7 +35,7 @@ from .protocol.retry import RetryPolicy
 from .publisher import Publisher
 from .signal import Signal
 from .store import open_store
-from .store.base import OutboundNew, Store
+from .store.base import OutboundNew, SharedStore, Store
 from .tokens.keys import KeyStore, load_private_jwks, public_jwks
 from .tokens.sign import Signer
 from .tokens.verify import Verifier, unverified_jti
@@ -45,11 +45,9 @@ from .transports.serve import HTTPServer, server_ssl_options
 
 __all__ = ["Peer", "Received"]
 
-log = logging.getLogger("setpeer.node")
+_TAKEOVER_POLL = 1.0  # seconds between looks for rows a dead node leased
 
-LEASE_TTL = 10.0
-"""Seconds a node's lease on a partner lasts unless renewed (every third of it): with
-several nodes on one store, the longest a dead node's partners wait for another."""
+log = logging.getLogger("setpeer.node")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,6 +152,8 @@ class Peer:
                 progress_signal=self._progress,
             )
             link.metrics = self.metrics
+            if getattr(store, "shared", False):
+                link.row_owner = self.owner  # several nodes: each sends the rows it leased
             if partner.jwks_uri is not None:
                 link.remote_keys = RemoteKeys(partner, keys)
             await link.restore()
@@ -180,48 +180,50 @@ class Peer:
         self.url = await self._tg.start(self._server.serve)
         for link in self.links.values():
             self._tg.start_soon(link.run)
-            self._tg.start_soon(self._lease_and_dial, link)
+            self._tg.start_soon(self._dial_and_hold, link)
         self._tg.start_soon(self._watch_store)
 
-    async def _lease_and_dial(self, link: Link) -> None:
-        """Hold the partner's lease and, while held, its outbound sessions (issue 7).
+    async def _dial_and_hold(self, link: Link) -> None:
+        """Run the partner's outbound sessions; on a shared store, hold our row leases.
 
-        With one node the lease is always ours. With several on one PostgreSQL
-        database, one node at a time sends a partner's SETs; a node that dies stops
-        renewing and another takes over within :data:`LEASE_TTL`. While the store
-        cannot be reached, a lease is kept until it would have expired.
+        With several nodes on one PostgreSQL database (issue 7, DESIGN.md "Storage")
+        every node runs its sessions to every partner and sends the outbox rows it
+        leased: its leases are renewed every third of :data:`LEASE_TTL` while it has
+        a way out to the partner, and given up when it has had none for two periods
+        in a row; a node that dies stops renewing, and the others take its rows over
+        once they expire. While the store cannot be reached, leases are left to run.
         """
-        assert self._store is not None
-        store = self._store
-        held_until = 0.0
-        scope: anyio.CancelScope | None = None
-        async with anyio.create_task_group() as tg:
-            while True:
-                try:
-                    if await store.claim_partner(link.name, self.owner, LEASE_TTL):
-                        held_until = anyio.current_time() + LEASE_TTL
-                    else:
-                        held_until = 0.0
-                except StoreError as exc:
-                    log.warning("partner=%s cannot renew its lease: %s", link.name, exc)
-                held = anyio.current_time() < held_until
-                if held and scope is None:
-                    log.info("partner=%s lease taken: this node sends its SETs", link.name)
-                    link.lease_acquired()
-                    scope = anyio.CancelScope()
-                    tg.start_soon(self._dial_within, link, scope)
-                elif held and getattr(store, "shared", False):
-                    link.rescan()  # rows other nodes committed out of seq order
-                elif not held and scope is not None:
-                    log.info("partner=%s lease lost: another node sends its SETs", link.name)
-                    scope.cancel()
-                    scope = None
-                    link.lease_lost()
-                await anyio.sleep(LEASE_TTL / 3)
-
-    async def _dial_within(self, link: Link, scope: anyio.CancelScope) -> None:
-        with scope:
+        if link.row_owner is None:
             await self._dial(link)
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._dial, link)
+            await self._hold_rows(link, cast(SharedStore, self._store))
+
+    async def _hold_rows(self, link: Link, store: SharedStore) -> None:
+        unreachable = 0
+        renewed = anyio.current_time()
+        while True:
+            # Each second, look for rows whose node died (their leases expired): a
+            # dead node's SETs wait at most LEASE_TTL plus this second.
+            await anyio.sleep(_TAKEOVER_POLL)
+            if link.can_send:
+                link.rows_wanted()
+            if anyio.current_time() - renewed < LEASE_TTL / 3:
+                continue
+            renewed = anyio.current_time()
+            try:
+                if link.can_send:
+                    unreachable = 0
+                    await store.renew_outbound(link.name, self.owner, LEASE_TTL)
+                elif link.rows_held:
+                    unreachable += 1
+                    if unreachable >= 2:
+                        log.info("partner=%s unreachable: its leased SETs released", link.name)
+                        await store.release_outbound(link.name, self.owner)
+                        link.rows_released()
+            except StoreError as exc:
+                log.warning("partner=%s cannot renew its outbox leases: %s", link.name, exc)
 
     async def _dial(self, link: Link) -> None:
         from .transports.adapters import needs_adapters, run_adapters
@@ -275,11 +277,12 @@ class Peer:
             with anyio.move_on_after(5):
                 for link in self.links.values():
                     await link.sync()
-                # Another node sharing the store may take our partners over at once.
+                # Another node sharing the store may send our leased rows at once.
                 for link in self.links.values():
-                    if link.leased and self._store is not None:
+                    if link.row_owner is not None and self._store is not None:
                         with contextlib.suppress(StoreError):
-                            await self._store.release_partner(link.name, self.owner)
+                            shared = cast(SharedStore, self._store)
+                            await shared.release_outbound(link.name, self.owner)
             if self._server is not None:
                 await self._server.stop()
         self._tg.cancel_scope.cancel()
@@ -392,7 +395,7 @@ class Peer:
                 # written behind, so it may show a SET unfinished a little longer).
                 # The in-memory counts say when to ask; a partner another node holds,
                 # or counts off after a resync, are settled by asking now and then.
-                idle = all(link.idle or not link.leased for link in self.links.values())
+                idle = all(link.idle for link in self.links.values())
                 if idle or anyio.current_time() - asked > 1.0:
                     if idle:
                         for link in self.links.values():

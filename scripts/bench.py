@@ -346,6 +346,8 @@ def run_pair(
         "cpu": sum(p["cpu"] for p in parts),
         "rss_mb": max(p["rss_mb"] for p in parts),
         "published": [p["published"] for p in parts],
+        # Several nodes: the SETs each one delivered (acks it received).
+        "carried": [p["acked"] for p in parts],
     }
     latencies = sorted(b["latencies"])
     # The transport's rate: publish -> sign -> store -> send -> verify -> store -> ack,
@@ -365,6 +367,7 @@ def run_pair(
         "rss_mb_sender": round(a["rss_mb"], 1),
         "rss_mb_receiver": round(b["rss_mb"], 1),
         "published_per_sender": a["published"],
+        "acked_per_sender": a["carried"],
     }
 
 
@@ -496,9 +499,9 @@ async def node_main(args: argparse.Namespace) -> None:
             result = {"received": len(latencies), "latencies": latencies, "last_receive": last}
         else:
             # A session to wait for: push-pull, or the partner polling us. Push and
-            # multi-push have none until the first request; with several nodes on one
-            # store ("send-shared") only the partner's lease holder has one.
-            if args.role == "send" and config.partners[0].send_via in ("pushpull", "poll"):
+            # multi-push have none until the first request. With several nodes on one
+            # store ("send-shared") each has its own and sends the rows it leased.
+            if config.partners[0].send_via in ("pushpull", "poll"):
                 with anyio.fail_after(10):
                     while node.stats()[partner]["session"] == "down":  # noqa: ASYNC110
                         await anyio.sleep(0.01)
@@ -551,8 +554,9 @@ def _postgres_schema(base: str) -> str:
 
 def bench_stores(quick: bool) -> list[dict[str, Any]]:
     """Push-pull over WebSocket with the sending node on SQLite, on PostgreSQL, and as
-    two nodes sharing one PostgreSQL database (each publishing half; the partner's
-    lease holder delivers). ``scripts/bench`` starts a throwaway PostgreSQL."""
+    two nodes sharing one PostgreSQL database (each publishing half, each delivering
+    the rows it leased over its own session). ``scripts/bench`` starts a throwaway
+    PostgreSQL."""
     base = os.environ.get("SETPEER_TEST_POSTGRES_URL")
     if not base:
         print("stores: no PostgreSQL (SETPEER_TEST_POSTGRES_URL unset): rows skipped")
@@ -608,6 +612,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "rss_mb_sender",
         "rss_mb_receiver",
         "rss_mb",
+        "acked_per_sender",
     ]
     used = [c for c in columns if any(c in row for row in rows)]
     table = [used] + [[str(row.get(c, "")) for c in used] for row in rows]

@@ -1,10 +1,11 @@
 """Two nodes on one PostgreSQL database serve the same partner; one dies (issue 7).
 
 Nodes ``x1`` and ``x2`` are separate processes sharing one store, one issuer and one
-key; their partner ``p`` is a third node in this process. SETs are published through
-both; the node holding ``p``'s lease is killed with SIGKILL while SETs are being
-published and delivered; the other takes ``p`` over within the lease time, and every
-SET whose ``publish`` returned reaches ``p``'s application exactly once.
+key; their partner ``p`` is a third node in this process. Each node has its own
+session to ``p`` and sends the outbox rows it leased (DESIGN.md "Storage"). SETs are
+published through both, and both deliver; one is killed with SIGKILL while SETs are
+being published and delivered; the other takes its leased rows over within the lease
+time, and every SET whose ``publish`` returned reaches ``p``'s application exactly once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from psycopg import sql
 
 from peer import Peer
-from peer.node import LEASE_TTL
+from peer.link import LEASE_TTL
 from tests.peers import NodeFiles, write_config
 from tests.store.conftest import postgres_base_url, with_schema
 
@@ -54,8 +55,10 @@ NODE = textwrap.dedent("""
                 command, _, arg = line.strip().partition(" ")
                 if command == "publish":
                     tg.start_soon(publish, node, int(arg))
-                elif command == "leased":
-                    print("leased", node.links["p"].leased, flush=True)
+                elif command == "acked":
+                    print("acked", node.links["p"].counters.acked, flush=True)
+                elif command == "owner":
+                    print("owner", node.owner, flush=True)
 
     anyio.run(main)
 """)
@@ -75,6 +78,7 @@ class Node:
             env={**os.environ, "PYTHONPATH": str(root)},
         )
         self.jtis: list[str] = []
+        self._partial = b""  # the start of a line not complete yet
         self.published = 0  # batches finished
 
     def send(self, line: str) -> None:
@@ -83,14 +87,20 @@ class Node:
         self.process.stdin.flush()
 
     def read_available(self, timeout: float = 0.0) -> list[str]:
-        """Lines ready on stdout (waiting up to ``timeout`` for the first)."""
+        """Lines ready on stdout (waiting up to ``timeout`` for the first).
+
+        Read from the pipe's descriptor, not the buffered file: a readline() may
+        buffer lines that select() then no longer sees.
+        """
         assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
         lines = []
-        while select.select([self.process.stdout], [], [], timeout)[0]:
-            line = self.process.stdout.readline()
-            if not line:
+        while select.select([fd], [], [], timeout)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            lines.append(line.strip())
+            *complete, self._partial = (self._partial + chunk).split(b"\n")
+            lines.extend(line.decode().strip() for line in complete)
             timeout = 0.0
         for line in lines:
             if line.startswith("jti "):
@@ -107,9 +117,19 @@ class Node:
                     return line
         raise AssertionError(f"no {prefix!r} from the node within {timeout}s")
 
-    def leased(self) -> bool:
-        self.send("leased")
-        return self.wait_for("leased", 10).split()[1] == "True"
+    def wait_published(self, batches: int, timeout: float) -> None:
+        """Until ``batches`` publish commands finished (their line may have been read
+        while waiting for another answer)."""
+        deadline = time.monotonic() + timeout
+        while self.published < batches:
+            assert time.monotonic() < deadline, (
+                f"{batches} batches not published in {timeout}s ({len(self.jtis)} SETs)"
+            )
+            self.read_available(0.05)
+
+    def ask(self, command: str) -> str:
+        self.send(command)
+        return self.wait_for(command, 10).split(maxsplit=1)[1]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -166,36 +186,50 @@ async def test_takeover_after_sigkill_delivers_every_set_once(
                 for node in nodes:
                     node.send(f"publish {FIRST}")
 
-                # Kill the lease holder mid-stream: publishing and delivering.
-                async def leased(node: Node) -> bool:
-                    return await anyio.to_thread.run_sync(node.leased)
+                # Both nodes deliver: each leases rows for its own session to p.
+                async def acked(node: Node) -> int:
+                    return int(await anyio.to_thread.run_sync(node.ask, "acked"))
 
                 with anyio.fail_after(30_000 * MS):
-                    while not (await leased(nodes[0]) or await leased(nodes[1])):  # noqa: ASYNC110
-                        await anyio.sleep(0.1)
-                first_holds = await leased(nodes[0])
-                holder, survivor = (nodes[0], nodes[1]) if first_holds else (nodes[1], nodes[0])
+                    while not (await acked(nodes[0]) and await acked(nodes[1])):  # noqa: ASYNC110
+                        await anyio.sleep(0.05)
+
+                # Kill one mid-stream: publishing, and holding leases on rows in flight.
+                victim, survivor = nodes
+                owner = await anyio.to_thread.run_sync(survivor.ask, "owner")
                 with anyio.fail_after(30_000 * MS):
-                    while len(holder.jtis) < FIRST // 3:
-                        await anyio.to_thread.run_sync(holder.read_available, 0.05)
-                holder.process.send_signal(signal.SIGKILL)
+                    while len(victim.jtis) < FIRST // 3:
+                        await anyio.to_thread.run_sync(victim.read_available, 0.05)
+                victim.process.send_signal(signal.SIGKILL)
                 killed_at = time.monotonic()
-                await anyio.to_thread.run_sync(holder.process.wait)
-                holder.read_available()  # every jti it printed: their publish returned
-                assert len(holder.jtis) < FIRST, "killed before it finished publishing"
+                await anyio.to_thread.run_sync(victim.process.wait)
+                victim.read_available()  # every jti it printed: their publish returned
+                assert len(victim.jtis) < FIRST, "killed before it finished publishing"
 
-                # The survivor publishes the rest, so both together published TOTAL.
-                await anyio.to_thread.run_sync(survivor.wait_for, "published", 60)
-                rest = TOTAL - FIRST - len(holder.jtis)
-                survivor.send(f"publish {rest}")
+                # Takeover: no unfinished row is left leased by the dead node.
+                def held_by_others() -> int:
+                    with psycopg.connect(shared_store, autocommit=True) as conn:
+                        row = conn.execute(
+                            "SELECT count(*) FROM outbox WHERE state = 0"
+                            " AND lease_owner IS NOT NULL AND lease_owner <> %s",
+                            (owner.encode(),),
+                        ).fetchone()
+                        assert row is not None
+                        return int(row[0])
+
                 with anyio.fail_after(30_000 * MS):
-                    while not await leased(survivor):  # noqa: ASYNC110
+                    while await anyio.to_thread.run_sync(held_by_others):  # noqa: ASYNC110
                         await anyio.sleep(0.2)
                 took_over = time.monotonic() - killed_at
                 assert took_over < LEASE_TTL + 5, took_over
-                await anyio.to_thread.run_sync(survivor.wait_for, "published", 60)
 
-                published = holder.jtis + survivor.jtis
+                # The survivor publishes the rest, so both together published TOTAL.
+                await anyio.to_thread.run_sync(survivor.wait_published, 1, 60)
+                rest = TOTAL - FIRST - len(victim.jtis)
+                survivor.send(f"publish {rest}")
+                await anyio.to_thread.run_sync(survivor.wait_published, 2, 60)
+
+                published = victim.jtis + survivor.jtis
                 assert len(published) == TOTAL == len(set(published))
                 with anyio.fail_after(60_000 * MS):
                     while len(set(received)) < TOTAL:  # noqa: ASYNC110

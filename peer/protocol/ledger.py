@@ -55,13 +55,18 @@ class _Debt:
     frames not yet settled, with how many such frames carry each jti. A jti's debt
     is paid (``AcksSent``) when its last frame is delivered and no newer receipt of
     it is owed; a lost frame's answers are owed again.
+
+    ``_via`` pins an owed answer to the session its SET came on, while that session
+    lives: any session may carry any answer (PP-22), but when the partner is several
+    nodes sharing one store, the answer reaches the node that sent the SET.
     """
 
-    __slots__ = ("_owed", "_sent")
+    __slots__ = ("_owed", "_sent", "_via")
 
     def __init__(self) -> None:
         self._owed: OrderedDict[str, SetErr | None] = OrderedDict()
         self._sent: dict[str, tuple[SetErr | None, int]] = {}
+        self._via: dict[str, object] = {}  # jti -> session, for owed answers only
 
     @property
     def count(self) -> int:
@@ -70,22 +75,47 @@ class _Debt:
     def __contains__(self, jti: str) -> bool:
         return jti in self._owed or jti in self._sent
 
-    def owe(self, jti: str, error: SetErr | None) -> None:
-        # A repeat receipt not yet answered keeps its place; the latest verdict wins.
+    def owe(self, jti: str, error: SetErr | None, via: object = None) -> None:
+        # A repeat receipt not yet answered keeps its place; the latest verdict and
+        # session win.
         self._owed[jti] = error
+        if via is None:
+            self._via.pop(jti, None)
+        else:
+            self._via[jti] = via
 
-    def take(self, limit: int | None) -> tuple[list[str], dict[str, SetErr]]:
+    def take(self, limit: int | None, via: object = None) -> tuple[list[str], dict[str, SetErr]]:
+        count = len(self._owed) if limit is None else min(max(limit, 0), len(self._owed))
+        if not self._via:
+            # Nothing pinned (one node, one session): the oldest answers, as they come.
+            taken = [self._owed.popitem(last=False) for _ in range(count)]
+        else:
+            # Answers for this session or for any, oldest first; others wait for theirs.
+            jtis: list[str] = []
+            for jti in self._owed:
+                if len(jtis) >= count:
+                    break
+                pinned = self._via.get(jti)
+                if pinned is None or pinned is via:
+                    jtis.append(jti)
+            taken = []
+            for jti in jtis:
+                taken.append((jti, self._owed.pop(jti)))
+                self._via.pop(jti, None)
         ack: list[str] = []
         errs: dict[str, SetErr] = {}
-        count = len(self._owed) if limit is None else min(max(limit, 0), len(self._owed))
-        for _ in range(count):
-            jti, error = self._owed.popitem(last=False)
+        for jti, error in taken:
             self._sent[jti] = (error, self._sent.get(jti, (None, 0))[1] + 1)
             if error is None:
                 ack.append(jti)
             else:
                 errs[jti] = error
         return ack, errs
+
+    def unpin(self, via: object) -> None:
+        """``via`` ended: its owed answers may go on any session."""
+        if self._via:
+            self._via = {jti: v for jti, v in self._via.items() if v is not via}
 
     def _settle(self, answers: Mapping[str, SetErr | None] | None) -> dict[str, SetErr | None]:
         """Take one frame's answers (None: every frame's) off ``_sent``; return those
@@ -396,24 +426,36 @@ class Ledger:
 
     # -- inbound debt ---------------------------------------------------------------
 
-    def owe(self, jti: str, error: SetErr | None) -> None:
+    def owe(self, jti: str, error: SetErr | None, via: object = None) -> None:
         """We received the SET ``jti`` (again) and owe an ack (None) or a setErr.
 
         Call it on every receipt, duplicates included (POLL-15): each receipt gets
         an answer sent after it. Receipts not yet answered share one answer.
-        """
-        self._debt.owe(jti, error)
 
-    def take_answers(self, limit: int | None = None) -> tuple[list[str], dict[str, SetErr]]:
+        Args:
+            via: the session the SET came on: its answer goes out on that session
+                until :meth:`session_ended` (None: on any).
+        """
+        self._debt.owe(jti, error, via)
+
+    def take_answers(
+        self, limit: int | None = None, via: object = None
+    ) -> tuple[list[str], dict[str, SetErr]]:
         """Owed answers, oldest first, for the next frame; unconfirmed until settled.
 
         Args:
             limit: most answers to take; None for all.
+            via: the session the frame goes on: answers pinned to another session
+                stay owed.
 
         Returns:
             ``(ack, set_errs)``.
         """
-        return self._debt.take(limit)
+        return self._debt.take(limit, via)
+
+    def session_ended(self, via: object) -> None:
+        """The session ``via`` closed: answers pinned to it may go on any session."""
+        self._debt.unpin(via)
 
     def answers_delivered(self, frame: CommunicationObject | None = None) -> None:
         """The answers in ``frame`` went out (None: every answer taken so far).
@@ -432,7 +474,12 @@ class Ledger:
     # -- output --------------------------------------------------------------------
 
     def next_frame(
-        self, *, now: float, max_sets: int, max_answers: int | None = DEFAULT_MAX_ANSWERS
+        self,
+        *,
+        now: float,
+        max_sets: int,
+        max_answers: int | None = DEFAULT_MAX_ANSWERS,
+        via: object = None,
     ) -> CommunicationObject | None:
         """Due SETs and owed answers as one object (PP-27), or None if nothing to say.
 
@@ -440,13 +487,14 @@ class Ledger:
             now: the current time.
             max_sets: most SETs (the peer's ``maxResponseEvents``, PP-9; 0 for none).
             max_answers: most ``ack`` plus ``setErrs`` entries; None for all.
+            via: the session it goes on (see :meth:`owe`).
 
         Returns:
             The object to send; settle it with :meth:`frame_delivered` or
             :meth:`frame_lost`.
         """
         sets = self.take_sets(now=now, limit=max_sets)
-        ack, errs = self._debt.take(max_answers)
+        ack, errs = self._debt.take(max_answers, via)
         if not sets and not ack and not errs:
             return None
         return CommunicationObject(sets=sets, ack=ack, set_errs=errs)

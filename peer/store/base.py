@@ -33,6 +33,7 @@ __all__ = [
     "OutboundNew",
     "OutboundRow",
     "PartnerCounts",
+    "SharedStore",
     "Store",
     "check_count",
     "check_ttl",
@@ -42,7 +43,7 @@ __all__ = [
     "is_text",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers."""
 
 MAX_SEQ = 2**63 - 1
@@ -251,6 +252,43 @@ class Store(Protocol):
 
     async def aclose(self) -> None:
         """Finish queued writes, then release connections and files."""
+
+
+class SharedStore(Store, Protocol):
+    """A store several nodes share (PostgreSQL; ``shared = True``).
+
+    Each node runs its own sessions to every partner and sends the outbox rows it
+    leased (DESIGN.md "Storage"); a node that dies leaves leases that expire, and
+    the other nodes take its rows over. In-process stores (memory, SQLite: one node
+    per store) have no row leases.
+    """
+
+    async def lease_outbound(
+        self, partner: str, owner: str, *, limit: int, ttl: float
+    ) -> list[OutboundRow]:
+        """Lease up to ``limit`` unfinished rows of ``partner``, oldest first.
+
+        Rows leased by nobody, or whose lease expired (its node died or lost its
+        session), are taken for ``owner`` until ``ttl`` seconds from now by the
+        store's clock; rows another node is leasing at this moment are skipped
+        (``FOR UPDATE SKIP LOCKED``), never waited for; rows ``owner`` already holds
+        are not returned again. Two owners never both hold a live lease on a row.
+
+        Raises:
+            InvalidValue: a name is not text, ``limit`` or ``ttl`` out of range.
+            StoreError: the store is closed or unreachable.
+        """
+        ...
+
+    async def renew_outbound(self, partner: str, owner: str, ttl: float) -> int:
+        """Extend every lease ``owner`` holds on ``partner``'s unfinished rows to
+        ``ttl`` seconds from now; returns how many it holds."""
+        ...
+
+    async def release_outbound(self, partner: str, owner: str) -> None:
+        """Give up ``owner``'s leases on ``partner``'s rows (its session is gone, or a
+        graceful stop): another node may send them at once."""
+        ...
 
 
 def check_text(value: object, what: str) -> str:

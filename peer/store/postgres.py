@@ -550,6 +550,82 @@ class PostgresStore:
 
         await self._read(release, "releasing a lease")
 
+    # -- row leases: each node sends the rows it leased -----------------------------
+
+    async def lease_outbound(
+        self, partner: str, owner: str, *, limit: int, ttl: float
+    ) -> list[OutboundRow]:
+        key, holder = check_text(partner, "partner").encode(), check_text(owner, "owner")
+        args = (holder.encode(), check_ttl(ttl), key, check_count(limit, "limit"))
+
+        async def lease(conn: Conn) -> list[OutboundRow]:
+            # The queue pattern: SKIP LOCKED passes over rows another node is leasing
+            # right now, and READ COMMITTED re-checks ``lease_until`` on a row that
+            # node has just leased, so two nodes never both take one.
+            cur = await _bookkeeping(
+                conn,
+                "UPDATE outbox o SET lease_owner = %s,"
+                " lease_until = clock_timestamp() + make_interval(secs => %s)"
+                " FROM (SELECT seq FROM outbox"
+                "  WHERE sha256(partner) = sha256(%s) AND state = 0"
+                "  AND (lease_until IS NULL OR lease_until <= clock_timestamp())"
+                "  ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) pick"
+                " WHERE o.seq = pick.seq"
+                " RETURNING o.seq, o.jti, o.token, o.attempts, o.next_attempt_at",
+                args,
+                binary=True,
+            )
+            rows = [
+                OutboundRow(seq, partner, text_of(jti), text_of(token), attempts, nxt)
+                for seq, jti, token, attempts, nxt in await cur.fetchall()
+            ]
+            rows.sort(key=lambda row: row.seq)  # RETURNING keeps no order
+            return rows
+
+        return await self._read(lease, "leasing outbox rows")
+
+    async def renew_outbound(self, partner: str, owner: str, ttl: float) -> int:
+        args = (
+            check_ttl(ttl),
+            check_text(partner, "partner").encode(),
+            check_text(owner, "owner").encode(),
+        )
+
+        async def renew(conn: Conn) -> int:
+            # Rows our writer is updating right now are skipped, not waited for: a
+            # lock wait here could deadlock with its group transaction, and the
+            # next renewal (a third of the lease later) extends them.
+            cur = await _bookkeeping(
+                conn,
+                "UPDATE outbox o"
+                " SET lease_until = clock_timestamp() + make_interval(secs => %s)"
+                " FROM (SELECT seq FROM outbox"
+                "  WHERE sha256(partner) = sha256(%s) AND state = 0 AND lease_owner = %s"
+                "  FOR UPDATE SKIP LOCKED) mine"
+                " WHERE o.seq = mine.seq",
+                args,
+            )
+            return cur.rowcount
+
+        return await self._read(renew, "renewing outbox leases")
+
+    async def release_outbound(self, partner: str, owner: str) -> None:
+        args = (check_text(partner, "partner").encode(), check_text(owner, "owner").encode())
+
+        async def release(conn: Conn) -> None:
+            # As in renew: a row locked by a writer keeps its lease until it expires.
+            await _bookkeeping(
+                conn,
+                "UPDATE outbox o SET lease_owner = NULL, lease_until = NULL"
+                " FROM (SELECT seq FROM outbox"
+                "  WHERE sha256(partner) = sha256(%s) AND state = 0 AND lease_owner = %s"
+                "  FOR UPDATE SKIP LOCKED) mine"
+                " WHERE o.seq = mine.seq",
+                args,
+            )
+
+        await self._read(release, "releasing outbox leases")
+
     # -- wake-ups across nodes -----------------------------------------------------
 
     async def _listen(self) -> Conn:
@@ -644,3 +720,13 @@ async def migrate_url(url: str) -> int:
         raise store._error(exc, "cannot migrate the schema") from None
     finally:
         await conn.close()
+
+
+async def _bookkeeping(
+    conn: Conn, query: str, args: tuple[Any, ...], **kwargs: Any
+) -> psycopg.AsyncCursor[Any]:
+    """Run a lease statement without waiting for its WAL flush: a lease lost in a
+    server crash costs a resend (deduped by the partner), not a SET."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit = off")
+        return await conn.execute(query, args, **kwargs)

@@ -224,6 +224,10 @@ CREATE TABLE leases (
 );
 CREATE UNIQUE INDEX leases_partner ON leases (sha256(partner));
 """,
+    # Row leases: every node sends the rows it leased (``lease_outbound``).
+    3: """
+ALTER TABLE outbox ADD COLUMN lease_owner BYTEA, ADD COLUMN lease_until TIMESTAMPTZ;
+""",
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 

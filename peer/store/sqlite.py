@@ -167,6 +167,12 @@ CREATE TRIGGER inbox_counts_delete AFTER DELETE ON inbox BEGIN
     UPDATE counts SET received = received - 1 WHERE partner = OLD.partner;
 END;
 """,
+    # Row leases (DESIGN.md "Storage"): used by PostgreSQL, where several nodes share
+    # the outbox; kept here too so both stores have one shape and one version.
+    3: """
+ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+ALTER TABLE outbox ADD COLUMN lease_until REAL;
+""",
 }
 assert sorted(_STEPS) == list(range(1, SCHEMA_VERSION + 1))
 

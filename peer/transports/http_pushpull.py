@@ -7,6 +7,7 @@ posts SETs and answers, and polls with empty objects while idle, at a bounded ra
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -45,14 +46,24 @@ async def respond(link: Link, body: bytes, content_type: str | None) -> Communic
         # whole (429, PP-13): nothing stored or acknowledged, it sends it again later.
         link.inbound.check_inbound()
     link.http_seen()
-    await link.frame_received(request)
+    # This request's answers go in this response, not in another request's (the
+    # partner may be several nodes, each asking for the answers to its own SETs).
+    via = object()
+    try:
+        await link.frame_received(request, via=via)
+        return await _reply(link, request, via)
+    finally:
+        link.ledger.session_ended(via)
+
+
+async def _reply(link: Link, request: CommunicationObject, via: object) -> CommunicationObject:
     if link.closing:
         max_sets = 0
     elif request.max_response_events is None:
         max_sets = link.batch_size
     else:
         max_sets = min(request.max_response_events, link.batch_size)
-    reply = await link.take_frame(max_sets=max_sets)
+    reply = await link.take_frame(max_sets=max_sets, via=via)
     if reply is None:
         return CommunicationObject()
     # We cannot know the response arrives: its SETs stay in flight until acked
@@ -80,11 +91,12 @@ async def run_http_session(
         SessionClosed: the partner answered in a way we cannot use.
     """
     link.session_opened("http")
+    session = _Session(link, client, url, until)
     try:
         async with anyio.create_task_group() as tg:
             for _ in range(CONCURRENT_REQUESTS - 1):
-                tg.start_soon(_request_loop, link, client, url, until, False)
-            await _request_loop(link, client, url, until, True)
+                tg.start_soon(_request_loop, session, False)
+            await _request_loop(session, True)
             tg.cancel_scope.cancel()
     except ExceptionGroup as group:
         # One request loop failed and the others were cancelled: report its error
@@ -97,22 +109,31 @@ async def run_http_session(
             first = first.exceptions[0]
         raise first from None
     finally:
-        link.session_closed("http")
+        link.session_closed("http", via=session)
 
 
-async def _request_loop(
-    link: Link, client: httpx.AsyncClient, url: str, until: float | None, polls: bool
-) -> None:
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Session:
+    """One HTTP push-pull session we run; also the key its answers are pinned to."""
+
+    link: Link
+    client: httpx.AsyncClient
+    url: str
+    until: float | None
+
+
+async def _request_loop(session: _Session, polls: bool) -> None:
+    link, until = session.link, session.until
     idle = IDLE_POLL_MIN
     while until is None or time.monotonic() < until:
         woken = link.outbound_ready.snapshot()
         max_sets = 0 if link.closing else link.batch_size
-        frame = await link.take_frame(max_sets=max_sets)
+        frame = await link.take_frame(max_sets=max_sets, via=session)
         if frame is None and not polls:
             await woken.wait()
             continue
         frame = frame or CommunicationObject()
-        reply = await _exchange(link, client, url, frame)
+        reply = await _exchange(session, frame)
         if frame or reply:
             idle = IDLE_POLL_MIN
             continue
@@ -121,10 +142,9 @@ async def _request_loop(
         idle = min(idle * 2, IDLE_POLL_MAX)
 
 
-async def _exchange(
-    link: Link, client: httpx.AsyncClient, url: str, frame: CommunicationObject
-) -> CommunicationObject:
+async def _exchange(session: _Session, frame: CommunicationObject) -> CommunicationObject:
     """POST ``frame`` and take in the partner's reply."""
+    link, client, url = session.link, session.client, session.url
     request = CommunicationObject(
         sets=frame.sets,
         ack=frame.ack,
@@ -152,5 +172,5 @@ async def _exchange(
         reply = CommunicationObject.parse(response.content, limits=link.frame_limits)
     except WireError as exc:
         raise SessionClosed(1002, f"bad response: {exc.description}") from exc
-    await link.frame_received(reply)
+    await link.frame_received(reply, via=session)
     return reply

@@ -117,7 +117,7 @@ async def run_ws_session(link: Link, channel: Channel) -> None:
             await channel.close(CLOSE_INTERNAL_ERROR, "internal error")
     finally:
         link.channels.discard(channel)
-        link.session_closed("websocket")
+        link.session_closed("websocket", via=channel)
 
 
 async def _until_closed(
@@ -148,7 +148,7 @@ async def _reader(link: Link, channel: Channel) -> None:
     async def handle(frame: CommunicationObject) -> None:
         async with limiter:
             try:
-                await link.frame_received(frame)
+                await link.frame_received(frame, via=channel)
             except WireError as exc:
                 await _refuse(link, channel, exc)
                 tg.cancel_scope.cancel()
@@ -202,7 +202,7 @@ async def _writer(link: Link, channel: Channel) -> None:
         woken = link.outbound_ready.snapshot()
         # While closing, only answers go out: no new SETs on a session about to end.
         max_sets = 0 if link.closing else link.batch_size
-        frame = await link.take_frame(max_sets=max_sets)
+        frame = await link.take_frame(max_sets=max_sets, via=channel)
         if frame is None:
             await woken.wait()
             continue

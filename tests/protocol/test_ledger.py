@@ -321,6 +321,52 @@ class TestDebt:
         assert led.effects() == [AcksSent(("in1", "in2"))]
         assert led.owed == 0 and not led.owes("in1") and led.next_frame(now=0, max_sets=10) is None
 
+    def test_answers_go_back_on_the_session_their_sets_came_on(self) -> None:
+        """PP-22 lets any session carry any answer; a partner that is several nodes
+        on one store hears its own answers when each goes back on its SET's session."""
+        led = ledger()
+        one, two = object(), object()
+        led.owe("a1", None, one)
+        led.owe("b1", None, two)
+        led.owe("a2", SetErr("invalid_key", "bad"), one)
+        led.owe("any", None)
+        frame = led.next_frame(now=0, max_sets=0, via=two)
+        assert frame == CommunicationObject(ack=["b1", "any"])
+        frame = led.next_frame(now=0, max_sets=0, via=one)
+        assert frame == CommunicationObject(
+            ack=["a1"], set_errs={"a2": SetErr("invalid_key", "bad")}
+        )
+        assert led.next_frame(now=0, max_sets=0, via=one) is None
+
+    def test_answers_of_an_ended_session_go_on_any(self) -> None:
+        led = ledger()
+        gone, other = object(), object()
+        led.owe("a", None, gone)
+        led.owe("b", None, gone)
+        assert led.next_frame(now=0, max_sets=0, via=other) is None
+        assert led.next_frame(now=0, max_sets=0) is None  # "any session" is not theirs either
+        led.session_ended(gone)
+        frame = led.next_frame(now=0, max_sets=0, max_answers=1, via=other)
+        assert frame == CommunicationObject(ack=["a"])
+        assert led.next_frame(now=0, max_sets=0) == CommunicationObject(ack=["b"])
+
+    def test_a_lost_pinned_answer_may_go_on_any_session(self) -> None:
+        led = ledger()
+        one, two = object(), object()
+        led.owe("a", None, one)
+        frame = led.next_frame(now=0, max_sets=0, via=one)
+        assert frame is not None
+        led.frame_lost(frame, now=0)  # its session broke while sending
+        assert led.next_frame(now=0, max_sets=0, via=two) == CommunicationObject(ack=["a"])
+
+    def test_a_repeat_receipt_follows_its_latest_session(self) -> None:
+        led = ledger()
+        one, two = object(), object()
+        led.owe("a", None, one)
+        led.owe("a", None, two)  # the partner resent it on another session
+        assert led.next_frame(now=0, max_sets=0, via=one) is None
+        assert led.next_frame(now=0, max_sets=0, via=two) == CommunicationObject(ack=["a"])
+
     def test_lost_answers_go_ahead_of_newer_ones(self) -> None:
         led = ledger()
         led.owe("a", None)

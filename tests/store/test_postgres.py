@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import psycopg
@@ -22,7 +22,15 @@ import pytest
 from peer.errors import StoreError
 from peer.protocol.effects import Acked, Failed, Sent
 from peer.store import migrate, open_store
-from peer.store.base import SCHEMA_VERSION, DuplicateJti, InboundNew, OutboundNew, Store
+from peer.store.base import (
+    SCHEMA_VERSION,
+    DuplicateJti,
+    InboundNew,
+    InvalidValue,
+    OutboundNew,
+    SharedStore,
+    Store,
+)
 from peer.store.postgres import PostgresStore
 from peer.store.postgres_schema import STEPS
 from tests.conftest import MS
@@ -57,6 +65,105 @@ def sql(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
 async def next_wake(watch: AsyncIterator[str | None], seconds: float = 5.0) -> str | None:
     with anyio.fail_after(seconds * 1000 * MS):
         return await anext(watch)
+
+
+def shared(store: Store) -> SharedStore:
+    assert getattr(store, "shared", False)
+    return cast(SharedStore, store)
+
+
+async def enqueue_n(store: Store, n: int, partner: str = "b", prefix: str = "j") -> list[str]:
+    jtis = [f"{prefix}{i}" for i in range(n)]
+    await store.enqueue([OutboundNew(partner, jti, f"token-{jti}") for jti in jtis])
+    return jtis
+
+
+class TestRowLeases:
+    """DESIGN.md "Storage": outbox rows leased with FOR UPDATE SKIP LOCKED; a dead
+    node's leases expire and are taken over (issue 7)."""
+
+    async def test_two_nodes_leasing_at_once_never_share_a_row(
+        self, nodes: tuple[Store, Store]
+    ) -> None:
+        a, b = (shared(n) for n in nodes)
+        jtis = await enqueue_n(a, 600)
+        got_a: list[str] = []
+        got_b: list[str] = []
+
+        async def take(store: SharedStore, owner: str, into: list[str]) -> None:
+            while rows := await store.lease_outbound("b", owner, limit=25, ttl=30.0):
+                into.extend(row.jti for row in rows)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(take, a, "node-a", got_a)
+            tg.start_soon(take, b, "node-b", got_b)
+        assert not set(got_a) & set(got_b)
+        assert sorted(got_a + got_b) == sorted(jtis)
+        assert got_a and got_b  # both made progress: skipped, never waited
+
+    async def test_rows_come_oldest_first_and_once_per_owner(
+        self, nodes: tuple[Store, Store]
+    ) -> None:
+        a, _ = (shared(n) for n in nodes)
+        jtis = await enqueue_n(a, 10)
+        first = await a.lease_outbound("b", "node-a", limit=4, ttl=30.0)
+        assert [r.jti for r in first] == jtis[:4]
+        assert [r.token for r in first] == [f"token-{j}" for j in jtis[:4]]
+        rest = await a.lease_outbound("b", "node-a", limit=100, ttl=30.0)
+        assert [r.jti for r in rest] == jtis[4:]
+        assert await a.lease_outbound("b", "node-a", limit=100, ttl=30.0) == []
+        assert await a.lease_outbound("other", "node-a", limit=100, ttl=30.0) == []
+
+    async def test_finished_rows_are_never_leased(self, nodes: tuple[Store, Store]) -> None:
+        a, b = (shared(n) for n in nodes)
+        await enqueue_n(a, 3)
+        await a.apply("b", [Acked("j0"), Failed("j1", "invalid_key", "no")])
+        rows = await b.lease_outbound("b", "node-b", limit=10, ttl=30.0)
+        assert [r.jti for r in rows] == ["j2"]
+
+    async def test_expired_leases_are_taken_over(self, nodes: tuple[Store, Store]) -> None:
+        """Node A dies holding rows: once its leases expire, node B takes them."""
+        a, b = (shared(n) for n in nodes)
+        jtis = await enqueue_n(a, 5)
+        ttl = 300 * MS
+        assert len(await a.lease_outbound("b", "node-a", limit=5, ttl=ttl)) == 5
+        assert await b.lease_outbound("b", "node-b", limit=5, ttl=30.0) == []
+        await asyncio.sleep(ttl * 1.5)
+        taken = await b.lease_outbound("b", "node-b", limit=5, ttl=30.0)
+        assert [r.jti for r in taken] == jtis
+
+    async def test_renewal_keeps_rows_and_release_frees_them(
+        self, nodes: tuple[Store, Store]
+    ) -> None:
+        a, b = (shared(n) for n in nodes)
+        await enqueue_n(a, 4)
+        ttl = 400 * MS
+        await a.lease_outbound("b", "node-a", limit=4, ttl=ttl)
+        await a.apply("b", [Acked("j3")])  # finished rows are no longer counted
+        for _ in range(3):
+            await asyncio.sleep(ttl / 2)
+            assert await a.renew_outbound("b", "node-a", ttl) == 3
+        assert await b.lease_outbound("b", "node-b", limit=4, ttl=30.0) == []
+        assert await b.renew_outbound("b", "node-b", 30.0) == 0
+        await a.release_outbound("b", "node-a")
+        assert [r.jti for r in await b.lease_outbound("b", "node-b", limit=4, ttl=30.0)] == [
+            "j0",
+            "j1",
+            "j2",
+        ]
+        await a.release_outbound("b", "node-a")  # B's leases are not A's to release
+        assert await b.renew_outbound("b", "node-b", 30.0) == 3
+
+    async def test_bad_values_are_refused(self, nodes: tuple[Store, Store]) -> None:
+        a, _ = (shared(n) for n in nodes)
+        with pytest.raises(InvalidValue):
+            await a.lease_outbound("b", "node-a", limit=-1, ttl=30.0)
+        with pytest.raises(InvalidValue):
+            await a.lease_outbound("b", "node-a", limit=1, ttl=0)
+        with pytest.raises(InvalidValue):
+            await a.renew_outbound("b", "\ud800", 30.0)
+        with pytest.raises(InvalidValue):
+            await a.release_outbound(7, "node-a")  # type: ignore[arg-type]
 
 
 class TestLeasesAcrossNodes:
