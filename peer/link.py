@@ -18,7 +18,7 @@ import anyio
 
 from .errors import CLOSE_GOING_AWAY, Overloaded, SETRejected, StoreError
 from .protocol.communication import CommunicationObject, SetErr
-from .protocol.effects import Acked, Effect, Failed
+from .protocol.effects import Acked, Effect, Failed, Sent
 from .protocol.ledger import Ledger
 from .signal import Signal
 from .store.base import Answer, InboundNew, OutboundRow, SharedStore, Store
@@ -42,6 +42,11 @@ log = logging.getLogger("setpeer.link")
 _VERIFY_IN_THREAD = 8
 
 # Session kinds, best first, as ``stats()`` and ``status`` name them.
+# Seconds an attempt (Sent) waits before it is written: most SETs are acked sooner,
+# and an acked row is then written once (acked) instead of twice. ``setpeer status``
+# sees an attempt this much later; a crash may leave it uncounted.
+_HOLD_SENT = 1.0
+
 LEASE_TTL = 10.0
 """Seconds a node's lease on outbox rows lasts unless renewed (every third of it):
 with several nodes on one store, about the longest a dead node's SETs wait."""
@@ -116,6 +121,9 @@ class Link:
         self._maybe_more = True
         self._resync = False
         self._writes: list[Effect] = []  # decisions not yet in the store
+        # Attempts not written yet, by jti, oldest first, with when they were made
+        # (see _HOLD_SENT).
+        self._held: dict[str, tuple[Sent, float]] = {}
         self._writing = False
         self._write_signal = Signal()
         self._synced = Signal()
@@ -562,7 +570,17 @@ class Link:
         """Count the Ledger's decisions now; write them behind (see :meth:`_persist`)."""
         if not effects:
             return
-        self._writes.extend(effects)
+        now = time.monotonic()
+        for effect in effects:
+            if isinstance(effect, Sent):
+                self._held.pop(effect.jti, None)  # to the end: the dict stays in time order
+                self._held[effect.jti] = (effect, now)
+                continue
+            if isinstance(effect, Acked):
+                self._held.pop(effect.jti, None)  # finished: its attempts are moot
+            elif isinstance(effect, Failed) and effect.jti in self._held:
+                self._writes.append(self._held.pop(effect.jti)[0])  # failures show attempts
+            self._writes.append(effect)
         self._write_signal.set()
         progressed = False
         for effect in effects:
@@ -605,8 +623,14 @@ class Link:
                     stored_state = state
                 except StoreError as exc:
                     log.warning("partner=%s cannot record session state: %s", self.name, exc)
+            self._release_held(time.monotonic() - _HOLD_SENT)
             if not self._writes:
-                await woken.wait()
+                if not self._held:
+                    await woken.wait()
+                else:
+                    oldest = next(iter(self._held.values()))[1]
+                    with anyio.move_on_after(oldest + _HOLD_SENT - time.monotonic()):
+                        await woken.wait()
                 continue
             batch, self._writes = self._writes, []
             self._writing = True
@@ -623,8 +647,19 @@ class Link:
                 self._writing = False
                 self._synced.set()
 
+    def _release_held(self, before: float) -> None:
+        """Attempts made before ``before`` (monotonic) go to the next write."""
+        while self._held:
+            jti, (sent, at) = next(iter(self._held.items()))
+            if at > before:
+                return
+            del self._held[jti]
+            self._writes.append(sent)
+
     async def sync(self) -> None:
         """Wait until every decision so far is in the store."""
+        self._release_held(math.inf)
+        self._write_signal.set()
         while self._writes or self._writing:
             await self._synced.wait()
 

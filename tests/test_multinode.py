@@ -210,8 +210,8 @@ async def test_takeover_after_sigkill_delivers_every_set_once(
                 def held_by_others() -> int:
                     with psycopg.connect(shared_store, autocommit=True) as conn:
                         row = conn.execute(
-                            "SELECT count(*) FROM outbox WHERE state = 0"
-                            " AND lease_owner IS NOT NULL AND lease_owner <> %s",
+                            "SELECT count(*) FROM outbox o JOIN outbox_leases l USING (seq)"
+                            " WHERE o.state = 0 AND l.owner <> %s",
                             (owner.encode(),),
                         ).fetchone()
                         assert row is not None

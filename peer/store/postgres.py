@@ -556,72 +556,78 @@ class PostgresStore:
         self, partner: str, owner: str, *, limit: int, ttl: float
     ) -> list[OutboundRow]:
         key, holder = check_text(partner, "partner").encode(), check_text(owner, "owner")
-        args = (holder.encode(), check_ttl(ttl), key, check_count(limit, "limit"))
+        args = (key, check_count(limit, "limit"), holder.encode(), check_ttl(ttl))
 
         async def lease(conn: Conn) -> list[OutboundRow]:
-            # The queue pattern: SKIP LOCKED passes over rows another node is leasing
-            # right now, and READ COMMITTED re-checks ``lease_until`` on a row that
-            # node has just leased, so two nodes never both take one.
+            # Candidates: the oldest unfinished rows with no live lease, passing over
+            # rows another node is leasing at this moment (SKIP LOCKED: never wait).
+            # Taking one is an upsert on its lease row: a free or expired lease is
+            # (re)written and returned; one another node took since our snapshot is
+            # live by then and stays its own, so two nodes never hold one row.
             cur = await _bookkeeping(
                 conn,
-                "UPDATE outbox o SET lease_owner = %s,"
-                " lease_until = clock_timestamp() + make_interval(secs => %s)"
-                " FROM (SELECT seq FROM outbox"
-                "  WHERE sha256(partner) = sha256(%s) AND state = 0"
-                "  AND (lease_until IS NULL OR lease_until <= clock_timestamp())"
-                "  ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) pick"
-                " WHERE o.seq = pick.seq"
-                " RETURNING o.seq, o.jti, o.token, o.attempts, o.next_attempt_at",
+                "WITH pick AS ("
+                "  SELECT o.seq FROM outbox o"
+                "  WHERE sha256(o.partner) = sha256(%s) AND o.state = 0 AND NOT EXISTS ("
+                "   SELECT 1 FROM outbox_leases l"
+                "   WHERE l.seq = o.seq AND l.until > clock_timestamp())"
+                "  ORDER BY o.seq LIMIT %s FOR NO KEY UPDATE OF o SKIP LOCKED),"
+                " won AS ("
+                "  INSERT INTO outbox_leases AS l (seq, owner, until)"
+                "  SELECT seq, %s, clock_timestamp() + make_interval(secs => %s) FROM pick"
+                "  ON CONFLICT (seq) DO UPDATE SET owner = excluded.owner, until = excluded.until"
+                "  WHERE l.until <= clock_timestamp()"
+                "  RETURNING l.seq)"
+                " SELECT o.seq, o.jti, o.token, o.attempts, o.next_attempt_at"
+                " FROM outbox o JOIN won USING (seq) WHERE o.state = 0 ORDER BY o.seq",
                 args,
                 binary=True,
             )
-            rows = [
+            return [
                 OutboundRow(seq, partner, text_of(jti), text_of(token), attempts, nxt)
                 for seq, jti, token, attempts, nxt in await cur.fetchall()
             ]
-            rows.sort(key=lambda row: row.seq)  # RETURNING keeps no order
-            return rows
 
         return await self._read(lease, "leasing outbox rows")
 
     async def renew_outbound(self, partner: str, owner: str, ttl: float) -> int:
-        args = (
-            check_ttl(ttl),
-            check_text(partner, "partner").encode(),
-            check_text(owner, "owner").encode(),
-        )
+        key = check_text(partner, "partner").encode()
+        holder = check_text(owner, "owner").encode()
+        seconds = check_ttl(ttl)
 
         async def renew(conn: Conn) -> int:
-            # Rows our writer is updating right now are skipped, not waited for: a
-            # lock wait here could deadlock with its group transaction, and the
-            # next renewal (a third of the lease later) extends them.
-            cur = await _bookkeeping(
-                conn,
-                "UPDATE outbox o"
-                " SET lease_until = clock_timestamp() + make_interval(secs => %s)"
-                " FROM (SELECT seq FROM outbox"
-                "  WHERE sha256(partner) = sha256(%s) AND state = 0 AND lease_owner = %s"
-                "  FOR UPDATE SKIP LOCKED) mine"
-                " WHERE o.seq = mine.seq",
-                args,
-            )
-            return cur.rowcount
+            # Leases of finished rows go; those of unfinished rows are extended.
+            async with conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit = off")
+                await conn.execute(
+                    "DELETE FROM outbox_leases l USING outbox o"
+                    " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s"
+                    " AND o.seq = l.seq AND o.state <> 0",
+                    (holder, holder),
+                )
+                cur = await conn.execute(
+                    "UPDATE outbox_leases l"
+                    " SET until = clock_timestamp() + make_interval(secs => %s)"
+                    " FROM outbox o"
+                    " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s AND o.seq = l.seq"
+                    " AND sha256(o.partner) = sha256(%s) AND o.state = 0",
+                    (seconds, holder, holder, key),
+                )
+                return cur.rowcount
 
         return await self._read(renew, "renewing outbox leases")
 
     async def release_outbound(self, partner: str, owner: str) -> None:
-        args = (check_text(partner, "partner").encode(), check_text(owner, "owner").encode())
+        key = check_text(partner, "partner").encode()
+        holder = check_text(owner, "owner").encode()
 
         async def release(conn: Conn) -> None:
-            # As in renew: a row locked by a writer keeps its lease until it expires.
             await _bookkeeping(
                 conn,
-                "UPDATE outbox o SET lease_owner = NULL, lease_until = NULL"
-                " FROM (SELECT seq FROM outbox"
-                "  WHERE sha256(partner) = sha256(%s) AND state = 0 AND lease_owner = %s"
-                "  FOR UPDATE SKIP LOCKED) mine"
-                " WHERE o.seq = mine.seq",
-                args,
+                "DELETE FROM outbox_leases l USING outbox o"
+                " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s AND o.seq = l.seq"
+                " AND sha256(o.partner) = sha256(%s)",
+                (holder, holder, key),
             )
 
         await self._read(release, "releasing outbox leases")

@@ -168,10 +168,13 @@ CREATE TRIGGER inbox_counts_delete AFTER DELETE ON inbox BEGIN
 END;
 """,
     # Row leases (DESIGN.md "Storage"): used by PostgreSQL, where several nodes share
-    # the outbox; kept here too so both stores have one shape and one version.
+    # the outbox; the table is here too so both stores have one shape and one version.
     3: """
-ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
-ALTER TABLE outbox ADD COLUMN lease_until REAL;
+CREATE TABLE outbox_leases (
+    seq INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+);
 """,
 }
 assert sorted(_STEPS) == list(range(1, SCHEMA_VERSION + 1))
@@ -487,12 +490,15 @@ class SQLiteStore:
     async def apply(self, partner: str, effects: Sequence[Effect]) -> None:
         check_text(partner, "partner")
         # A jti no row can hold (not text) matches nothing: skipped, as in memory.
+        acked = [(partner, e.jti) for e in effects if isinstance(e, Acked) and is_text(e.jti)]
+        # A row acked in this same write needs no attempt count first (one row
+        # write instead of two: the usual case when a frame's ack comes quickly).
+        done = {jti for _, jti in acked}
         sent = [
             (e.attempts, e.retry_at, partner, e.jti)
             for e in effects
-            if isinstance(e, Sent) and is_text(e.jti)
+            if isinstance(e, Sent) and is_text(e.jti) and e.jti not in done
         ]
-        acked = [(partner, e.jti) for e in effects if isinstance(e, Acked) and is_text(e.jti)]
         failed = [
             (check_text(e.err, "err"), check_text(e.description, "description"), partner, e.jti)
             for e in effects
