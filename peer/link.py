@@ -573,8 +573,11 @@ class Link:
         now = time.monotonic()
         for effect in effects:
             if isinstance(effect, Sent):
-                self._held.pop(effect.jti, None)  # to the end: the dict stays in time order
-                self._held[effect.jti] = (effect, now)
+                # A retry replaces the attempt held but keeps its time and place: the
+                # count reaches the store a second after the first unwritten attempt,
+                # however often the SET is retried (the dict stays in time order).
+                held = self._held.get(effect.jti)
+                self._held[effect.jti] = (effect, now if held is None else held[1])
                 continue
             if isinstance(effect, Acked):
                 self._held.pop(effect.jti, None)  # finished: its attempts are moot

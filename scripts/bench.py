@@ -322,6 +322,8 @@ def run_pair(
                             str(share),
                             "--rate",
                             str(send_rate / senders),
+                            "--publishers",
+                            str(128 // senders),
                             "--out",
                             str(folder / f"a{i}.json"),
                             "--timeout",
@@ -520,7 +522,7 @@ async def node_main(args: argparse.Namespace) -> None:
                     await node.publish(partner, {BENCH_EVENT: {"t": time.time(), "i": i}})
 
             async with anyio.create_task_group() as tg:
-                for _ in range(8 if interval else 128):
+                for _ in range(args.publishers if not interval else 8):
                     tg.start_soon(publisher)
             await node.flush(timeout=args.timeout)
             result = {
@@ -631,6 +633,9 @@ def main() -> int:
     node.add_argument("--role", choices=["send", "send-shared", "receive", "idle"], required=True)
     node.add_argument("--count", type=int, required=True)
     node.add_argument("--rate", type=float, default=0)
+    # The application's concurrency (publishing tasks); several nodes split it, as a
+    # load balancer splits an application's requests.
+    node.add_argument("--publishers", type=int, default=128)
     node.add_argument("--out", required=True)
     node.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--quick", action="store_true", help="finish in under a minute")

@@ -372,14 +372,19 @@ async def test_silent_partner_attempts_and_next_retry_show_in_status(tmp_path: P
         async with Peer(config) as a:
             jti = await a.publish("b", {SESSION_REVOKED: {}})
             await wait_for(lambda: received.count(jti) >= 2, timeout=60_000 * MS)
-            out = await anyio.to_thread.run_sync(
-                lambda: subprocess.run(
+
+            def status() -> subprocess.CompletedProcess[str]:
+                return subprocess.run(
                     [sys.executable, "-m", "peer", "status", "-c", str(tmp_path / "a.toml")],
                     capture_output=True,
                     text=True,
                     timeout=60,
                 )
-            )
+
+            # Attempts reach the store up to a second after they are made.
+            with anyio.fail_after(10_000 * MS):
+                while (out := await anyio.to_thread.run_sync(status)).stdout.split()[-2] == "-":  # noqa: ASYNC110
+                    await anyio.sleep(100 * MS)
             lines = out.stdout.splitlines()
             assert lines[0].split()[-3:] == ["attempts", "next", "retry"], out
             row = lines[1].split()

@@ -20,8 +20,10 @@ Several nodes: inbox dedupe is ``INSERT ... ON CONFLICT DO NOTHING`` on
 ``(iss, jti)``, so two nodes storing the same SET at once get exactly one "new".
 ``enqueue`` runs ``pg_notify('setpeer_outbox', partner)`` in its transaction and
 :meth:`PostgresStore.watch` LISTENs, so a node hears about SETs another node
-committed. Partner leases (``claim_partner``) live in the ``leases`` table and
-expire by the database's clock.
+committed. Each node sends the outbox rows it leased (``lease_outbound``; leases
+are rows of ``outbox_leases``, expiring by the database's clock). Partner leases
+(``claim_partner``, the ``leases`` table) remain in the store interface for work one
+node of a cluster should do at a time; the node itself no longer uses them.
 
 Reads and lease statements use a few autocommit connections. A connection that
 died (the server restarted) is replaced: a read is retried once on a fresh
