@@ -157,9 +157,8 @@ class Link:
                 return kind
         # As an HTTP responder we only see requests: "http" (or "poll") while the
         # partner keeps making them.
-        recent = time.monotonic() - 2 * self.limits.idle_timeout
         for kind in SESSION_KINDS:
-            if self._seen.get(kind, -math.inf) > recent:
+            if self._recent(kind):
                 return kind
         return "down"
 
@@ -171,6 +170,7 @@ class Link:
             self.rows_wanted()  # a way out opened: lease rows for it
 
     def _recent(self, kind: str) -> bool:
+        """The partner made a ``kind`` request to us within two idle timeouts."""
         return self._seen.get(kind, -math.inf) > time.monotonic() - 2 * self.limits.idle_timeout
 
     @property

@@ -29,6 +29,7 @@ __all__ = [
     "fetch_json",
     "fetch_resource_metadata",
     "https_url",
+    "read_capped",
     "resource_metadata_url",
 ]
 
@@ -92,6 +93,17 @@ def as_metadata_urls(issuer: str) -> tuple[str, str]:
     return _insert_well_known(issuer, WELL_KNOWN_AS), issuer.rstrip("/") + WELL_KNOWN_OIDC
 
 
+async def read_capped(response: httpx.Response, max_bytes: int) -> bytes | None:
+    """The body of a streamed response, read while it arrives; None once it passes
+    ``max_bytes`` (the rest is never read)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            return None
+    return bytes(body)
+
+
 async def fetch_json(
     client: httpx.AsyncClient,
     url: str,
@@ -125,16 +137,14 @@ async def fetch_json(
                 raise DiscoveryError(f"{what} {url}: HTTP {response.status_code}")
             if media_type(response.headers.get("content-type")) not in media_types:
                 raise DiscoveryError(f"{what} {url}: Content-Type is not {media_types[0]}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise DiscoveryError(f"{what} {url}: larger than {max_bytes} bytes")
+            body = await read_capped(response, max_bytes)
+            if body is None:
+                raise DiscoveryError(f"{what} {url}: larger than {max_bytes} bytes")
     except httpx.HTTPError as exc:
         # The TLS verification reason (expired, wrong host, unknown CA) is in str(exc).
         raise DiscoveryError(f"{what} {url}: {type(exc).__name__}: {exc}") from exc
     try:
-        document = loads_strict(bytes(body), max_bytes=max_bytes, max_depth=_MAX_DEPTH)
+        document = loads_strict(body, max_bytes=max_bytes, max_depth=_MAX_DEPTH)
     except WireError as exc:
         raise DiscoveryError(f"{what} {url}: {exc.description}") from None
     if not isinstance(document, dict):

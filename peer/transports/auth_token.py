@@ -29,6 +29,7 @@ from ..errors import ConfigError, ConnectError, WireError
 from ..protocol.jsonio import loads_strict
 from ..tokens.jose import b64encode, sign_bytes
 from ..tokens.keys import SigningKey, signing_key
+from .auth_discovery import read_capped
 
 __all__ = [
     "ASSERTION_TYPE",
@@ -172,15 +173,13 @@ async def request_token(
         async with client.stream(
             "POST", token_endpoint, data=form, headers=headers, follow_redirects=False
         ) as response:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    raise TokenRequestError(f"{where}: response larger than {MAX_RESPONSE_BYTES}")
+            body = await read_capped(response, MAX_RESPONSE_BYTES)
+            if body is None:
+                raise TokenRequestError(f"{where}: response larger than {MAX_RESPONSE_BYTES}")
     except httpx.HTTPError as exc:
         raise TokenRequestError(f"{where}: {type(exc).__name__}: {exc}") from exc
     obtained_at = time.monotonic()
-    document = _json(bytes(body))
+    document = _json(body)
     if response.status_code != 200:
         # RFC 6749 §5.2: error and error_description say why (invalid_client, ...).
         error = _printable(document.get("error")) or "no error code"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import string
 
@@ -13,6 +12,7 @@ from peer.errors import FrameTooLarge, MalformedFrame, WireError
 from peer.protocol import CommunicationObject, FrameLimits, SetErr
 from peer.protocol.communication import parse_ack, parse_set_errs, parse_sets
 from peer.protocol.media import JSON, media_type
+from tests.adapters.wire import jti_of
 from tests.protocol import spec_examples as ex
 
 LIMITS = FrameLimits()
@@ -21,14 +21,6 @@ TOKEN = "aGVhZGVy.cGF5bG9hZA.c2ln"
 
 def parse(body: bytes | str, limits: FrameLimits = LIMITS) -> CommunicationObject:
     return CommunicationObject.parse(body, limits=limits)
-
-
-def jti_of(token: str) -> str:
-    payload = token.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    jti = claims["jti"]
-    assert isinstance(jti, str)
-    return jti
 
 
 class TestShape:
