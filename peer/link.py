@@ -137,6 +137,7 @@ class Link:
         # alone (SQLite, memory), and every unfinished row is ours to send.
         self.row_owner: str | None = None
         self.rows_held = False  # rows leased under row_owner may sit in the Ledger
+        self._reserved = 0  # Ledger room promised to our publishes being committed
         self.metrics: NodeMetrics | None = None  # latency histograms (issue 7)
         self._published_at: dict[str, float] = {}  # jti -> monotonic publish time
         # issue 6: bearer, OAuth client credentials or client certificate to the partner.
@@ -254,12 +255,42 @@ class Link:
 
     # -- outbound ------------------------------------------------------------------
 
-    def enqueued(self, count: int, jti: str | None = None) -> None:
+    def lease_own(self) -> bool:
+        """Shared store: whether a SET about to be published should be leased to this
+        node as it is committed and handed straight to the Ledger (we have a way out
+        to the partner and room), rather than left for any node to lease.
+
+        True reserves the room: then call :meth:`enqueued` with the token once the
+        SET is committed, or :meth:`own_abandoned` if the commit failed.
+        """
+        if self.row_owner is None or not self.can_send:
+            return False
+        if self.ledger.room() - self._reserved <= 0:
+            return False
+        self._reserved += 1
+        return True
+
+    def own_abandoned(self) -> None:
+        """A publish :meth:`lease_own` reserved for did not commit (or may have: its
+        lease then runs out unrenewed, and the row is leased again)."""
+        self._reserved -= 1
+
+    def enqueued(
+        self, count: int, jti: str | None = None, token: str | None = None, *, timed: bool = True
+    ) -> None:
         """``count`` new SETs for this partner were committed to the outbox; ``jti``
-        (one SET) starts the clock of the publish-to-ack latency."""
-        if jti is not None and len(self._published_at) < _MAX_TIMED:
+        (one SET, ``timed``) starts the clock of the publish-to-ack latency.
+        ``token``: that SET was leased to us (:meth:`lease_own`) and goes to the
+        Ledger now, unread."""
+        if jti is not None and timed and len(self._published_at) < _MAX_TIMED:
             self._published_at[jti] = time.monotonic()
         self.counters.unfinished += count
+        if jti is not None and token is not None:
+            self._reserved -= 1
+            if self.ledger.enqueue(jti, token, now=time.time()):
+                self.rows_held = True
+                self.outbound_ready.set()  # due now: no deadline for the clock
+            return
         self._maybe_more = True
         self._feed.set()
 
@@ -296,7 +327,7 @@ class Link:
                     self._resync = True  # again on the next round
                 if counts is not None:
                     self.counters.unfinished = counts.pending + counts.inflight
-            room = self.ledger.room()
+            room = self.ledger.room() - self._reserved
             owner = self.row_owner
             if room > 0 and self._maybe_more and (owner is None or self.can_send):
                 # Cleared before the read: an ``enqueued()`` while it runs sets it

@@ -182,6 +182,8 @@ class Peer:
             self._tg.start_soon(link.run)
             self._tg.start_soon(self._dial_and_hold, link)
         self._tg.start_soon(self._watch_store)
+        if any(link.row_owner is not None for link in self.links.values()):
+            self._tg.start_soon(self._resync_counts)
 
     async def _dial_and_hold(self, link: Link) -> None:
         """Run the partner's outbound sessions; on a shared store, hold our row leases.
@@ -215,7 +217,11 @@ class Peer:
             try:
                 if link.can_send:
                     unreachable = 0
-                    await store.renew_outbound(link.name, self.owner, LEASE_TTL)
+                    # Only the rows in memory: a lease on a row we do not hold (a
+                    # publish that failed after its commit) runs out and is retaken.
+                    await store.renew_outbound(
+                        link.name, self.owner, LEASE_TTL, jtis=link.ledger.tracked()
+                    )
                 elif link.rows_held:
                     unreachable += 1
                     if unreachable >= 2:
@@ -235,6 +241,21 @@ class Peer:
                 tg.start_soon(run_dialer, link, self)
             if needs_adapters(link):
                 tg.start_soon(run_adapters, link)
+
+    async def _resync_counts(self) -> None:
+        """Shared store: take each partner's pending count from the store every
+        second. Other nodes' SETs, leased to them as they were published, wake no one
+        here; ``stats()`` and ``max_pending`` still see them within a second."""
+        assert self._store is not None
+        while True:
+            await anyio.sleep(_TAKEOVER_POLL)
+            try:
+                counts = await self._store.stats()
+            except StoreError:
+                continue  # the store is away: _hold_rows and the feeders say so
+            for name, link in self.links.items():
+                if (c := counts.get(name)) is not None:
+                    link.counters.unfinished = c.pending + c.inflight
 
     async def _watch_store(self) -> None:
         assert self._store is not None
@@ -341,9 +362,8 @@ class Peer:
             link.partner, events, sub_id=sub_id, txn=txn, toe=toe, jti=jti
         )
         started = anyio.current_time()
-        await store.enqueue([OutboundNew(partner, jti, token)])
+        await self._enqueue(link, store, jti, token, timed=True)
         self.metrics.store_time("enqueue", anyio.current_time() - started)
-        link.enqueued(1, jti)
         return jti
 
     async def forward(self, partner: str, token: str) -> str:
@@ -352,9 +372,26 @@ class Peer:
         store = self._require_store()
         _check_room(link)
         jti = unverified_jti(token)
-        await store.enqueue([OutboundNew(partner, jti, token)])
-        link.enqueued(1)
+        await self._enqueue(link, store, jti, token, timed=False)
         return jti
+
+    async def _enqueue(
+        self, link: Link, store: Store, jti: str, token: str, *, timed: bool
+    ) -> None:
+        """Commit one SET to the outbox. On a shared store, while this node can send
+        to the partner, the row is leased to us in the same transaction and goes
+        straight to the Ledger: no read back, no wake-up of the other nodes."""
+        item = OutboundNew(link.name, jti, token)
+        if not link.lease_own():
+            await store.enqueue([item])
+            link.enqueued(1, jti, timed=timed)
+            return
+        try:
+            await cast(SharedStore, store).enqueue_leased([item], self.owner, LEASE_TTL)
+        except BaseException:
+            link.own_abandoned()
+            raise
+        link.enqueued(1, jti, token, timed=timed)
 
     async def receive(self) -> AsyncIterator[Received]:
         """Verified inbound SETs from every partner, in inbox order, until cancelled."""

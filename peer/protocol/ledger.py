@@ -235,6 +235,10 @@ class Ledger:
         """True while the outbound ``jti`` is tracked (not finished)."""
         return jti in self._items
 
+    def tracked(self) -> list[str]:
+        """The outbound jtis tracked now (not finished), in no set order."""
+        return list(self._items)
+
     def owes(self, jti: str) -> bool:
         """True while an answer for the inbound ``jti`` is owed or not yet confirmed."""
         return jti in self._debt

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..errors import StoreError
@@ -280,9 +280,24 @@ class SharedStore(Store, Protocol):
         """
         ...
 
-    async def renew_outbound(self, partner: str, owner: str, ttl: float) -> int:
-        """Extend every lease ``owner`` holds on ``partner``'s unfinished rows to
-        ``ttl`` seconds from now; returns how many it holds."""
+    async def enqueue_leased(self, items: Sequence[OutboundNew], owner: str, ttl: float) -> None:
+        """:meth:`Store.enqueue`, the rows leased to ``owner`` for ``ttl`` seconds in
+        the same transaction: a node sends what it publishes without reading it
+        back, and the other nodes are not woken for it.
+
+        Raises:
+            DuplicateJti, InvalidValue, StoreError: as :meth:`Store.enqueue`; an
+                invalid ``owner`` or ``ttl`` raises InvalidValue.
+        """
+        ...
+
+    async def renew_outbound(
+        self, partner: str, owner: str, ttl: float, *, jtis: Collection[str] | None = None
+    ) -> int:
+        """Extend the leases ``owner`` holds on ``partner``'s unfinished rows to
+        ``ttl`` seconds from now, only those of ``jtis`` if given (the rows the node
+        still holds in memory: a lease on any other row runs out, and another node or
+        this one leases that row again); returns how many were extended."""
         ...
 
     async def release_outbound(self, partner: str, owner: str) -> None:

@@ -21,7 +21,9 @@ Several nodes: inbox dedupe is ``INSERT ... ON CONFLICT DO NOTHING`` on
 ``enqueue`` runs ``pg_notify('setpeer_outbox', partner)`` in its transaction and
 :meth:`PostgresStore.watch` LISTENs, so a node hears about SETs another node
 committed. Each node sends the outbox rows it leased (``lease_outbound``; leases
-are rows of ``outbox_leases``, expiring by the database's clock). Partner leases
+are rows of ``outbox_leases``, expiring by the database's clock); what a node
+publishes while it can send is leased to it in the enqueue's own statement
+(``enqueue_leased``), which notifies nobody. Partner leases
 (``claim_partner``, the ``leases`` table) remain in the store interface for work one
 node of a cluster should do at a time; the node itself no longer uses them.
 
@@ -39,7 +41,7 @@ import collections
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -94,6 +96,7 @@ class _Write:
     outbox: tuple[list[bytes], list[bytes], list[bytes]] | None  # enqueue: merged
     partners: frozenset[str]  # to notify (enqueue only)
     future: asyncio.Future[Any]
+    lease: tuple[bytes, float] | None = None  # enqueue_leased: (owner, ttl)
 
 
 class _Stale(Exception):
@@ -233,6 +236,7 @@ class PostgresStore:
         durable: bool,
         outbox: tuple[list[bytes], list[bytes], list[bytes]] | None = None,
         partners: frozenset[str] = frozenset(),
+        lease: tuple[bytes, float] | None = None,
     ) -> asyncio.Future[T]:
         self._check_open()
         loop = asyncio.get_running_loop()
@@ -244,7 +248,7 @@ class PostgresStore:
             # that is ready now has run (call_soon runs after them).
             self._turn = []
             loop.call_soon(self._hand_over)
-        self._turn.append(_Write(fn, durable, outbox, partners, future))
+        self._turn.append(_Write(fn, durable, outbox, partners, future, lease))
         return future
 
     def _hand_over(self) -> None:
@@ -335,7 +339,7 @@ class PostgresStore:
         return results
 
     async def _fast(self, conn: Conn, batch: list[_Write]) -> list[tuple[bool, Any]]:
-        """Every write in order; runs of enqueues as one INSERT."""
+        """Every write in order; runs of enqueues (leased alike) as one INSERT."""
         results: list[tuple[bool, Any]] = []
         i = 0
         while i < len(batch):
@@ -344,12 +348,15 @@ class PostgresStore:
                 i += 1
                 continue
             j = i
+            lease = batch[i].lease
             merged: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
-            while j < len(batch) and (rows := batch[j].outbox) is not None:
+            while (
+                j < len(batch) and (rows := batch[j].outbox) is not None and batch[j].lease == lease
+            ):
                 for column, values in zip(merged, rows, strict=True):
                     column.extend(values)
                 j += 1
-            await insert_outbox(conn, merged)
+            await insert_outbox(conn, merged, lease)
             results.extend((True, None) for _ in range(j - i))
             i = j
         return results
@@ -381,6 +388,18 @@ class PostgresStore:
 
         partners = frozenset(check_text(i.partner, "partner") for i in items)
         await self._submit(write, durable=True, outbox=rows, partners=partners)
+
+    async def enqueue_leased(self, items: Sequence[OutboundNew], owner: str, ttl: float) -> None:
+        rows = enqueue_rows(items)
+        if not rows[0]:
+            return
+        lease = (check_text(owner, "owner").encode(), check_ttl(ttl))
+
+        async def write(conn: Conn) -> None:
+            await insert_outbox(conn, rows, lease)
+
+        # No NOTIFY: the rows are ours to send, nothing for the other nodes to do.
+        await self._submit(write, durable=True, outbox=rows, lease=lease)
 
     async def load_outbound(
         self, partner: str, *, limit: int, after_seq: int = 0
@@ -592,13 +611,22 @@ class PostgresStore:
 
         return await self._read(lease, "leasing outbox rows")
 
-    async def renew_outbound(self, partner: str, owner: str, ttl: float) -> int:
+    async def renew_outbound(
+        self, partner: str, owner: str, ttl: float, *, jtis: Collection[str] | None = None
+    ) -> int:
         key = check_text(partner, "partner").encode()
         holder = check_text(owner, "owner").encode()
         seconds = check_ttl(ttl)
+        only = ""
+        if jtis is not None:
+            only = " AND sha256(o.jti) IN (SELECT sha256(j) FROM unnest(%s::bytea[]) j)"
+        args: tuple[Any, ...] = (seconds, holder, holder, key)
+        if jtis is not None:
+            args += ([check_text(j, "jti").encode() for j in jtis],)
 
         async def renew(conn: Conn) -> int:
-            # Leases of finished rows go; those of unfinished rows are extended.
+            # Leases of finished rows go; those of unfinished rows (the ones named) are
+            # extended. A lease not named runs out: its row is not in our memory.
             async with conn.transaction():
                 await conn.execute("SET LOCAL synchronous_commit = off")
                 await conn.execute(
@@ -612,8 +640,8 @@ class PostgresStore:
                     " SET until = clock_timestamp() + make_interval(secs => %s)"
                     " FROM outbox o"
                     " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s AND o.seq = l.seq"
-                    " AND sha256(o.partner) = sha256(%s) AND o.state = 0",
-                    (seconds, holder, holder, key),
+                    " AND sha256(o.partner) = sha256(%s) AND o.state = 0" + only,
+                    args,
                 )
                 return cur.rowcount
 

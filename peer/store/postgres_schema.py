@@ -341,13 +341,29 @@ def enqueue_rows(items: Sequence[OutboundNew]) -> tuple[list[bytes], list[bytes]
     return partners, jtis, tokens
 
 
-async def insert_outbox(conn: Conn, rows: tuple[list[bytes], list[bytes], list[bytes]]) -> None:
-    """One INSERT for many SETs, in the given order (``seq`` follows it)."""
-    await conn.execute(
+async def insert_outbox(
+    conn: Conn,
+    rows: tuple[list[bytes], list[bytes], list[bytes]],
+    lease: tuple[bytes, float] | None = None,
+) -> None:
+    """One INSERT for many SETs, in the given order (``seq`` follows it).
+
+    ``lease`` = ``(owner, ttl)``: the rows are leased to ``owner`` in the same
+    statement (``enqueue_leased``: a node sends what it publishes).
+    """
+    insert = (
         "INSERT INTO outbox (partner, jti, token)"
         " SELECT p, j, t FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[])"
-        " WITH ORDINALITY AS u(p, j, t, n) ORDER BY n",
-        rows,
+        " WITH ORDINALITY AS u(p, j, t, n) ORDER BY n"
+    )
+    if lease is None:
+        await conn.execute(insert, rows)
+        return
+    await conn.execute(
+        f"WITH new AS ({insert} RETURNING seq)"
+        " INSERT INTO outbox_leases (seq, owner, until)"
+        " SELECT seq, %b, clock_timestamp() + make_interval(secs => %s) FROM new",
+        (*rows, *lease),
     )
 
 

@@ -465,6 +465,18 @@ class TestBounds:
         led.frame_received(CommunicationObject(ack=["j0"]), now=1)
         assert led.room() == 1
 
+    def test_tracked_names_every_unfinished_outbound_set(self) -> None:
+        """What a node renews its row leases for (issue 7): due, in flight, waiting."""
+        led = ledger(window=2)
+        fill(led, 4)
+        sent(led, now=0)
+        led.frame_received(
+            CommunicationObject(ack=["j0"], set_errs={"j1": SetErr("invalid_key", "x")}), now=1
+        )
+        assert sorted(led.tracked()) == ["j2", "j3"]
+        led.owe("inbound", None)  # answers owed are not outbound SETs
+        assert sorted(led.tracked()) == ["j2", "j3"]
+
     def test_throughput(self) -> None:
         """O(log n) per SET: 50,000 SETs loaded, sent and answered, some timing out."""
         led = Ledger(

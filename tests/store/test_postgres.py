@@ -91,8 +91,13 @@ class TestRowLeases:
         got_b: list[str] = []
 
         async def take(store: SharedStore, owner: str, into: list[str]) -> None:
-            while rows := await store.lease_outbound("b", owner, limit=25, ttl=30.0):
+            while rows := await store.lease_outbound("b", owner, limit=10, ttl=30.0):
                 into.extend(row.jti for row in rows)
+
+        # Both with a connection open already: otherwise A may lease all 600 rows
+        # while B is still connecting, and "both made progress" says nothing.
+        await a.stats()
+        await b.stats()
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(take, a, "node-a", got_a)
@@ -154,8 +159,85 @@ class TestRowLeases:
         await a.release_outbound("b", "node-a")  # B's leases are not A's to release
         assert await b.renew_outbound("b", "node-b", 30.0) == 3
 
+    async def test_enqueue_leased_rows_are_the_publishers_from_the_commit(
+        self, nodes: tuple[Store, Store], url: str
+    ) -> None:
+        """A node sends what it publishes: the lease is in the enqueue's transaction,
+        so no other node can lease the row in between, and no NOTIFY wakes them."""
+        a, b = (shared(n) for n in nodes)
+        watch = aiter(b.watch())
+        try:
+            task = asyncio.ensure_future(next_wake(watch))  # LISTEN is issued here
+            await asyncio.sleep(50 * MS)
+            await a.enqueue_leased(
+                [OutboundNew("b", f"own{i}", f"t{i}") for i in range(3)], "node-a", 30.0
+            )
+            owners = sql(
+                url,
+                "SELECT o.jti, l.owner FROM outbox o JOIN outbox_leases l USING (seq)"
+                " ORDER BY o.seq",
+            )
+            assert [(bytes(j).decode(), bytes(o).decode()) for j, o in owners] == [
+                ("own0", "node-a"),
+                ("own1", "node-a"),
+                ("own2", "node-a"),
+            ]
+            assert await b.lease_outbound("b", "node-b", limit=10, ttl=30.0) == []
+            assert await a.lease_outbound("b", "node-a", limit=10, ttl=30.0) == []  # held
+            await a.enqueue([OutboundNew("c", "free", "t")])  # unleased: any node may send it
+            assert await task == "c"  # the leased enqueue woke nobody
+            rows = await b.lease_outbound("c", "node-b", limit=10, ttl=30.0)
+            assert [r.jti for r in rows] == ["free"]
+        finally:
+            await watch.aclose()  # type: ignore[attr-defined]
+
+    async def test_enqueue_leased_in_a_group_with_plain_enqueues(
+        self, nodes: tuple[Store, Store], url: str
+    ) -> None:
+        """Leased and unleased enqueues of one turn share a transaction; each row gets
+        its own lease (or none), and a duplicate jti fails alone, leaving no lease."""
+        a, _ = (shared(n) for n in nodes)
+        await a.enqueue([OutboundNew("b", "dup", "t")])
+        results = await asyncio.gather(
+            a.enqueue_leased([OutboundNew("b", "x1", "t")], "node-a", 30.0),
+            a.enqueue([OutboundNew("b", "y1", "t")]),
+            a.enqueue_leased([OutboundNew("b", "x2", "t")], "node-x", 30.0),
+            a.enqueue_leased([OutboundNew("b", "dup", "t")], "node-a", 30.0),
+            return_exceptions=True,
+        )
+        assert results[:3] == [None, None, None]
+        assert isinstance(results[3], DuplicateJti)
+        leased = sql(
+            url,
+            "SELECT o.jti, l.owner FROM outbox o JOIN outbox_leases l USING (seq) ORDER BY o.jti",
+        )
+        assert [(bytes(j).decode(), bytes(o).decode()) for j, o in leased] == [
+            ("x1", "node-a"),
+            ("x2", "node-x"),
+        ]
+
+    async def test_renewal_by_jti_lets_the_others_run_out(self, nodes: tuple[Store, Store]) -> None:
+        """A lease on a row the node does not hold in memory (a publish whose caller
+        gave up after the commit) is not renewed: it runs out and is leased again."""
+        a, b = (shared(n) for n in nodes)
+        ttl = 400 * MS
+        await a.enqueue_leased([OutboundNew("b", j, "t") for j in ("held", "stray")], "node-a", ttl)
+        for _ in range(3):
+            await asyncio.sleep(ttl / 2)
+            assert await a.renew_outbound("b", "node-a", ttl, jtis=["held", "gone"]) == 1
+        assert [r.jti for r in await b.lease_outbound("b", "node-b", limit=10, ttl=30.0)] == [
+            "stray"
+        ]
+        assert await a.renew_outbound("b", "node-a", ttl, jtis=[]) == 0
+
     async def test_bad_values_are_refused(self, nodes: tuple[Store, Store]) -> None:
         a, _ = (shared(n) for n in nodes)
+        with pytest.raises(InvalidValue):
+            await a.enqueue_leased([OutboundNew("b", "j", "t")], "\ud800", 30.0)
+        with pytest.raises(InvalidValue):
+            await a.enqueue_leased([OutboundNew("b", "j", "t")], "node-a", -1.0)
+        with pytest.raises(InvalidValue):
+            await a.renew_outbound("b", "node-a", 30.0, jtis=["\udc00"])
         with pytest.raises(InvalidValue):
             await a.lease_outbound("b", "node-a", limit=-1, ttl=30.0)
         with pytest.raises(InvalidValue):
