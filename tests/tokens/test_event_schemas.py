@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from referencing import Registry, Resource
 
 from peer.errors import SETRejected
@@ -88,10 +89,23 @@ def test_every_event_type_has_one_schema_file() -> None:
 
 
 def test_schemas_are_draft_2020_12_and_compiled_once() -> None:
+    """Every shipped schema (events and subjects) is valid 2020-12: EventSchemas.default()
+    skips this check at start-up because it is made here."""
+    assert any(p.parent.name == "subjects" for p in FILES)
     for schema in FILES.values():
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         Draft202012Validator.check_schema(schema)
     assert EventSchemas.default() is EventSchemas.default()
+
+
+def test_a_schema_that_is_not_valid_2020_12_fails_at_load(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError):
+        EventSchemas({"urn:example:event": {"type": 12}})
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "a.json").write_text(json.dumps({"$id": "urn:example:a", "minLength": "x"}))
+    with pytest.raises(SchemaError):
+        EventSchemas.from_directory(tmp_path)
 
 
 @pytest.mark.parametrize("uri, payload", examples.EVENT_PAYLOADS)
