@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,8 +106,8 @@ async def exchange_both_ways(a: Peer, b: Peer, count: int, *, timeout: float = 6
             if len(got["a"]) >= count and len(got["b"]) >= count:
                 all_in.set()
 
-    async def produce(node: Peer, to: str, me: str) -> None:
-        for i in range(count):
+    async def produce(node: Peer, to: str, me: str, indexes: Iterator[int]) -> None:
+        for i in indexes:
             sub_id = {"format": "opaque", "id": f"s{i}"}
             sent[me].append(await node.publish(to, {SESSION_REVOKED: {}}, sub_id=sub_id))
 
@@ -114,8 +115,12 @@ async def exchange_both_ways(a: Peer, b: Peer, count: int, *, timeout: float = 6
         tg.start_soon(consume, a, "a")
         tg.start_soon(consume, b, "b")
         async with anyio.create_task_group() as producers:
-            producers.start_soon(produce, a, "b", "a")
-            producers.start_soon(produce, b, "a", "b")
+            # Eight publishing tasks per node, as an application's request handlers:
+            # their commits are grouped (one publish waits for its own commit).
+            a_next, b_next = iter(range(count)), iter(range(count))
+            for _ in range(8):
+                producers.start_soon(produce, a, "b", "a", a_next)
+                producers.start_soon(produce, b, "a", "b", b_next)
         with anyio.fail_after(timeout):
             await a.flush()
             await b.flush()
