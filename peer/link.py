@@ -46,6 +46,9 @@ _VERIFY_IN_THREAD = 8
 # and an acked row is then written once (acked) instead of twice. ``setpeer status``
 # sees an attempt this much later; a crash may leave it uncounted.
 _HOLD_SENT = 1.0
+# Seconds a frame's SETs may take to be stored once handed to the store, even when
+# their session ends meanwhile (then they are still counted; see accept_sets).
+_STORE_WAIT = 30.0
 
 LEASE_TTL = 10.0
 """Seconds a node's lease on outbox rows lasts unless renewed (every third of it):
@@ -540,24 +543,35 @@ class Link:
             if err is not None:
                 self.count_rejected(err.err)
         started = time.monotonic()
-        try:
-            fresh = await self.store.accept_inbound(self.name, items, answers)
-        except StoreError as exc:
-            # Not stored, so not acknowledged: refused whole and retryable (503 /
-            # close 1013); the partner keeps the SETs and sends them again.
-            log.warning("partner=%s cannot store its SETs: %s", self.name, exc)
-            raise Overloaded("cannot store SETs now, try again", retry_after=1.0) from exc
+        # Shielded: SETs handed to the store are committed even if this session dies
+        # meanwhile (its peer went away mid-frame), and what was stored must be counted
+        # (received, inbox backlog) and handed to the application. Bounded: a store
+        # that does not answer within _STORE_WAIT seconds is refused like a failed one.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_STORE_WAIT) as waited:
+            try:
+                fresh = await self.store.accept_inbound(self.name, items, answers)
+            except StoreError as exc:
+                # Not stored, so not acknowledged: refused whole and retryable (503 /
+                # close 1013); the partner keeps the SETs and sends them again.
+                log.warning("partner=%s cannot store its SETs: %s", self.name, exc)
+                raise Overloaded("cannot store SETs now, try again", retry_after=1.0) from exc
+            new = sum(1 for flag in fresh if flag)
+            self.inbound.stored(new)
+            if new:
+                self.counters.received += new
+                self._inbox_signal.set()
+        if waited.cancelled_caught:
+            log.warning("partner=%s its SETs were not stored in %ss", self.name, _STORE_WAIT)
+            raise Overloaded("cannot store SETs now, try again", retry_after=1.0)
         if self.metrics is not None:
             self.metrics.store_time("accept_inbound", time.monotonic() - started)
+        # A session that ended while the store worked owes nothing on itself: the
+        # answers are in the store (acks_due), and the partner's resend is answered.
+        await anyio.lowlevel.checkpoint()
         if owe:
             for jti, err in verdicts.items():
                 self.ledger.owe(jti, err, via)
             self.outbound_ready.set()
-        new = sum(1 for flag in fresh if flag)
-        self.inbound.stored(new)
-        if new:
-            self.counters.received += new
-            self._inbox_signal.set()
         return verdicts
 
     async def _verify(

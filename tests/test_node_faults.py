@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 import websockets
@@ -391,3 +392,35 @@ async def test_silent_partner_attempts_and_next_retry_show_in_status(tmp_path: P
             assert row[:2] == ["b", "websocket"], lines
             assert int(row[3]) == 1 and int(row[7]) >= 1 and row[8] == "in", lines
             assert a.stats()["b"]["inflight"] + a.stats()["b"]["pending"] == 1
+
+
+async def test_sets_stored_as_their_session_ends_are_counted(tmp_path: Path) -> None:
+    """A session that dies while its frame's SETs are being committed (the partner was
+    killed mid-frame): the SETs are stored, so they are counted as received and handed
+    to the application; nothing is owed on the dead session (the partner's resend is
+    answered). Found by the multinode test: `received` was one short."""
+    a_files, b_files = make_pair(tmp_path)
+    signer = Signer(json.loads((a_files.folder / "a.jwks.json").read_text()))
+    token = signer.sign(
+        build_claims(
+            iss=a_files.issuer, aud=b_files.issuer, events={SESSION_REVOKED: {}}, iat=1, jti="j1"
+        )
+    )
+    async with Peer(write_config(b_files, a_files, limits=FAST)) as b:
+        link = b.links["a"]
+
+        async def frame_arrives() -> None:
+            await link.accept_sets({"j1": token}, via=object())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(frame_arrives)
+            await anyio.lowlevel.checkpoint()  # verified, and waiting for the commit
+            tg.cancel_scope.cancel()  # the session ends now
+        assert b.stats()["a"]["received"] == 1
+        assert not link.ledger.owes("j1")
+        with anyio.fail_after(5_000 * MS):
+            async for rx in b.receive():
+                assert rx.jti == "j1"
+                await rx.done()
+                break
+        assert await link.store.acks_due("a") != []  # owed durably: a resend is answered
