@@ -192,7 +192,7 @@ def connect(path: Path) -> sqlite3.Connection:
     try:
         # WAL: readers never block the writer, and a second process (setpeer send)
         # can write while the node reads. Network file systems cannot do it.
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _journal_wal(conn)
         if str(mode).lower() != "wal":
             raise StoreError(f"{path}: SQLite cannot use WAL mode here (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
@@ -201,6 +201,23 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _journal_wal(conn: sqlite3.Connection) -> str:
+    """Switch to WAL (a no-op once the file is in WAL mode); the journal mode it has.
+
+    Two processes creating the file at once (``run`` and ``send``): the switch needs
+    an exclusive lock and SQLite refuses it at once ("database is locked") rather than
+    wait in its busy handler, so it is tried again here, up to ``_BUSY_TIMEOUT``.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _statements(script: str) -> list[str]:
