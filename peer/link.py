@@ -41,7 +41,6 @@ log = logging.getLogger("setpeer.link")
 # costs less inline than the hand-off (~30 µs) and keeps batch-1 latency low.
 _VERIFY_IN_THREAD = 8
 
-# Session kinds, best first, as ``stats()`` and ``status`` name them.
 # Seconds an attempt (Sent) waits before it is written: most SETs are acked sooner,
 # and an acked row is then written once (acked) instead of twice. ``setpeer status``
 # sees an attempt this much later; a crash may leave it uncounted.
@@ -54,6 +53,7 @@ LEASE_TTL = 10.0
 """Seconds a node's lease on outbox rows lasts unless renewed (every third of it):
 with several nodes on one store, about the longest a dead node's SETs wait."""
 
+# Session kinds, best first, as ``stats()`` and ``status`` name them.
 SESSION_KINDS = ("websocket", "http", "multipush", "push", "poll")
 _PUSHPULL = ("websocket", "http")
 
@@ -266,29 +266,28 @@ class Link:
         True reserves the room: then call :meth:`enqueued` with the token once the
         SET is committed, or :meth:`own_abandoned` if the commit failed.
         """
-        if self.row_owner is None or not self.can_send:
-            return False
-        if self.ledger.room() - self._reserved <= 0:
+        if self.row_owner is None or not self.can_send or self._room() <= 0:
             return False
         self._reserved += 1
         return True
+
+    def _room(self) -> int:
+        """Rows the Ledger can take now, less those promised to publishes committing."""
+        return self.ledger.room() - self._reserved
 
     def own_abandoned(self) -> None:
         """A publish :meth:`lease_own` reserved for did not commit (or may have: its
         lease then runs out unrenewed, and the row is leased again)."""
         self._reserved -= 1
 
-    def enqueued(
-        self, count: int, jti: str | None = None, token: str | None = None, *, timed: bool = True
-    ) -> None:
-        """``count`` new SETs for this partner were committed to the outbox; ``jti``
-        (one SET, ``timed``) starts the clock of the publish-to-ack latency.
-        ``token``: that SET was leased to us (:meth:`lease_own`) and goes to the
-        Ledger now, unread."""
-        if jti is not None and timed and len(self._published_at) < _MAX_TIMED:
+    def enqueued(self, jti: str, token: str | None = None, *, timed: bool = True) -> None:
+        """The SET ``jti`` for this partner was committed to the outbox; ``timed``
+        starts the clock of its publish-to-ack latency. ``token``: it was leased to us
+        (:meth:`lease_own`) and goes to the Ledger now, unread."""
+        if timed and len(self._published_at) < _MAX_TIMED:
             self._published_at[jti] = time.monotonic()
-        self.counters.unfinished += count
-        if jti is not None and token is not None:
+        self.counters.unfinished += 1
+        if token is not None:
             self._reserved -= 1
             if self.ledger.enqueue(jti, token, now=time.time()):
                 self.rows_held = True
@@ -330,7 +329,7 @@ class Link:
                     self._resync = True  # again on the next round
                 if counts is not None:
                     self.counters.unfinished = counts.pending + counts.inflight
-            room = self.ledger.room() - self._reserved
+            room = self._room()
             owner = self.row_owner
             if room > 0 and self._maybe_more and (owner is None or self.can_send):
                 # Cleared before the read: an ``enqueued()`` while it runs sets it
@@ -547,22 +546,21 @@ class Link:
         # meanwhile (its peer went away mid-frame), and what was stored must be counted
         # (received, inbox backlog) and handed to the application. Bounded: a store
         # that does not answer within _STORE_WAIT seconds is refused like a failed one.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_STORE_WAIT) as waited:
+        with anyio.CancelScope(shield=True):
             try:
-                fresh = await self.store.accept_inbound(self.name, items, answers)
-            except StoreError as exc:
+                with anyio.fail_after(_STORE_WAIT):
+                    fresh = await self.store.accept_inbound(self.name, items, answers)
+            except (StoreError, TimeoutError) as exc:
                 # Not stored, so not acknowledged: refused whole and retryable (503 /
                 # close 1013); the partner keeps the SETs and sends them again.
-                log.warning("partner=%s cannot store its SETs: %s", self.name, exc)
+                why = str(exc) or f"no answer in {_STORE_WAIT:g} s"
+                log.warning("partner=%s cannot store its SETs: %s", self.name, why)
                 raise Overloaded("cannot store SETs now, try again", retry_after=1.0) from exc
             new = sum(1 for flag in fresh if flag)
             self.inbound.stored(new)
             if new:
                 self.counters.received += new
                 self._inbox_signal.set()
-        if waited.cancelled_caught:
-            log.warning("partner=%s its SETs were not stored in %ss", self.name, _STORE_WAIT)
-            raise Overloaded("cannot store SETs now, try again", retry_after=1.0)
         if self.metrics is not None:
             self.metrics.store_time("accept_inbound", time.monotonic() - started)
         # A session that ended while the store worked owes nothing on itself: the

@@ -384,14 +384,14 @@ class Peer:
         item = OutboundNew(link.name, jti, token)
         if not link.lease_own():
             await store.enqueue([item])
-            link.enqueued(1, jti, timed=timed)
+            link.enqueued(jti, timed=timed)
             return
         try:
             await cast(SharedStore, store).enqueue_leased([item], self.owner, LEASE_TTL)
         except BaseException:
             link.own_abandoned()
             raise
-        link.enqueued(1, jti, token, timed=timed)
+        link.enqueued(jti, token, timed=timed)
 
     async def receive(self) -> AsyncIterator[Received]:
         """Verified inbound SETs from every partner, in inbox order, until cancelled."""

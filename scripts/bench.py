@@ -361,7 +361,7 @@ def run_pair(
     a = {
         "first_publish": min(p["first_publish"] for p in parts),
         "all_acked": max(p["all_acked"] for p in parts),
-        # Shared store: the lease holder acks for everyone; count what arrived.
+        # Several nodes: each counts the acks of what it sent; count what arrived.
         "acked": sum(p["acked"] for p in parts) if senders == 1 else b["received"],
         "cpu": sum(p["cpu"] for p in parts),
         "cpu_run": sum(p["cpu_run"] for p in parts),

@@ -44,7 +44,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 3
-"""1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers."""
+"""1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers.
+3: ``outbox_leases`` (row leases of nodes sharing a PostgreSQL store)."""
 
 MAX_SEQ = 2**63 - 1
 """Sequence numbers are SQL BIGINTs; a larger ``after_seq`` or limit is a caller's bug."""

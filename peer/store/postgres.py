@@ -585,28 +585,30 @@ class PostgresStore:
             # Taking one is an upsert on its lease row: a free or expired lease is
             # (re)written and returned; one another node took since our snapshot is
             # live by then and stays its own, so two nodes never hold one row.
-            cur = await _bookkeeping(
-                conn,
-                "WITH pick AS ("
-                "  SELECT o.seq FROM outbox o"
-                "  WHERE sha256(o.partner) = sha256(%s) AND o.state = 0 AND NOT EXISTS ("
-                "   SELECT 1 FROM outbox_leases l"
-                "   WHERE l.seq = o.seq AND l.until > clock_timestamp())"
-                "  ORDER BY o.seq LIMIT %s FOR NO KEY UPDATE OF o SKIP LOCKED),"
-                " won AS ("
-                "  INSERT INTO outbox_leases AS l (seq, owner, until)"
-                "  SELECT seq, %s, clock_timestamp() + make_interval(secs => %s) FROM pick"
-                "  ON CONFLICT (seq) DO UPDATE SET owner = excluded.owner, until = excluded.until"
-                "  WHERE l.until <= clock_timestamp()"
-                "  RETURNING l.seq)"
-                " SELECT o.seq, o.jti, o.token, o.attempts, o.next_attempt_at"
-                " FROM outbox o JOIN won USING (seq) WHERE o.state = 0 ORDER BY o.seq",
-                args,
-                binary=True,
-            )
+            async with _bookkeeping(conn):
+                cur = await conn.execute(
+                    "WITH pick AS ("
+                    "  SELECT o.seq FROM outbox o"
+                    "  WHERE sha256(o.partner) = sha256(%s) AND o.state = 0 AND NOT EXISTS ("
+                    "   SELECT 1 FROM outbox_leases l"
+                    "   WHERE l.seq = o.seq AND l.until > clock_timestamp())"
+                    "  ORDER BY o.seq LIMIT %s FOR NO KEY UPDATE OF o SKIP LOCKED),"
+                    " won AS ("
+                    "  INSERT INTO outbox_leases AS l (seq, owner, until)"
+                    "  SELECT seq, %s, clock_timestamp() + make_interval(secs => %s) FROM pick"
+                    "  ON CONFLICT (seq) DO UPDATE"
+                    "  SET owner = excluded.owner, until = excluded.until"
+                    "  WHERE l.until <= clock_timestamp()"
+                    "  RETURNING l.seq)"
+                    " SELECT o.seq, o.jti, o.token, o.attempts, o.next_attempt_at"
+                    " FROM outbox o JOIN won USING (seq) WHERE o.state = 0 ORDER BY o.seq",
+                    args,
+                    binary=True,
+                )
+                rows = await cur.fetchall()
             return [
                 OutboundRow(seq, partner, text_of(jti), text_of(token), attempts, nxt)
-                for seq, jti, token, attempts, nxt in await cur.fetchall()
+                for seq, jti, token, attempts, nxt in rows
             ]
 
         return await self._read(lease, "leasing outbox rows")
@@ -618,17 +620,15 @@ class PostgresStore:
         holder = check_text(owner, "owner").encode()
         seconds = check_ttl(ttl)
         only = ""
-        if jtis is not None:
-            only = " AND sha256(o.jti) IN (SELECT sha256(j) FROM unnest(%s::bytea[]) j)"
         args: tuple[Any, ...] = (seconds, holder, holder, key)
         if jtis is not None:
+            only = " AND sha256(o.jti) IN (SELECT sha256(j) FROM unnest(%s::bytea[]) j)"
             args += ([check_text(j, "jti").encode() for j in jtis],)
 
         async def renew(conn: Conn) -> int:
             # Leases of finished rows go; those of unfinished rows (the ones named) are
             # extended. A lease not named runs out: its row is not in our memory.
-            async with conn.transaction():
-                await conn.execute("SET LOCAL synchronous_commit = off")
+            async with _bookkeeping(conn):
                 await conn.execute(
                     "DELETE FROM outbox_leases l USING outbox o"
                     " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s"
@@ -652,13 +652,13 @@ class PostgresStore:
         holder = check_text(owner, "owner").encode()
 
         async def release(conn: Conn) -> None:
-            await _bookkeeping(
-                conn,
-                "DELETE FROM outbox_leases l USING outbox o"
-                " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s AND o.seq = l.seq"
-                " AND sha256(o.partner) = sha256(%s)",
-                (holder, holder, key),
-            )
+            async with _bookkeeping(conn):
+                await conn.execute(
+                    "DELETE FROM outbox_leases l USING outbox o"
+                    " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s AND o.seq = l.seq"
+                    " AND sha256(o.partner) = sha256(%s)",
+                    (holder, holder, key),
+                )
 
         await self._read(release, "releasing outbox leases")
 
@@ -758,11 +758,10 @@ async def migrate_url(url: str) -> int:
         await conn.close()
 
 
-async def _bookkeeping(
-    conn: Conn, query: str, args: tuple[Any, ...], **kwargs: Any
-) -> psycopg.AsyncCursor[Any]:
-    """Run a lease statement without waiting for its WAL flush: a lease lost in a
-    server crash costs a resend (deduped by the partner), not a SET."""
+@contextlib.asynccontextmanager
+async def _bookkeeping(conn: Conn) -> AsyncIterator[None]:
+    """A transaction for lease statements that does not wait for its WAL flush: a
+    lease lost in a server crash costs a resend (deduped by the partner), not a SET."""
     async with conn.transaction():
         await conn.execute("SET LOCAL synchronous_commit = off")
-        return await conn.execute(query, args, **kwargs)
+        yield
