@@ -221,8 +221,8 @@ class Store(Protocol):
     async def claim_partner(self, partner: str, owner: str, ttl: float) -> bool:
         """Take or renew the lease on ``partner``'s outbound session for ``ttl`` seconds.
 
-        Several nodes may share one store (DESIGN.md "Storage"); only the node
-        holding a partner's lease runs its outbound session. A free lease, an
+        One owner per partner, for work one node of a cluster should do at a time
+        (the node itself sends by row leases, :class:`SharedStore`). A free lease, an
         expired lease (its owner died or stalled), or one ``owner`` already holds
         is taken and runs until ``ttl`` seconds from now; a live lease of another
         owner is refused. The store's clock decides expiry (the database's, for a

@@ -111,7 +111,7 @@ class PostgresStore:
     """
 
     shared = True
-    """Several nodes may use one database (the node rescans for late commits)."""
+    """Several nodes may use one database (each sends the outbox rows it leased)."""
 
     def __init__(self, url: str) -> None:
         try:
