@@ -182,7 +182,22 @@ class SessionClosed(TransportError):
 
 
 class StoreError(PeerError):
-    """The store could not complete an operation (unreachable, full, corrupt)."""
+    """The store could not complete an operation (unreachable, full, corrupt).
+
+    From ``publish`` or ``forward`` it does not always mean the SET was not stored:
+    a connection lost while the commit was on its way leaves that unknown. Retry with
+    the same ``jti=``; :class:`DuplicateJti` then says the first one was stored.
+    """
+
+
+class DuplicateJti(StoreError, ValueError):
+    """A jti was enqueued twice for one partner: a jti is never reused (PP-25, MP-9).
+
+    The whole ``enqueue`` call is refused; other callers' SETs in the same group
+    commit are not affected. From ``publish(..., jti=...)`` or ``forward``: a SET with
+    this jti is in the partner's outbox already (sent, or being sent), so a retry
+    after an uncertain failure can never send one event twice.
+    """
 
 
 class UnsupportedMediaType(ProtocolError):

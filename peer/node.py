@@ -26,7 +26,7 @@ from typing import Any, Self, cast
 import anyio
 
 from .config import PeerConfig
-from .errors import Backpressure, PeerError, StoreError, UnknownPartner
+from .errors import Backpressure, DuplicateJti, PeerError, StoreError, UnknownPartner
 from .link import LEASE_TTL, Failure, Link
 from .logs import install_redaction
 from .metrics import NodeMetrics
@@ -352,7 +352,11 @@ class Peer:
             UnknownPartner: no such partner.
             Backpressure: the partner's outbox holds ``max_pending`` SETs already.
             ValueError: ``events`` or another argument is not a valid claim value.
-            StoreError: the store could not make it durable.
+            DuplicateJti: ``jti`` was published to this partner before (a retry
+                after an uncertain failure: the first one is stored).
+            StoreError: the store could not make it durable. A connection lost
+                during the commit leaves unknown whether it did: publish with your
+                own ``jti=`` and retry with it to be sure the SET is sent once.
         """
         link = self._link(partner)
         store = self._require_store()
@@ -367,7 +371,11 @@ class Peer:
         return jti
 
     async def forward(self, partner: str, token: str) -> str:
-        """Queue a SET signed elsewhere for ``partner``; returns its jti."""
+        """Queue a SET signed elsewhere for ``partner``; returns its jti.
+
+        Raises as :meth:`publish` does; forwarding one token twice to one partner
+        raises DuplicateJti the second time.
+        """
         link = self._link(partner)
         store = self._require_store()
         _check_room(link)
@@ -382,16 +390,22 @@ class Peer:
         to the partner, the row is leased to us in the same transaction and goes
         straight to the Ledger: no read back, no wake-up of the other nodes."""
         item = OutboundNew(link.name, jti, token)
-        if not link.lease_own():
-            await store.enqueue([item])
-            link.enqueued(jti, timed=timed)
-            return
+        leased = link.lease_own()
         try:
-            await cast(SharedStore, store).enqueue_leased([item], self.owner, LEASE_TTL)
-        except BaseException:
-            link.own_abandoned()
+            if leased:
+                await cast(SharedStore, store).enqueue_leased([item], self.owner, LEASE_TTL)
+            else:
+                await store.enqueue([item])
+        except BaseException as exc:
+            if leased:
+                link.own_abandoned()
+            if isinstance(exc, DuplicateJti):
+                raise DuplicateJti(
+                    f"partner {link.name!r} already has a SET with jti {jti!r}"
+                    " (a jti is never reused for one partner)"
+                ) from exc
             raise
-        link.enqueued(jti, token, timed=timed)
+        link.enqueued(jti, token if leased else None, timed=timed)
 
     async def receive(self) -> AsyncIterator[Received]:
         """Verified inbound SETs from every partner, in inbox order, until cancelled."""

@@ -13,7 +13,9 @@ import anyio
 import pytest
 
 from peer import Peer, PeerError, UnknownPartner
+from peer.errors import DuplicateJti, StoreError
 from tests.peers import SESSION_REVOKED, exchange_both_ways, make_pair, write_config
+from tests.store.conftest import _pg_schemas, pg_schema_url  # noqa: F401 (fixtures)
 
 MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 
@@ -88,3 +90,46 @@ async def test_publishes_during_an_outbox_read_are_not_stranded(tmp_path: Path) 
                 with anyio.fail_after(10_000 * MS):
                     await a.flush()
             assert a.stats()["b"]["acked"] == 2 * rounds
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_publish_retried_with_its_jti_is_sent_once(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    """PP-25/MP-9: a jti is never reused, so a publish retried with the same ``jti=``
+    (after a crash or a StoreError that left the caller unsure whether it committed)
+    is refused with DuplicateJti and the SET reaches the partner once. The refusal
+    leaves the node's counting whole: later publishes are sent and flush() returns."""
+    url = None if store == "sqlite" else str(request.getfixturevalue("pg_schema_url"))
+    a_files, b_files = make_pair(tmp_path)
+    received: list[str] = []
+    async with Peer(write_config(b_files, a_files)) as b:
+        endpoint = b.url.replace("http://", "ws://", 1) + "/pushpull"
+        async with Peer(write_config(a_files, b_files, endpoint=endpoint, store=url)) as a:
+
+            async def consume() -> None:
+                async for rx in b.receive():
+                    received.append(rx.jti)
+                    await rx.done()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consume)
+                assert await a.publish("b", {SESSION_REVOKED: {}}, jti="retry-1") == "retry-1"
+                for _ in range(3):  # before and after it is acked
+                    with pytest.raises(DuplicateJti, match="retry-1") as refused:
+                        await a.publish(
+                            "b", {SESSION_REVOKED: {"reason_admin": {"en": "again"}}}, jti="retry-1"
+                        )
+                    assert isinstance(refused.value, StoreError | PeerError)
+                    with anyio.fail_after(10_000 * MS):
+                        await a.flush()
+                others = [await a.publish("b", {SESSION_REVOKED: {}}) for _ in range(20)]
+                with anyio.fail_after(10_000 * MS):
+                    await a.flush()
+                    while len(received) < 21:  # noqa: ASYNC110
+                        await anyio.sleep(0.01)
+                await anyio.sleep(0.2)  # a second copy would arrive now
+                tg.cancel_scope.cancel()
+            assert a.stats()["b"]["acked"] == 21
+            assert a.stats()["b"]["pending"] == a.stats()["b"]["inflight"] == 0
+    assert sorted(received) == sorted(["retry-1", *others])

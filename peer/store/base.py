@@ -17,7 +17,7 @@ import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-from ..errors import StoreError
+from ..errors import DuplicateJti, StoreError
 from ..protocol.effects import Effect
 
 __all__ = [
@@ -52,14 +52,6 @@ MAX_SEQ = 2**63 - 1
 
 MAX_LEASE_TTL = 86_400.0
 """A lease outliving a day is a caller's bug: a dead node would block a partner that long."""
-
-
-class DuplicateJti(StoreError, ValueError):
-    """A jti was enqueued twice for one partner: a jti is never reused (PP-25, MP-9).
-
-    The whole ``enqueue`` call is refused; other callers' SETs in the same group
-    commit are not affected.
-    """
 
 
 class InvalidValue(StoreError, ValueError):
