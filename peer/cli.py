@@ -1,7 +1,9 @@
 """The ``setpeer`` command line: parses arguments and calls the facade.
 
 Each subcommand lives in ``peer/commands/<name>.py`` and exposes
-``add_parser(subparsers)`` and ``main(args) -> int``.
+``add_parser(subparsers)`` and ``main(args) -> int``. Only the module of the command
+being run is imported (every one for ``--help`` or a mistyped command): ``status``
+then starts in about half the time, without the node, the transports and joserfc.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand that is installed."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand that is installed, or with ``only``."""
     parser = argparse.ArgumentParser(
         prog="setpeer", description="Security Event Token peer (push-pull, push, poll)."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(f"peer.commands.{module_name}")
         except ModuleNotFoundError as exc:
@@ -45,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(only).parse_args(argv)
     status: int = args.handler(args)
     return status
 

@@ -238,6 +238,26 @@ class Overloaded(WireError):
         return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
 
 
+class SETTooLarge(PeerError, ValueError):
+    """``publish``, ``forward`` or ``setpeer send`` refused a SET larger than the
+    partner's ``max_set_bytes``: nothing was stored. A partner refuses such a SET, and
+    a frame too large for it would be sent again and again, holding every SET behind
+    it.
+
+    Attributes:
+        size: the compact SET's length in bytes.
+        limit: the partner's ``max_set_bytes``.
+    """
+
+    def __init__(self, partner: str, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"the SET for partner {partner!r} is {size} bytes, over its max_set_bytes"
+            f" ({limit}); not stored"
+        )
+
+
 class Backpressure(PeerError):
     """``publish`` or ``forward`` refused: the partner's outbox already holds
     ``max_pending`` SETs not yet acknowledged or failed.

@@ -19,7 +19,7 @@ import anyio
 from .errors import CLOSE_GOING_AWAY, Overloaded, SETRejected, StoreError
 from .protocol.communication import CommunicationObject, SetErr
 from .protocol.effects import Acked, Effect, Failed, Sent
-from .protocol.ledger import Ledger
+from .protocol.ledger import ENVELOPE_BYTES, Ledger
 from .signal import Signal
 from .store.base import Answer, InboundNew, OutboundRow, SharedStore, Store
 from .tokens.verify import UnknownKey
@@ -409,7 +409,12 @@ class Link:
         """
         if self.partner.send_via != "pushpull":
             max_sets = 0  # SETs go by the partner's own protocol; answers still ride along
-        frame = self.ledger.next_frame(now=time.time(), max_sets=max_sets, via=via)
+        frame = self.ledger.next_frame(
+            now=time.time(),
+            max_sets=max_sets,
+            via=via,
+            max_bytes=self.partner.limits.max_frame_bytes,
+        )
         self._apply(self.ledger.effects())
         if frame is not None and frame.sets:
             self.counters.sent += len(frame.sets)
@@ -424,7 +429,11 @@ class Link:
         They are in flight until answered; settle them with :meth:`answers_received`,
         :meth:`retry_later` or :meth:`sets_lost`.
         """
-        sets = self.ledger.take_sets(now=time.time(), limit=limit)
+        sets = self.ledger.take_sets(
+            now=time.time(),
+            limit=limit,
+            max_bytes=self.partner.limits.max_frame_bytes - ENVELOPE_BYTES,
+        )
         self._apply(self.ledger.effects())
         if sets:
             self.counters.sent += len(sets)

@@ -32,7 +32,7 @@ from .logs import install_redaction
 from .metrics import NodeMetrics
 from .protocol.ledger import Ledger
 from .protocol.retry import RetryPolicy
-from .publisher import Publisher
+from .publisher import Publisher, check_size
 from .signal import Signal
 from .store import open_store
 from .store.base import OutboundNew, SharedStore, Store
@@ -352,6 +352,8 @@ class Peer:
             UnknownPartner: no such partner.
             Backpressure: the partner's outbox holds ``max_pending`` SETs already.
             ValueError: ``events`` or another argument is not a valid claim value.
+            SETTooLarge: the signed SET is over the partner's ``max_set_bytes``
+                (a ValueError too); nothing was stored.
             DuplicateJti: ``jti`` was published to this partner before (a retry
                 after an uncertain failure: the first one is stored).
             StoreError: the store could not make it durable. A connection lost
@@ -379,6 +381,7 @@ class Peer:
         link = self._link(partner)
         store = self._require_store()
         _check_room(link)
+        check_size(link.partner, token)
         jti = unverified_jti(token)
         await self._enqueue(link, store, jti, token, timed=False)
         return jti

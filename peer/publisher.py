@@ -10,9 +10,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import Partner
+from .errors import SETTooLarge
 from .tokens.sign import Signer, build_claims
 
-__all__ = ["Publisher"]
+__all__ = ["Publisher", "check_size"]
+
+
+def check_size(partner: Partner, token: str) -> None:
+    """Refuse a SET over the partner's ``max_set_bytes`` before it is stored.
+
+    Raises:
+        SETTooLarge: it is larger.
+    """
+    if len(token) > partner.limits.max_set_bytes:
+        raise SETTooLarge(partner.name, len(token), partner.limits.max_set_bytes)
 
 
 class Publisher:
@@ -40,6 +51,10 @@ class Publisher:
         """A fresh SET for ``partner``: ``(jti, compact token)``.
 
         ``aud`` is the partner's configured audience; ``iat`` is now.
+
+        Raises:
+            SETTooLarge: the signed SET is over the partner's ``max_set_bytes``.
+            ValueError: a claim value is not valid.
         """
         claims = build_claims(
             iss=self.issuer,
@@ -51,4 +66,6 @@ class Publisher:
             txn=txn,
             toe=toe,
         )
-        return str(claims["jti"]), self.signer.sign(claims)
+        token = self.signer.sign(claims)
+        check_size(partner, token)
+        return str(claims["jti"]), token

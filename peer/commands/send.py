@@ -2,6 +2,10 @@
 
 Works while ``setpeer run`` runs (the store wakes the running node) and before the
 store was ever opened by ``run`` (the schema is created).
+
+Exit status: 0 stored (the jti printed), 1 failed, 2 a config or usage problem, 3 a SET
+with this ``--jti`` is stored already: a script that retries with its own jti after an
+uncertain failure never sends an event twice (``peer.errors.DuplicateJti``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 import anyio
 
 from ..config import PeerConfig
-from ..errors import PeerError
+from ..errors import DuplicateJti, PeerError
 from ..publisher import Publisher
 from ..store import open_store
 from ..store.base import OutboundNew
@@ -40,6 +44,9 @@ def add_set_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", required=True, help="event type URI")
     parser.add_argument("--payload", default="{}", help="the event's payload, a JSON object")
     parser.add_argument("--sub-id", default=None, help="subject identifier, a JSON object")
+    parser.add_argument(
+        "--jti", default=None, help="the SET's jti (default: a fresh random one); retry with it"
+    )
 
 
 def json_object(text: str, what: str, command: str = "send") -> dict[str, Any]:
@@ -54,13 +61,18 @@ def json_object(text: str, what: str, command: str = "send") -> dict[str, Any]:
 
 
 async def _send(
-    config: PeerConfig, to: str, event: str, payload: dict[str, Any], sub_id: Any
+    config: PeerConfig,
+    to: str,
+    event: str,
+    payload: dict[str, Any],
+    sub_id: Any,
+    jti: str | None,
 ) -> str:
     partner = config.partner(to)
     publisher = Publisher(
         issuer=config.issuer, signer=Signer(load_private_jwks(config.signing_keys_path))
     )
-    jti, token = publisher.mint(partner, {event: payload}, sub_id=sub_id)
+    jti, token = publisher.mint(partner, {event: payload}, sub_id=sub_id, jti=jti)
     store = await open_store(config.store, base_dir=config.config_dir)
     try:
         await store.enqueue([OutboundNew(partner.name, jti, token)])
@@ -80,8 +92,15 @@ def main(args: argparse.Namespace) -> int:
         print(f"setpeer send: {exc}", file=sys.stderr)
         return 2
     try:
-        jti = anyio.run(_send, config, args.to, args.event, payload, sub_id)
-    except PeerError as exc:
+        jti = anyio.run(_send, config, args.to, args.event, payload, sub_id, args.jti)
+    except DuplicateJti:
+        print(
+            f"setpeer send: partner {args.to!r} already has a SET with jti {args.jti!r}"
+            " (stored before; not sent again)",
+            file=sys.stderr,
+        )
+        return 3
+    except (PeerError, ValueError) as exc:
         print(f"setpeer send: {exc}", file=sys.stderr)
         return 1
     print(jti)

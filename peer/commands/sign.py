@@ -49,9 +49,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         signer = Signer(load_private_jwks(config.signing_keys_path))
         jti, token = Publisher(issuer=config.issuer, signer=signer).mint(
-            partner, {args.event: payload}, sub_id=sub_id
+            partner, {args.event: payload}, sub_id=sub_id, jti=args.jti
         )
-    except PeerError as exc:
+    except (PeerError, ValueError) as exc:
         print(f"setpeer sign: {exc}", file=sys.stderr)
         return 1
     print(token if args.format == "jwt" else MultiPushRequest({jti: token}).serialize().decode())

@@ -31,9 +31,10 @@ from collections.abc import Iterable, Mapping
 
 from .communication import CommunicationObject, SetErr
 from .effects import Acked, AcksSent, Effect, Failed, Sent
+from .jsonio import dumps
 from .retry import RetryPolicy
 
-__all__ = ["DEFAULT_MAX_ANSWERS", "EXHAUSTED", "FINISHED_MEMORY", "Ledger"]
+__all__ = ["DEFAULT_MAX_ANSWERS", "ENVELOPE_BYTES", "EXHAUSTED", "FINISHED_MEMORY", "Ledger"]
 
 EXHAUSTED = "delivery_exhausted"
 # Recently finished jtis remembered so a late duplicate enqueue is refused (PP-25).
@@ -43,6 +44,9 @@ FINISHED_MEMORY = 100_000
 # far inside a partner's frame and ack-count limits (FrameLimits: 1 MiB, 10,000), so
 # a backlog of owed answers after a restart never makes a frame the partner refuses.
 DEFAULT_MAX_ANSWERS = 1000
+# Bytes of a Communication Object around its members ({"sets":{},"ack":[],...}) and of
+# the other bodies SETs go in (multi-push, a poll response), with room to spare.
+ENVELOPE_BYTES = 256
 
 _WAITING, _DUE, _FLIGHT, _CLOSING = range(4)
 _Heap = list[tuple[float, int, str]]  # (key, version, jti); stale when version moved on
@@ -294,8 +298,11 @@ class Ledger:
 
     # -- outbound: sending ------------------------------------------------------------
 
-    def take_sets(self, *, now: float, limit: int) -> dict[str, str]:
-        """Due SETs to send now, oldest first, within the window and ``limit``.
+    def take_sets(
+        self, *, now: float, limit: int, max_bytes: int | None = None, first_always: bool = True
+    ) -> dict[str, str]:
+        """Due SETs to send now, oldest first, within the window, ``limit`` and
+        ``max_bytes``.
 
         Each goes in flight until ``now + ack_timeout`` and a ``Sent`` effect records
         the attempt; its ``retry_at`` is that deadline, the earliest a restarted node
@@ -304,6 +311,13 @@ class Ledger:
         Args:
             now: the current time.
             limit: most SETs to take (the peer's ``maxResponseEvents`` or batch size).
+            max_bytes: most bytes the SETs may take in a JSON object (each jti and SET
+                with its quotes and separators); None for no bound. A frame the
+                partner refuses as too large would be sent again and again, and hold
+                every SET behind it.
+            first_always: take the first due SET even if it alone exceeds
+                ``max_bytes`` (it is at most ``max_set_bytes``: ``publish`` refuses
+                larger), so a SET is never held back forever.
 
         Returns:
             jti -> compact SET, in send order.
@@ -312,10 +326,16 @@ class Ledger:
         sets: dict[str, str] = {}
         room = min(limit, self.window - len(self._flight))
         deadline = now + self.ack_timeout
+        size = 0
         while len(sets) < room:
-            item = self._pop(self._due, None)
-            if item is None:
+            if self._peek(self._due) is None:
                 break
+            item = self._items[self._due[0][2]]
+            if max_bytes is not None:
+                size += _member_bytes(item.jti, item.token)
+                if size > max_bytes and (sets or not first_always):
+                    break  # it goes in the next frame
+            heapq.heappop(self._due)
             item.attempts += 1
             self._move(item, _FLIGHT, deadline)
             sets[item.jti] = item.token
@@ -484,6 +504,7 @@ class Ledger:
         max_sets: int,
         max_answers: int | None = DEFAULT_MAX_ANSWERS,
         via: object = None,
+        max_bytes: int | None = None,
     ) -> CommunicationObject | None:
         """Due SETs and owed answers as one object (PP-27), or None if nothing to say.
 
@@ -492,13 +513,21 @@ class Ledger:
             max_sets: most SETs (the peer's ``maxResponseEvents``, PP-9; 0 for none).
             max_answers: most ``ack`` plus ``setErrs`` entries; None for all.
             via: the session it goes on (see :meth:`owe`).
+            max_bytes: the partner's frame size (our ``max_frame_bytes`` for it): the
+                object serializes within it, unless one SET alone is larger.
 
         Returns:
             The object to send; settle it with :meth:`frame_delivered` or
             :meth:`frame_lost`.
         """
-        sets = self.take_sets(now=now, limit=max_sets)
         ack, errs = self._debt.take(max_answers, via)
+        budget = None
+        if max_bytes is not None:
+            budget = max_bytes - ENVELOPE_BYTES - _answers_bytes(ack, errs)
+        # With answers aboard, a SET that does not fit waits for a frame with fewer.
+        sets = self.take_sets(
+            now=now, limit=max_sets, max_bytes=budget, first_always=not (ack or errs)
+        )
         if not sets and not ack and not errs:
             return None
         return CommunicationObject(sets=sets, ack=ack, set_errs=errs)
@@ -581,6 +610,19 @@ class Ledger:
         if key is None or (until is not None and key > until):
             return None
         return self._items[heapq.heappop(heap)[2]]
+
+
+def _member_bytes(jti: str, token: str) -> int:
+    """Bytes of ``"jti":"token",`` in compact JSON (a compact JWS needs no escapes)."""
+    return len(dumps(jti)) + len(token) + 4
+
+
+def _answers_bytes(ack: list[str], errs: Mapping[str, SetErr]) -> int:
+    """Bytes the answers take in a Communication Object, members and separators."""
+    size = sum(len(dumps(jti)) + 1 for jti in ack)
+    for jti, error in errs.items():
+        size += len(dumps(jti)) + len(dumps(error.to_json())) + 2
+    return size
 
 
 def _answered(frame: CommunicationObject) -> dict[str, SetErr | None]:
