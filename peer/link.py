@@ -379,6 +379,7 @@ class Link:
                 attempts=row.attempts,
                 not_before=row.next_attempt_at if spent else None,
             )
+        self._apply(self.ledger.effects())  # rows failed as they came (too large)
         if added:
             self.outbound_ready.set()
             self._timer.set()

@@ -132,6 +132,7 @@ class Peer:
                     limits.poll_redelivery if partner.send_via == "poll" else limits.ack_timeout
                 ),
                 rng=rng,
+                max_set_bytes=limits.max_set_bytes,
             )
             # Keys from a file, or fetched from jwks_uri once the node runs (issue 6).
             keys = KeyStore.from_file(partner.jwks_path)

@@ -20,6 +20,8 @@ import pytest
 
 from peer import Peer
 from peer.errors import SETTooLarge
+from peer.store import open_store
+from peer.store.base import OutboundNew
 from tests.peers import SESSION_REVOKED, make_pair, write_config
 
 MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
@@ -112,3 +114,29 @@ async def test_a_partner_with_a_smaller_limit_gets_smaller_sets_refused(tmp_path
             await a.publish("b", {SESSION_REVOKED: {"reason_admin": {"en": "x" * 5_000}}})
         await a.publish("b", {SESSION_REVOKED: {}})
         assert a.stats()["b"]["pending"] + a.stats()["b"]["inflight"] == 1
+
+
+async def test_a_stored_set_too_large_fails_and_holds_nothing_back(tmp_path: Path) -> None:
+    """A 2 MB SET already in the outbox (stored by an older version, or before the
+    limit was lowered) fails with invalid_request instead of being sent in a frame the
+    partner refuses again and again; the SET behind it is delivered."""
+    a_files, b_files = make_pair(tmp_path)
+    async with Peer(write_config(b_files, a_files, limits=LIMITS)) as b:
+        endpoint = b.url.replace("http://", "ws://") + "/pushpull"
+        config = write_config(a_files, b_files, endpoint=endpoint, limits=LIMITS)
+        store = await open_store(config.store, base_dir=config.config_dir)
+        try:
+            await store.enqueue([OutboundNew("b", "huge", "e30." + "A" * 2_000_000 + ".sig")])
+        finally:
+            await store.aclose()
+        async with Peer(config) as a:
+            jti = await a.publish("b", {SESSION_REVOKED: {}})
+            with anyio.fail_after(10_000 * MS):
+                await a.flush()
+            [failure] = a.failures()
+            assert (failure.jti, failure.err) == ("huge", "invalid_request")
+            assert "over max_set_bytes (65536)" in failure.description
+            assert a.stats()["b"]["acked"] == 1 and a.stats()["b"]["failed"] == 1
+        async for rx in b.receive():
+            assert rx.jti == jti
+            break

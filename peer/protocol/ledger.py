@@ -181,6 +181,8 @@ class Ledger:
             ``4 * window``: enough to refill the window while answers come back,
             without millions of pending rows in memory.
         finished_memory: how many finished jtis to remember.
+        max_set_bytes: the partner's limit; a larger SET given to :meth:`enqueue`
+            fails at once (``invalid_request``) instead of being sent. None: no check.
 
     Raises:
         ValueError: a parameter is out of range.
@@ -196,6 +198,7 @@ class Ledger:
         rng: random.Random | None = None,
         buffer: int | None = None,
         finished_memory: int = FINISHED_MEMORY,
+        max_set_bytes: int | None = None,
     ) -> None:
         if window < 1 or max_attempts < 1 or not ack_timeout > 0:
             raise ValueError("window and max_attempts must be >= 1, ack_timeout > 0")
@@ -206,6 +209,7 @@ class Ledger:
         self.max_attempts = max_attempts
         self.ack_timeout = ack_timeout
         self.buffer = buffer if buffer is not None else 4 * window
+        self.max_set_bytes = max_set_bytes
         self._rng = rng if rng is not None else random.Random()
         self._finished_memory = finished_memory
         self._items: dict[str, _Item] = {}
@@ -283,6 +287,20 @@ class Ledger:
             raise ValueError("attempts must be >= 0")
         if jti in self._items or jti in self._finished:
             return False
+        if self.max_set_bytes is not None and len(token) > self.max_set_bytes:
+            # Stored before this limit held (an older version, a limit lowered since):
+            # the partner refuses it, and one too large for a frame would hold every
+            # SET behind it. It fails now instead of being sent.
+            self._remember_finished(jti)
+            self._effects.append(
+                Failed(
+                    jti,
+                    "invalid_request",
+                    f"SET is {len(token)} bytes, over max_set_bytes ({self.max_set_bytes});"
+                    " not sent",
+                )
+            )
+            return True
         self._seq += 1
         item = self._items[jti] = _Item(jti, token, attempts, self._seq)
         when = now if not_before is None else not_before
@@ -581,8 +599,11 @@ class Ledger:
         if item.state == _FLIGHT:
             del self._flight[item.jti]
         item.version += 1  # its heap entries are stale now
+        self._remember_finished(item.jti)
+
+    def _remember_finished(self, jti: str) -> None:
         if self._finished_memory:
-            self._finished[item.jti] = None
+            self._finished[jti] = None
             if len(self._finished) > self._finished_memory:
                 self._finished.popitem(last=False)
 

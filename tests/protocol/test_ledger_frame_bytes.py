@@ -13,7 +13,7 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from peer.protocol import SetErr
+from peer.protocol import Failed, SetErr
 from peer.protocol.ledger import ENVELOPE_BYTES, Ledger
 from peer.protocol.retry import RetryPolicy
 
@@ -121,3 +121,26 @@ def test_every_frame_fits_and_every_set_goes(
         led.frame_delivered(frame)
     assert sent == [jti for jti, _ in outbound]
     assert led.owed == 0
+
+
+def test_a_stored_set_over_max_set_bytes_fails_instead_of_being_sent() -> None:
+    """A row stored before the limit held fails at once, and is not sent; the SETs
+    behind it go. A reload of the same row changes nothing (PP-25)."""
+    led = Ledger(
+        window=10,
+        retry=RetryPolicy(initial=1.0, maximum=8.0, jitter=0.0),
+        max_attempts=3,
+        ack_timeout=5.0,
+        max_set_bytes=1_000,
+    )
+    assert led.enqueue("huge", token(1_001), now=0)
+    assert led.enqueue("fits", token(1_000), now=0)
+    [failed] = led.effects()
+    assert isinstance(failed, Failed) and failed.jti == "huge"
+    assert failed.err == "invalid_request" and "1001 bytes, over max_set_bytes (1000)" in (
+        failed.description
+    )
+    assert not led.enqueue("huge", token(1_001), now=0)
+    assert led.effects() == []
+    frame = led.next_frame(now=0, max_sets=10, max_bytes=100_000)
+    assert frame is not None and list(frame.sets) == ["fits"]
