@@ -199,6 +199,15 @@ class DuplicateJti(StoreError, ValueError):
     after an uncertain failure can never send one event twice.
     """
 
+    @classmethod
+    def of_set(cls, partner: str, jti: str) -> DuplicateJti:
+        """The refusal of one SET, naming its partner and jti (the store's own
+        message cannot: it refuses a whole group of SETs)."""
+        return cls(
+            f"partner {partner!r} already has a SET with jti {jti!r}"
+            " (a jti is never reused for one partner)"
+        )
+
 
 class UnsupportedMediaType(ProtocolError):
     """The request's Content-Type is not one this route accepts (HTTP 415)."""

@@ -404,10 +404,7 @@ class Peer:
             if leased:
                 link.own_abandoned()
             if isinstance(exc, DuplicateJti):
-                raise DuplicateJti(
-                    f"partner {link.name!r} already has a SET with jti {jti!r}"
-                    " (a jti is never reused for one partner)"
-                ) from exc
+                raise DuplicateJti.of_set(link.name, jti) from exc
             raise
         link.enqueued(jti, token if leased else None, timed=timed)
 

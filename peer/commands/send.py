@@ -76,6 +76,8 @@ async def _send(
     store = await open_store(config.store, base_dir=config.config_dir)
     try:
         await store.enqueue([OutboundNew(partner.name, jti, token)])
+    except DuplicateJti as exc:
+        raise DuplicateJti.of_set(partner.name, jti) from exc
     finally:
         await store.aclose()
     return jti
@@ -93,12 +95,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         jti = anyio.run(_send, config, args.to, args.event, payload, sub_id, args.jti)
-    except DuplicateJti:
-        print(
-            f"setpeer send: partner {args.to!r} already has a SET with jti {args.jti!r}"
-            " (stored before; not sent again)",
-            file=sys.stderr,
-        )
+    except DuplicateJti as exc:
+        print(f"setpeer send: {exc}; stored before, not sent again", file=sys.stderr)
         return 3
     except (PeerError, ValueError) as exc:
         print(f"setpeer send: {exc}", file=sys.stderr)
