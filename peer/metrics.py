@@ -101,15 +101,20 @@ class _LinkCollector(Collector):
             for reason, count in sorted(link.rejected.items()):
                 rejected.add_metric([link.name, reason], float(count))
         yield rejected
-        for key, text in (
-            ("pending", "SETs for the partner not sent yet."),
-            ("inflight", "SETs sent to the partner and not answered yet."),
-        ):
-            gauge = GaugeMetricFamily(f"setpeer_sets_{key}", text, labels=["partner"])
-            for link in links:
-                value = link.stats()[key]
-                gauge.add_metric([link.name], float(value if isinstance(value, int) else 0))
-            yield gauge
+        stats = {link.name: link.stats() for link in links}
+        pending = GaugeMetricFamily(
+            "setpeer_sets_pending", "SETs for the partner not sent yet.", labels=["partner"]
+        )
+        inflight = GaugeMetricFamily(
+            "setpeer_sets_inflight",
+            "SETs sent to the partner and not answered yet.",
+            labels=["partner"],
+        )
+        for name, entry in stats.items():
+            pending.add_metric([name], float(entry["pending"]))
+            inflight.add_metric([name], float(entry["inflight"]))
+        yield pending
+        yield inflight
         session = GaugeMetricFamily(
             "setpeer_session",
             "1 for the partner's current session kind (websocket, http, push, ..., down).",

@@ -16,36 +16,31 @@ import dataclasses
 import logging
 import math
 import os
-import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import anyio
 
 from .config import PeerConfig
-from .errors import Backpressure, DuplicateJti, PeerError, StoreError, UnknownPartner
-from .link import LEASE_TTL, Failure, Link
+from .errors import PeerError, StoreError, UnknownPartner
+from .link import Failure, Link, PartnerStats, build_links
+from .link.leases import TAKEOVER_POLL
 from .logs import install_redaction
 from .metrics import NodeMetrics
-from .protocol.ledger import Ledger
-from .protocol.retry import RetryPolicy
 from .publisher import Publisher, check_size
 from .signal import Signal
 from .store import open_store
-from .store.base import OutboundNew, SharedStore, Store
-from .tokens.keys import KeyStore, load_private_jwks, public_jwks
+from .store.base import Store
+from .tokens.keys import load_private_jwks, public_jwks
 from .tokens.sign import Signer
-from .tokens.verify import Verifier, unverified_jti
-from .transports.limits_guard import ConnectionGuard, count_backlogs
-from .transports.partner_keys import RemoteKeys
+from .tokens.verify import unverified_jti
+from .transports.limits_guard import ConnectionGuard
 from .transports.serve import HTTPServer, server_ssl_options
 
 __all__ = ["Peer", "Received"]
-
-_TAKEOVER_POLL = 1.0  # seconds between looks for rows a dead node leased
 
 log = logging.getLogger("setpeer.node")
 
@@ -119,47 +114,16 @@ class Peer:
         self._stack.push_async_callback(store.aclose)
         self._private_jwks = load_private_jwks(config.signing_keys_path)
         self._publisher = Publisher(issuer=config.issuer, signer=Signer(self._private_jwks))
-        rng = random.Random()
-        for partner in config.partners:
-            limits = partner.limits
-            ledger = Ledger(
-                window=limits.window,
-                retry=RetryPolicy(initial=limits.retry_initial, maximum=limits.retry_max),
-                max_attempts=limits.max_attempts,
-                # A partner that polls us acks in a later poll: unacked SETs are
-                # served again after poll_redelivery (POLL-15), not ack_timeout.
-                ack_timeout=(
-                    limits.poll_redelivery if partner.send_via == "poll" else limits.ack_timeout
-                ),
-                rng=rng,
-                max_set_bytes=limits.max_set_bytes,
+        self.links.update(
+            await build_links(
+                config,
+                store,
+                owner=self.owner,
+                inbox=self._inbox,
+                progress=self._progress,
+                observer=self.metrics,
             )
-            # Keys from a file, or fetched from jwks_uri once the node runs (issue 6).
-            keys = KeyStore.from_file(partner.jwks_path)
-            verifier = Verifier(
-                issuer=partner.issuer,
-                audience=config.issuer,
-                keys=keys,
-                ssf=partner.ssf,
-                strict_subjects=partner.strict_subjects,
-                max_token_bytes=partner.limits.max_set_bytes,
-            )
-            link = Link(
-                partner=partner,
-                store=store,
-                ledger=ledger,
-                verifier=verifier,
-                inbox_signal=self._inbox,
-                progress_signal=self._progress,
-            )
-            link.metrics = self.metrics
-            if getattr(store, "shared", False):
-                link.row_owner = self.owner  # several nodes: each sends the rows it leased
-            if partner.jwks_uri is not None:
-                link.remote_keys = RemoteKeys(partner, keys)
-            await link.restore()
-            self.links[partner.name] = link
-        await count_backlogs(store, self.links)  # issue 6: inbox backlog per partner
+        )
         limits = config.limits
         ssl_options = None
         if config.tls is not None:
@@ -181,56 +145,10 @@ class Peer:
         self.url = await self._tg.start(self._server.serve)
         for link in self.links.values():
             self._tg.start_soon(link.run)
-            self._tg.start_soon(self._dial_and_hold, link)
+            self._tg.start_soon(self._dial, link)
         self._tg.start_soon(self._watch_store)
-        if any(link.row_owner is not None for link in self.links.values()):
+        if getattr(store, "shared", False):
             self._tg.start_soon(self._resync_counts)
-
-    async def _dial_and_hold(self, link: Link) -> None:
-        """Run the partner's outbound sessions; on a shared store, hold our row leases.
-
-        With several nodes on one PostgreSQL database (issue 7, DESIGN.md "Storage")
-        every node runs its sessions to every partner and sends the outbox rows it
-        leased: its leases are renewed every third of :data:`LEASE_TTL` while it has
-        a way out to the partner, and given up when it has had none for two periods
-        in a row; a node that dies stops renewing, and the others take its rows over
-        once they expire. While the store cannot be reached, leases are left to run.
-        """
-        if link.row_owner is None:
-            await self._dial(link)
-            return
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._dial, link)
-            await self._hold_rows(link, cast(SharedStore, self._store))
-
-    async def _hold_rows(self, link: Link, store: SharedStore) -> None:
-        unreachable = 0
-        renewed = anyio.current_time()
-        while True:
-            # Each second, look for rows whose node died (their leases expired): a
-            # dead node's SETs wait at most LEASE_TTL plus this second.
-            await anyio.sleep(_TAKEOVER_POLL)
-            if link.can_send:
-                link.rows_wanted()
-            if anyio.current_time() - renewed < LEASE_TTL / 3:
-                continue
-            renewed = anyio.current_time()
-            try:
-                if link.can_send:
-                    unreachable = 0
-                    # Only the rows in memory: a lease on a row we do not hold (a
-                    # publish that failed after its commit) runs out and is retaken.
-                    await store.renew_outbound(
-                        link.name, self.owner, LEASE_TTL, jtis=link.ledger.tracked()
-                    )
-                elif link.rows_held:
-                    unreachable += 1
-                    if unreachable >= 2:
-                        log.info("partner=%s unreachable: its leased SETs released", link.name)
-                        await store.release_outbound(link.name, self.owner)
-                        link.rows_released()
-            except StoreError as exc:
-                log.warning("partner=%s cannot renew its outbox leases: %s", link.name, exc)
 
     async def _dial(self, link: Link) -> None:
         from .transports.adapters import needs_adapters, run_adapters
@@ -239,7 +157,7 @@ class Peer:
         partner = link.partner
         async with anyio.create_task_group() as tg:
             if "pushpull" in (partner.send_via, partner.receive_via):
-                tg.start_soon(run_dialer, link, self)
+                tg.start_soon(run_dialer, link)
             if needs_adapters(link):
                 tg.start_soon(run_adapters, link)
 
@@ -249,7 +167,7 @@ class Peer:
         here; ``stats()`` and ``max_pending`` still see them within a second."""
         assert self._store is not None
         while True:
-            await anyio.sleep(_TAKEOVER_POLL)
+            await anyio.sleep(TAKEOVER_POLL)
             try:
                 counts = await self._store.stats()
             except StoreError:
@@ -301,10 +219,8 @@ class Peer:
                     await link.sync()
                 # Another node sharing the store may send our leased rows at once.
                 for link in self.links.values():
-                    if link.row_owner is not None and self._store is not None:
-                        with contextlib.suppress(StoreError):
-                            shared = cast(SharedStore, self._store)
-                            await shared.release_outbound(link.name, self.owner)
+                    with contextlib.suppress(StoreError):
+                        await link.release_rows()
             if self._server is not None:
                 await self._server.stop()
         self._tg.cancel_scope.cancel()
@@ -362,14 +278,14 @@ class Peer:
                 own ``jti=`` and retry with it to be sure the SET is sent once.
         """
         link = self._link(partner)
-        store = self._require_store()
-        _check_room(link)
+        self._require_store()
+        link.check_room()
         assert self._publisher is not None
         jti, token = self._publisher.mint(
             link.partner, events, sub_id=sub_id, txn=txn, toe=toe, jti=jti
         )
         started = anyio.current_time()
-        await self._enqueue(link, store, jti, token, timed=True)
+        await link.enqueue(jti, token, timed=True)
         self.metrics.store_time("enqueue", anyio.current_time() - started)
         return jti
 
@@ -380,33 +296,12 @@ class Peer:
         raises DuplicateJti the second time.
         """
         link = self._link(partner)
-        store = self._require_store()
-        _check_room(link)
+        self._require_store()
+        link.check_room()
         check_size(link.partner, token)
         jti = unverified_jti(token)
-        await self._enqueue(link, store, jti, token, timed=False)
+        await link.enqueue(jti, token, timed=False)
         return jti
-
-    async def _enqueue(
-        self, link: Link, store: Store, jti: str, token: str, *, timed: bool
-    ) -> None:
-        """Commit one SET to the outbox. On a shared store, while this node can send
-        to the partner, the row is leased to us in the same transaction and goes
-        straight to the Ledger: no read back, no wake-up of the other nodes."""
-        item = OutboundNew(link.name, jti, token)
-        leased = link.lease_own()
-        try:
-            if leased:
-                await cast(SharedStore, store).enqueue_leased([item], self.owner, LEASE_TTL)
-            else:
-                await store.enqueue([item])
-        except BaseException as exc:
-            if leased:
-                link.own_abandoned()
-            if isinstance(exc, DuplicateJti):
-                raise DuplicateJti.of_set(link.name, jti) from exc
-            raise
-        link.enqueued(jti, token if leased else None, timed=timed)
 
     async def receive(self) -> AsyncIterator[Received]:
         """Verified inbound SETs from every partner, in inbox order, until cancelled."""
@@ -428,7 +323,7 @@ class Peer:
         """SETs a partner rejected or that ran out of attempts, oldest first."""
         return [failure for link in self.links.values() for failure in link.failures]
 
-    def stats(self) -> dict[str, dict[str, int | str]]:
+    def stats(self) -> dict[str, PartnerStats]:
         """Per partner: session, pending, inflight, acked, failed, received."""
         return {name: link.stats() for name, link in self.links.items()}
 
@@ -477,10 +372,3 @@ class Peer:
         except (StoreError, TimeoutError):
             return False
         return True
-
-
-def _check_room(link: Link) -> None:
-    """issue 6: the outbox of one partner grows to ``max_pending``, no further."""
-    pending, limit = link.counters.unfinished, link.limits.max_pending
-    if pending >= limit:
-        raise Backpressure(link.name, pending, limit)

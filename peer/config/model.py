@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from ..errors import ConfigError, UnknownPartner
+from ..protocol.vocabulary import DeliveryMode, Transport
 from .limits import Limits
 from .secrets import resolve_secret
 
@@ -32,9 +33,9 @@ __all__ = [
     "TLSConfig",
 ]
 
-TRANSPORTS: Final = ("websocket", "http")
-SEND_VIA: Final = ("pushpull", "push", "multipush", "poll")
-RECEIVE_VIA: Final = ("pushpull", "push", "multipush", "poll")
+TRANSPORTS: Final = get_args(Transport)
+SEND_VIA: Final = get_args(DeliveryMode)
+RECEIVE_VIA: Final = get_args(DeliveryMode)
 
 # A Partner built without limits inherits the PeerConfig's; this default marks "not given".
 _INHERIT_LIMITS: Final = Limits()
@@ -197,9 +198,9 @@ class Partner:
     jwks_uri: str | None = None
     endpoint: str | None = None
     initiate: bool = False
-    transport: str = "websocket"
-    send_via: str = "pushpull"
-    receive_via: str = "pushpull"
+    transport: Transport = "websocket"
+    send_via: DeliveryMode = "pushpull"
+    receive_via: DeliveryMode = "pushpull"
     push_endpoint: str | None = None
     multipush_endpoint: str | None = None
     poll_endpoint: str | None = None

@@ -21,7 +21,7 @@ from .poller import run_poller
 from .push_sender import CONCURRENT_PUSHES, run_push_sender
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["needs_adapters", "run_adapters"]
 

@@ -30,8 +30,7 @@ from .http_pushpull import run_http_session
 from .websocket import SUBPROTOCOL, ClientChannel, run_ws_session
 
 if TYPE_CHECKING:
-    from ..link import Link
-    from ..node import Peer
+    from ..link.port import LinkPort as Link
     from .outbound_auth import OutboundAuth
 
 __all__ = ["UpgradeRefused", "run_dialer"]
@@ -143,7 +142,7 @@ def _leaves(group: BaseExceptionGroup[PeerError]) -> list[BaseException]:
     return found
 
 
-async def run_dialer(link: Link, node: Peer) -> None:
+async def run_dialer(link: Link) -> None:
     """Keep a push-pull session to the partner open while the node runs."""
     partner = link.partner
     if not partner.initiate or partner.endpoint is None:

@@ -24,10 +24,11 @@ from ..protocol.media import JSON, media_type
 from ..protocol.multipush import MultiPushRequest, MultiPushResponse, is_multipush_media_type
 from ..protocol.poll import PollRequest, PollResponse
 from ..protocol.push import ERROR_HEADERS, error_response_body, parse_push_request
+from ..protocol.vocabulary import SessionKind
 from ..tokens.verify import unverified_jti
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["Authenticate", "ReadBody", "adapter_handlers"]
 
@@ -56,7 +57,7 @@ def adapter_handlers(
                 return await _multipush(link, request, read_body)
             body = await read_body(request, link.limits.max_set_bytes)
             token = parse_push_request(body, content_type, limits=link.frame_limits)
-            link.http_seen("push")
+            link.request_seen(SessionKind.PUSH)
             try:
                 jti = unverified_jti(token)
             except SETRejected as exc:
@@ -95,7 +96,7 @@ def adapter_handlers(
         except WireError as exc:
             log.info("POST /poll refused: %s %s", exc.http_status, exc.description)
             return error_response(exc)
-        link.http_seen("poll")
+        link.request_seen(SessionKind.POLL)
         link.answers_received(polled.ack, polled.set_errs)
         response = await _serve_poll(link, polled)
         return Response(response.serialize(), media_type=JSON)
@@ -113,7 +114,7 @@ async def _multipush(link: Link, request: Request, read_body: ReadBody) -> Respo
         raise _json_required()
     # MP-22: over max_sets_per_frame or the byte limit -> FrameTooLarge -> 413.
     batch = MultiPushRequest.parse(body, limits=link.frame_limits)
-    link.http_seen("multipush")
+    link.request_seen(SessionKind.MULTIPUSH)
     verdicts = await link.accept_sets(batch.sets, batch.rejected, owe=False)
     answer = MultiPushResponse(
         ack=[jti for jti, err in verdicts.items() if err is None],
@@ -142,8 +143,7 @@ async def _serve_poll(link: Link, polled: PollRequest) -> PollResponse:
         return PollResponse()
     # Served SETs are in flight until acked; unacked ones come back after
     # poll_redelivery (POLL-15), the Ledger's ack timeout for this partner.
-    pending = link.stats()["pending"]
-    return PollResponse(sets=sets, more_available=isinstance(pending, int) and pending > 0)
+    return PollResponse(sets=sets, more_available=link.pending > 0)
 
 
 def _set_error(err: SetErr) -> Response:

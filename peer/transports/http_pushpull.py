@@ -7,10 +7,9 @@ posts SETs and answers, and polls with empty objects while idle, at a bounded ra
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import httpx
@@ -18,9 +17,10 @@ import httpx
 from ..errors import ConnectError, PeerError, SessionClosed, UnsupportedMediaType, WireError
 from ..protocol.communication import CommunicationObject
 from ..protocol.media import JSON, media_type
+from ..protocol.vocabulary import SessionId, SessionKind, new_session_id
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["respond", "run_http_session"]
 
@@ -42,21 +42,21 @@ async def respond(link: Link, body: bytes, content_type: str | None) -> Communic
         raise UnsupportedMediaType("Content-Type must be application/json")
     request = CommunicationObject.parse(body, limits=link.frame_limits)
     if request.sets or request.rejected:
-        # issue 6: over its rate or our inbox backlog, the partner's request is refused
-        # whole (429, PP-13): nothing stored or acknowledged, it sends it again later.
-        link.inbound.check_inbound()
-    link.http_seen()
+        # Over its rate or our inbox backlog, the partner's request is refused whole
+        # (429, PP-13): nothing stored or acknowledged, it sends it again later.
+        link.check_inbound()
+    link.request_seen(SessionKind.HTTP)
     # This request's answers go in this response, not in another request's (the
     # partner may be several nodes, each asking for the answers to its own SETs).
-    via = object()
+    via = new_session_id()
     try:
         await link.frame_received(request, via=via)
         return await _reply(link, request, via)
     finally:
-        link.ledger.session_ended(via)
+        link.request_done(via)
 
 
-async def _reply(link: Link, request: CommunicationObject, via: object) -> CommunicationObject:
+async def _reply(link: Link, request: CommunicationObject, via: SessionId) -> CommunicationObject:
     if link.closing:
         max_sets = 0
     elif request.max_response_events is None:
@@ -90,8 +90,7 @@ async def run_http_session(
         ConnectError: the partner could not be reached or answered with an error.
         SessionClosed: the partner answered in a way we cannot use.
     """
-    link.session_opened("http")
-    session = _Session(link, client, url, until)
+    session = _Session(link, client, url, until, link.session_opened(SessionKind.HTTP))
     try:
         async with anyio.create_task_group() as tg:
             for _ in range(CONCURRENT_REQUESTS - 1):
@@ -109,17 +108,17 @@ async def run_http_session(
             first = first.exceptions[0]
         raise first from None
     finally:
-        link.session_closed("http", via=session)
+        link.session_closed(session.id)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class _Session:
-    """One HTTP push-pull session we run; also the key its answers are pinned to."""
+class _Session(NamedTuple):
+    """One HTTP push-pull session we run; ``id`` is what its answers are pinned to."""
 
     link: Link
     client: httpx.AsyncClient
     url: str
     until: float | None
+    id: SessionId
 
 
 async def _request_loop(session: _Session, polls: bool) -> None:
@@ -128,7 +127,7 @@ async def _request_loop(session: _Session, polls: bool) -> None:
     while until is None or time.monotonic() < until:
         woken = link.outbound_ready.snapshot()
         max_sets = 0 if link.closing else link.batch_size
-        frame = await link.take_frame(max_sets=max_sets, via=session)
+        frame = await link.take_frame(max_sets=max_sets, via=session.id)
         if frame is None and not polls:
             await woken.wait()
             continue
@@ -149,8 +148,8 @@ async def _exchange(session: _Session, frame: CommunicationObject) -> Communicat
         sets=frame.sets,
         ack=frame.ack,
         set_errs=frame.set_errs,
-        # issue 6: with our inbox backlog full, ask for answers only (PP-9: 0 SETs).
-        max_response_events=0 if link.inbound.inbox_full else link.batch_size,
+        # With our inbox backlog full, ask for answers only (PP-9: 0 SETs).
+        max_response_events=0 if link.inbox_full else link.batch_size,
     )
     try:
         response = await client.post(
@@ -172,5 +171,5 @@ async def _exchange(session: _Session, frame: CommunicationObject) -> Communicat
         reply = CommunicationObject.parse(response.content, limits=link.frame_limits)
     except WireError as exc:
         raise SessionClosed(1002, f"bad response: {exc.description}") from exc
-    await link.frame_received(reply, via=session)
+    await link.frame_received(reply, via=session.id)
     return reply

@@ -12,8 +12,8 @@ Three layers, from the socket up:
   within ``idle_timeout`` (else 408); an answer given before the body was read closes
   the connection, so a client cannot keep trickling a refused 100 MB body; the
   partner's session slot is released when the request or WebSocket ends.
-- **partners** (:class:`PartnerGuard`, one per Link): concurrent sessions, the rate of
-  inbound SETs (a token bucket that may run into debt by one frame), and the inbox
+- **partners** (``peer.link.partner_limits``, one per Link): concurrent sessions,
+  the rate of inbound SETs (a token bucket that may run into debt by one frame), and the inbox
   backlog (SETs stored but not yet ``done()``). Over a limit the partner gets
   :class:`~peer.errors.Overloaded` (429 with ``Retry-After``, or close 1013): nothing in
   the refused request is stored or acknowledged, so nothing is lost.
@@ -31,20 +31,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.requests import HTTPConnection
 
-from ..errors import CLOSE_GOING_AWAY, MalformedFrame, Overloaded, RequestTimeout
+from ..errors import CLOSE_GOING_AWAY, MalformedFrame, RequestTimeout
 
 if TYPE_CHECKING:
     from ..config import Limits
-    from ..link import Link
-    from ..store.base import Store
+    from ..link.port import LinkPort as Link
 
 __all__ = [
     "MAX_HEADER_BYTES",
     "ConnectionGuard",
     "GuardMiddleware",
-    "PartnerGuard",
     "admitting",
-    "count_backlogs",
     "guarded_protocols",
 ]
 
@@ -58,126 +55,11 @@ MAX_HEADER_BYTES = 64 * 1024
 # partner is over its rate or backlog. /pushpull checks after parsing (a frame of
 # acks only is always welcome), /poll carries none.
 _SET_ROUTES = frozenset({"/events", "/multipush"})
-_HELD = "setpeer.sessions"  # ASGI scope key: the PartnerGuards a request holds a slot of
+_HELD = "setpeer.sessions"  # ASGI scope key: the Links a request holds a session slot of
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class PartnerGuard:
-    """One partner's sessions, inbound rate and inbox backlog.
-
-    Args:
-        limits: the partner's limits (``max_sessions``, ``max_inbound_sets_per_second``,
-            ``max_pending``).
-        clock: monotonic seconds (tests pass their own).
-    """
-
-    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_sessions = limits.max_sessions
-        self.rate = float(limits.max_inbound_sets_per_second)
-        self.max_pending = limits.max_pending
-        self.sessions = 0
-        self.backlog = 0  # stored inbound SETs the application has not marked done
-        self._clock = clock
-        self._tokens = self.rate  # a second's worth of burst
-        self._stamp = clock()
-        self._prepaid = 0  # SETs charged by a reader before the Link saw them
-
-    # -- sessions ------------------------------------------------------------------
-
-    def open_session(self) -> None:
-        """Take a session slot (a WebSocket, or an HTTP request while it is served).
-
-        Raises:
-            Overloaded: the partner holds ``max_sessions`` already.
-        """
-        if self.sessions >= self.max_sessions:
-            raise Overloaded(f"more than {self.max_sessions} concurrent sessions")
-        self.sessions += 1
-
-    def close_session(self) -> None:
-        """Give a slot back."""
-        self.sessions = max(0, self.sessions - 1)
-
-    # -- inbound SETs --------------------------------------------------------------
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def received(self, count: int) -> None:
-        """``count`` SETs arrived (valid or not: each costs a verification)."""
-        prepaid = min(self._prepaid, count)
-        self._prepaid -= prepaid
-        self._refill()
-        self._tokens -= count - prepaid
-
-    def prepay(self, count: int) -> None:
-        """Charge ``count`` SETs now that :meth:`received` will be told of later.
-
-        A WebSocket reader hands frames to tasks that reach the Link only after it has
-        read the next frames; charging as it reads keeps its pause accurate.
-        """
-        self._refill()
-        self._tokens -= count
-        self._prepaid += count
-
-    def rate_wait(self) -> float:
-        """Seconds until the partner may send again; 0 when it may now."""
-        self._refill()
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    def stored(self, count: int) -> None:
-        """``count`` new SETs went into the inbox."""
-        self.backlog += count
-
-    def handled(self, count: int = 1) -> None:
-        """The application marked ``count`` SETs done."""
-        self.backlog = max(0, self.backlog - count)
-
-    @property
-    def inbox_full(self) -> bool:
-        """The partner's SETs fill ``max_pending`` inbox rows not yet handled."""
-        return self.backlog >= self.max_pending
-
-    def check_inbound(self) -> None:
-        """Refuse more SETs while the partner is over its rate or its backlog.
-
-        Raises:
-            Overloaded: with the ``retry_after`` the partner should honour.
-        """
-        if self.inbox_full:
-            # The application drains at its own pace; a few seconds is a fair guess.
-            raise Overloaded(
-                f"inbox holds {self.backlog} unhandled SETs (max_pending): try again later",
-                retry_after=5.0,
-            )
-        wait = self.rate_wait()
-        if wait > 0:
-            raise Overloaded(
-                f"more than {self.rate:.0f} SETs per second: try again later", retry_after=wait
-            )
-
-
-async def count_backlogs(store: Store, links: MutableMapping[str, Link]) -> None:
-    """Seed each Link's inbox backlog from the store (SETs not yet done, by partner).
-
-    One pass over the undone inbox at start-up, in pages; a store method counting
-    them would spare the decoding.
-    """
-    after = 0
-    while True:
-        rows = await store.fetch_inbox(after_seq=after, limit=1000)
-        if not rows:
-            return
-        for row in rows:
-            link = links.get(row.partner)
-            if link is not None:
-                link.inbound.stored(1)
-        after = rows[-1].seq
 
 
 def admitting(
@@ -192,13 +74,12 @@ def admitting(
 
     async def admit(conn: HTTPConnection) -> Link:
         link = await authenticate(conn)
-        guard = link.inbound
         held = conn.scope.get(_HELD)
         if conn.scope.get("path") in _SET_ROUTES:
-            guard.check_inbound()
+            link.check_inbound()
         if held is not None:  # only counted where it is released again
-            guard.open_session()
-            held.append(guard)
+            link.take_slot()
+            held.append(link)
         return link
 
     return admit
@@ -229,7 +110,7 @@ class GuardMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        held: list[PartnerGuard] = []
+        held: list[Link] = []
         scope[_HELD] = held
         try:
             if kind == "websocket":
@@ -237,8 +118,8 @@ class GuardMiddleware:
             else:
                 await self._http(scope, receive, send)
         finally:
-            for guard in held:
-                guard.close_session()
+            for link in held:
+                link.give_slot()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         deadline = anyio.current_time() + self.body_timeout

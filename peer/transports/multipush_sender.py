@@ -23,10 +23,11 @@ from ..protocol.communication import SetErr
 from ..protocol.media import JSON
 from ..protocol.multipush import MultiPushRequest, MultiPushResponse
 from ..protocol.push import Rejected, Retry, classify_push_response
+from ..protocol.vocabulary import SessionKind
 from .reachability import Reachability
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["COLLECT_INTERVAL", "CONCURRENT_BATCHES", "run_multipush_sender"]
 
@@ -43,7 +44,7 @@ async def run_multipush_sender(link: Link, client: httpx.AsyncClient) -> None:
     """Deliver the partner's SETs by multi-push until cancelled."""
     url = link.partner.multipush_endpoint
     assert url is not None, "config checks require multipush_endpoint for send_via = multipush"
-    reach = Reachability(link, "multipush")
+    reach = Reachability(link, SessionKind.MULTIPUSH)
     limit = _BatchLimit(link.batch_size)
     try:
         async with anyio.create_task_group() as tg:

@@ -17,10 +17,11 @@ import httpx
 from ..errors import WireError
 from ..protocol.media import JSON
 from ..protocol.poll import PollRequest, PollResponse
+from ..protocol.vocabulary import SessionKind
 from .reachability import Reachability
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["run_poller"]
 
@@ -31,7 +32,7 @@ async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
     """Poll the partner for SETs until cancelled."""
     url = link.partner.poll_endpoint
     assert url is not None, "config checks require poll_endpoint for receive_via = poll"
-    reach = Reachability(link, "poll")
+    reach = Reachability(link, SessionKind.POLL)
     # The partner holds a long poll up to its own timeout (agreed out of band):
     # our read timeout leaves it room.
     timeout = httpx.Timeout(

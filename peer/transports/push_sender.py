@@ -19,10 +19,11 @@ import httpx
 from ..protocol.communication import SetErr
 from ..protocol.media import JSON, SECEVENT_JWT
 from ..protocol.push import Accepted, Rejected, classify_push_response
+from ..protocol.vocabulary import SessionKind
 from .reachability import Reachability
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["CONCURRENT_PUSHES", "run_push_sender"]
 
@@ -36,10 +37,10 @@ async def run_push_sender(link: Link, client: httpx.AsyncClient) -> None:
     """Deliver the partner's SETs by RFC 8935 push until cancelled."""
     url = link.partner.push_endpoint
     assert url is not None, "config checks require push_endpoint for send_via = push"
-    reach = Reachability(link, "push")
+    reach = Reachability(link, SessionKind.PUSH)
     try:
         async with anyio.create_task_group() as tg:
-            for _ in range(min(CONCURRENT_PUSHES, link.ledger.window)):
+            for _ in range(min(CONCURRENT_PUSHES, link.window)):
                 tg.start_soon(_worker, link, client, url, reach)
     finally:
         reach.close()

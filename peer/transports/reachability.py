@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..protocol.retry import RetryPolicy
+from ..protocol.vocabulary import SessionId, SessionKind
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["Reachability"]
 
@@ -31,10 +32,10 @@ class Reachability:
         kind: the session kind it shows as (``push``, ``multipush``, ``poll``).
     """
 
-    def __init__(self, link: Link, kind: str) -> None:
+    def __init__(self, link: Link, kind: SessionKind) -> None:
         self._link = link
         self._kind = kind
-        self._up = False
+        self._session: SessionId | None = None  # while the endpoint answers
         self._failures = 0
         self._resume_at = 0.0  # monotonic
         self._retry = RetryPolicy(
@@ -45,17 +46,16 @@ class Reachability:
     def answered(self) -> None:
         """The endpoint answered (whatever the status): it is up."""
         self._failures = 0
-        if not self._up:
-            self._up = True
-            self._link.session_opened(self._kind)
+        if self._session is None:
+            self._session = self._link.session_opened(self._kind)
 
     def unreachable(self) -> None:
         """No answer (connection refused, timeout, reset): pause with backoff."""
         self._failures += 1
         self.pause(self._retry.delay(self._failures, self._rng))
-        if self._up:
-            self._up = False
-            self._link.session_closed(self._kind)
+        if self._session is not None:
+            self._link.session_closed(self._session)
+            self._session = None
 
     def pause(self, seconds: float) -> None:
         """No request before ``seconds`` from now (a ``Retry-After``), for every worker."""
@@ -72,6 +72,6 @@ class Reachability:
 
     def close(self) -> None:
         """The loop ends: the session state goes back to ``down``."""
-        if self._up:
-            self._up = False
-            self._link.session_closed(self._kind)
+        if self._session is not None:
+            self._link.session_closed(self._session)
+            self._session = None

@@ -17,9 +17,10 @@ from websockets.exceptions import ConnectionClosed
 
 from ..errors import CLOSE_INTERNAL_ERROR, SessionClosed, WireError
 from ..protocol.communication import CommunicationObject
+from ..protocol.vocabulary import SessionId, SessionKind
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = ["ClientChannel", "ServerChannel", "SUBPROTOCOL", "run_ws_session"]
 
@@ -105,30 +106,29 @@ async def run_ws_session(link: Link, channel: Channel) -> None:
     A malformed or oversized message closes the session with 1007/1009 and a reason
     (API.md "Errors on the wire"); what was stored stays stored.
     """
-    link.session_opened("websocket")
-    link.channels.add(channel)
+    session = link.session_opened(SessionKind.WEBSOCKET, closer=channel)
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_until_closed, _writer, link, channel, tg.cancel_scope)
-            await _until_closed(_reader, link, channel, tg.cancel_scope)
+            tg.start_soon(_until_closed, _writer, link, channel, session, tg.cancel_scope)
+            await _until_closed(_reader, link, channel, session, tg.cancel_scope)
     except Exception:
         log.exception("partner=%s websocket session failed", link.name)
         with anyio.CancelScope(shield=True):
             await channel.close(CLOSE_INTERNAL_ERROR, "internal error")
     finally:
-        link.channels.discard(channel)
-        link.session_closed("websocket", via=channel)
+        link.session_closed(session)
 
 
 async def _until_closed(
-    loop: Callable[[Link, Channel], Awaitable[None]],
+    loop: Callable[[Link, Channel, SessionId], Awaitable[None]],
     link: Link,
     channel: Channel,
+    session: SessionId,
     scope: anyio.CancelScope,
 ) -> None:
     """Run the reader or writer; when either ends (closed or done) stop both."""
     try:
-        await loop(link, channel)
+        await loop(link, channel, session)
     except* SessionClosed as group:
         for exc in group.exceptions:
             assert isinstance(exc, SessionClosed)
@@ -142,13 +142,13 @@ async def _until_closed(
 _PIPELINE = 32
 
 
-async def _reader(link: Link, channel: Channel) -> None:
+async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
     limiter = anyio.CapacityLimiter(_PIPELINE)
 
     async def handle(frame: CommunicationObject) -> None:
         async with limiter:
             try:
-                await link.frame_received(frame, via=channel)
+                await link.frame_received(frame, via=session)
             except WireError as exc:
                 await _refuse(link, channel, exc)
                 tg.cancel_scope.cancel()
@@ -159,8 +159,11 @@ async def _reader(link: Link, channel: Channel) -> None:
             try:
                 frame = CommunicationObject.parse(message, limits=link.frame_limits)
                 if frame.sets or frame.rejected:
-                    await _admit(link)
-                    link.inbound.prepay(len(frame.sets) + len(frame.rejected))
+                    # Over the partner's rate the reader pauses (TCP pushes back on
+                    # it) instead of closing a session that is merely fast; over the
+                    # backlog the session closes 1013 and the partner comes back
+                    # later: the refused frame was neither stored nor acknowledged.
+                    await link.admit_frame(len(frame.sets) + len(frame.rejected))
             except WireError as exc:
                 await _refuse(link, channel, exc)
                 return
@@ -171,38 +174,18 @@ async def _reader(link: Link, channel: Channel) -> None:
             tg.start_soon(handle, frame)
 
 
-async def _admit(link: Link) -> None:
-    """Hold SETs back while the partner is over its rate; refuse them over the backlog.
-
-    Over the rate the reader pauses (TCP pushes back on the partner) instead of closing
-    a session that is merely fast. Over the backlog nothing would help but waiting for
-    the application, so the session closes 1013 and the partner comes back later; the
-    refused frame was neither stored nor acknowledged (issue 6).
-
-    Raises:
-        Overloaded: the partner's inbox backlog is full.
-    """
-    guard = link.inbound
-    wait = guard.rate_wait()
-    while wait > 0:
-        await anyio.sleep(wait)
-        wait = guard.rate_wait()
-    if guard.inbox_full:
-        guard.check_inbound()
-
-
 async def _refuse(link: Link, channel: Channel, exc: WireError) -> None:
     """Close the session for ``exc`` with its close code and reason (API.md)."""
     log.info("partner=%s websocket refused: %s %s", link.name, exc.close_code, exc.description)
     await channel.close(exc.close_code, exc.close_reason)
 
 
-async def _writer(link: Link, channel: Channel) -> None:
+async def _writer(link: Link, channel: Channel, session: SessionId) -> None:
     while True:
         woken = link.outbound_ready.snapshot()
         # While closing, only answers go out: no new SETs on a session about to end.
         max_sets = 0 if link.closing else link.batch_size
-        frame = await link.take_frame(max_sets=max_sets, via=channel)
+        frame = await link.take_frame(max_sets=max_sets, via=session)
         if frame is None:
             await woken.wait()
             continue

@@ -16,7 +16,8 @@ import websockets
 from peer import Peer
 from peer.config import Limits
 from peer.errors import Backpressure, ConfigError, Overloaded
-from peer.transports.limits_guard import MAX_HEADER_BYTES, PartnerGuard
+from peer.link.partner_limits import PartnerGuard
+from peer.transports.limits_guard import MAX_HEADER_BYTES
 from tests.conftest import MS
 from tests.hostile.helpers import Attacker, raw_http, read_until_closed
 from tests.peers import SESSION_REVOKED, make_pair, write_config

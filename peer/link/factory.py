@@ -1,0 +1,115 @@
+"""Building a node's Links from its configuration: one per partner, restored from the store."""
+
+from __future__ import annotations
+
+import random
+
+from ..config import Partner, PeerConfig
+from ..protocol.ledger import Ledger
+from ..protocol.retry import RetryPolicy
+from ..signal import Signal
+from ..store.base import Store
+from ..tokens.keys import KeyStore
+from ..tokens.verify import Verifier
+from ..transports.outbound_auth import OutboundAuth
+from ..transports.partner_keys import RemoteKeys
+from .leases import LeasedRows, LocalRows, RowSource
+from .link import Link
+from .outcomes import Observer
+from .partner_limits import count_backlogs
+
+__all__ = ["build_link", "build_links"]
+
+
+def build_link(
+    partner: Partner,
+    *,
+    config: PeerConfig,
+    store: Store,
+    owner: str,
+    inbox: Signal,
+    progress: Signal,
+    observer: Observer | None = None,
+    rng: random.Random | None = None,
+) -> Link:
+    """The Link of ``partner``, not yet restored (see :meth:`Link.restore`).
+
+    Args:
+        partner: the partner's configuration.
+        config: the node's configuration (our issuer is the SETs' audience).
+        store: the node's store; a shared one makes the Link lease its rows.
+        owner: names this node's leases in a shared store.
+        inbox: set when a new inbound SET is stored.
+        progress: set when a SET is acked or failed.
+        observer: the node's metrics.
+        rng: jitter for retries (shared by the node's Links).
+    """
+    limits = partner.limits
+    ledger = Ledger(
+        window=limits.window,
+        retry=RetryPolicy(initial=limits.retry_initial, maximum=limits.retry_max),
+        max_attempts=limits.max_attempts,
+        # A partner that polls us acks in a later poll: unacked SETs are served
+        # again after poll_redelivery (POLL-15), not ack_timeout.
+        ack_timeout=limits.poll_redelivery if partner.send_via == "poll" else limits.ack_timeout,
+        rng=rng or random.Random(),
+        max_set_bytes=limits.max_set_bytes,
+    )
+    # Keys from a file, or fetched from jwks_uri once the node runs.
+    keys = KeyStore.from_file(partner.jwks_path)
+    verifier = Verifier(
+        issuer=partner.issuer,
+        audience=config.issuer,
+        keys=keys,
+        ssf=partner.ssf,
+        strict_subjects=partner.strict_subjects,
+        max_token_bytes=limits.max_set_bytes,
+    )
+    return Link(
+        partner=partner,
+        store=store,
+        ledger=ledger,
+        verifier=verifier,
+        rows=row_source(store, partner.name, owner),
+        outbound_auth=OutboundAuth(partner),
+        inbox_signal=inbox,
+        progress_signal=progress,
+        remote_keys=None if partner.jwks_uri is None else RemoteKeys(partner, keys),
+        observer=observer,
+    )
+
+
+def row_source(store: Store, partner: str, owner: str) -> RowSource:
+    """Leased rows when several nodes share ``store``, else every row is ours."""
+    if getattr(store, "shared", False):
+        return LeasedRows(store, partner, owner)  # type: ignore[arg-type]
+    return LocalRows(store, partner)
+
+
+async def build_links(
+    config: PeerConfig,
+    store: Store,
+    *,
+    owner: str,
+    inbox: Signal,
+    progress: Signal,
+    observer: Observer | None = None,
+) -> dict[str, Link]:
+    """Every partner's Link, restored from the store, by partner name."""
+    rng = random.Random()
+    links: dict[str, Link] = {}
+    for partner in config.partners:
+        link = build_link(
+            partner,
+            config=config,
+            store=store,
+            owner=owner,
+            inbox=inbox,
+            progress=progress,
+            observer=observer,
+            rng=rng,
+        )
+        await link.restore()
+        links[partner.name] = link
+    await count_backlogs(store, {name: link.inbound for name, link in links.items()})
+    return links

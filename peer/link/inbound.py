@@ -1,0 +1,180 @@
+"""The inbound pipeline: a partner's SETs verified, stored, and counted.
+
+Valid SETs and every answer owed are committed in one transaction before anyone is
+told; a duplicate ``(iss, jti)`` is not stored again but still acknowledged. A SET
+signed with a key we do not know makes the partner's keys be fetched again once (a
+rotation loses no SET). The signature checks of a large frame run in a worker thread
+(they release the GIL), beside the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..errors import Overloaded, SETRejected, StoreError
+from ..protocol.communication import SetErr
+from ..signal import Signal
+from ..store.base import Answer, InboundNew, Store
+from ..tokens.verify import UnknownKey, Verifier
+from .outcomes import LinkCounters, Observer, safe_jti
+from .partner_limits import PartnerGuard
+
+if TYPE_CHECKING:
+    from ..transports.partner_keys import RemoteKeys
+
+__all__ = ["STORE_WAIT", "VERIFY_IN_THREAD", "InboundPipeline", "Verdicts"]
+
+_Checked = tuple[dict[str, "SetErr | None"], list[InboundNew], list[str]]
+
+log = logging.getLogger("setpeer.link")
+
+VERIFY_IN_THREAD = 8
+"""Frames with at least this many SETs are verified in a worker thread; a handful
+costs less inline than the hand-off (~30 µs) and keeps batch-1 latency low."""
+
+STORE_WAIT = 30.0
+"""Seconds a frame's SETs may take to be stored once handed to the store, even when
+their session ends meanwhile (then they are still counted)."""
+
+Verdicts = dict[str, SetErr | None]
+"""The verdict per inbound jti: None (accepted, or a duplicate) or the error."""
+
+
+class InboundPipeline:
+    """Takes in one partner's SETs.
+
+    Args:
+        name: the partner.
+        store: the node's store.
+        verifier: checks the partner's SETs.
+        guard: the partner's inbound limits (rate charged, backlog counted).
+        counters: the partner's counters (``received``).
+        inbox: set when a new SET is stored (wakes ``receive()``).
+        remote_keys: the partner's keys from its ``jwks_uri``, if it has one.
+        observer: told how long each store write took.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        store: Store,
+        verifier: Verifier,
+        guard: PartnerGuard,
+        counters: LinkCounters,
+        inbox: Signal,
+        remote_keys: RemoteKeys | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.name = name
+        self.verifier = verifier
+        self.guard = guard
+        self.remote_keys = remote_keys
+        self.rejected: dict[str, int] = {}  # inbound SETs refused, by error code
+        self._store = store
+        self._counters = counters
+        self._inbox = inbox
+        self._observer = observer
+
+    def count_rejected(self, err: str) -> None:
+        """One inbound SET refused with ``err`` (``setpeer_sets_rejected_total``)."""
+        self.rejected[err] = self.rejected.get(err, 0) + 1
+
+    async def accept(
+        self,
+        sets: Mapping[str, str],
+        rejected: Mapping[str, SetErr] | None,
+        *,
+        owe: bool,
+    ) -> Verdicts:
+        """Verify and store ``sets``; ``rejected`` are refused by the codec already.
+
+        ``owe``: their answers are stored as owed (sent in a later frame or poll).
+
+        Raises:
+            Overloaded: nothing could be stored (refused whole, retryable); or the
+                partner's keys cannot be fetched yet.
+        """
+        self.guard.received(len(sets) + len(rejected or {}))
+        remote = self.remote_keys
+        if sets and remote is not None and not remote.loaded:
+            await remote.refetch()
+            remote.require_loaded()  # still none: refused, retryable (503/1013)
+        verdicts, items, unknown = await self._verify(sets)
+        if unknown and remote is not None and await remote.refetch():
+            # A kid we do not know: the partner may have rotated its keys. Check
+            # these SETs again with the keys fetched now.
+            again, more, _ = await self._verify({jti: sets[jti] for jti in unknown})
+            verdicts.update(again)
+            items.extend(more)
+        for jti, refusal in (rejected or {}).items():
+            verdicts[jti] = refusal
+        answers = (
+            [
+                Answer(jti, None if e is None else e.err, None if e is None else e.description)
+                for jti, e in verdicts.items()
+            ]
+            if owe
+            else []
+        )
+        for err in verdicts.values():
+            if err is not None:
+                self.count_rejected(err.err)
+        await self._store_shielded(items, answers)
+        return verdicts
+
+    async def _store_shielded(self, items: list[InboundNew], answers: list[Answer]) -> None:
+        """Commit SETs and answers. Shielded: SETs handed to the store are committed
+        even if their session dies meanwhile, and what was stored is counted and
+        handed to the application. Bounded: a store that does not answer within
+        :data:`STORE_WAIT` seconds is refused like a failed one."""
+        started = time.monotonic()
+        with anyio.CancelScope(shield=True):
+            try:
+                with anyio.fail_after(STORE_WAIT):
+                    fresh = await self._store.accept_inbound(self.name, items, answers)
+            except (StoreError, TimeoutError) as exc:
+                # Not stored, so not acknowledged: refused whole and retryable (503 /
+                # close 1013); the partner keeps the SETs and sends them again.
+                why = str(exc) or f"no answer in {STORE_WAIT:g} s"
+                log.warning("partner=%s cannot store its SETs: %s", self.name, why)
+                raise Overloaded("cannot store SETs now, try again", retry_after=1.0) from exc
+            new = sum(1 for flag in fresh if flag)
+            self.guard.stored(new)
+            if new:
+                self._counters.received += new
+                self._inbox.set()
+        if self._observer is not None:
+            self._observer.store_time("accept_inbound", time.monotonic() - started)
+
+    async def _verify(
+        self, sets: Mapping[str, str]
+    ) -> tuple[Verdicts, list[InboundNew], list[str]]:
+        if len(sets) >= VERIFY_IN_THREAD:
+            return await anyio.to_thread.run_sync(self._verify_all, sets)
+        return self._verify_all(sets)
+
+    def _verify_all(self, sets: Mapping[str, str]) -> _Checked:
+        """Verify each SET: the verdict per jti, the SETs to store, and the jtis whose
+        ``kid`` no key of the partner has (worth a key refetch)."""
+        now = time.time()
+        verdicts: Verdicts = {}
+        items: list[InboundNew] = []
+        unknown: list[str] = []
+        for jti, token in sets.items():
+            try:
+                verified = self.verifier.verify(token, now=now, expected_jti=jti)
+            except SETRejected as exc:
+                verdicts[jti] = SetErr(exc.err, exc.description)
+                if isinstance(exc, UnknownKey):
+                    unknown.append(jti)
+                log.info("partner=%s jti=%s rejected err=%s", self.name, safe_jti(jti), exc.err)
+                continue
+            verdicts[jti] = None
+            items.append(InboundNew(verified.iss, jti, token, verified.claims))
+        return verdicts, items, unknown
