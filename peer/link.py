@@ -20,6 +20,7 @@ from .errors import CLOSE_GOING_AWAY, Overloaded, SETRejected, StoreError
 from .protocol.communication import CommunicationObject, SetErr
 from .protocol.effects import Acked, Effect, Failed, Sent
 from .protocol.ledger import ENVELOPE_BYTES, Ledger
+from .protocol.vocabulary import SessionId
 from .signal import Signal
 from .store.base import Answer, InboundNew, OutboundRow, SharedStore, Store
 from .tokens.verify import UnknownKey
@@ -64,7 +65,7 @@ _MAX_TIMED = 100_000
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Failure:
-    """An outbound SET that ended in error (API.md ``node.failures()``)."""
+    """An outbound SET that ended in error, as ``Peer.failures()`` lists it."""
 
     partner: str
     jti: str
@@ -135,20 +136,20 @@ class Link:
         self.channels: set[Channel] = set()  # open WebSocket sessions, either side
         self.remote_keys: RemoteKeys | None = None  # the partner's jwks_uri, if it has one
         self.rejected: dict[str, int] = {}  # inbound SETs refused, by error code
-        # Several nodes on one store (issue 7): the name this node leases outbox rows
+        # Several nodes on one store: the name this node leases outbox rows
         # under, each node sending the rows it leased; None when the store is ours
         # alone (SQLite, memory), and every unfinished row is ours to send.
         self.row_owner: str | None = None
         self.rows_held = False  # rows leased under row_owner may sit in the Ledger
         self._reserved = 0  # Ledger room promised to our publishes being committed
-        self.metrics: NodeMetrics | None = None  # latency histograms (issue 7)
+        self.metrics: NodeMetrics | None = None  # latency histograms
         self._published_at: dict[str, float] = {}  # jti -> monotonic publish time
-        # issue 6: bearer, OAuth client credentials or client certificate to the partner.
+        # Bearer, OAuth client credentials or client certificate to the partner.
         self.outbound_auth = OutboundAuth(partner)
-        # issue 6: inbound sessions, SET rate and inbox backlog of this partner.
+        # Inbound sessions, SET rate and inbox backlog of this partner.
         self.inbound = PartnerGuard(partner.limits)
         # SETs per frame we send: 100-SET frames cost well under 1 µs per SET on the
-        # wire (PERFORMANCE.md); never more than the partner's batch limit.
+        # wire; never more than the partner's batch limit.
         self.batch_size = min(100, partner.limits.max_sets_per_frame)
 
     # -- state ---------------------------------------------------------------------
@@ -193,7 +194,7 @@ class Link:
         return any(self.sessions.get(k) for k in _PUSHPULL) or self._recent("http")
 
     def auth_headers(self) -> dict[str, str]:
-        """Headers that authenticate us to the partner (issue 6: ``outbound_auth``)."""
+        """Headers that authenticate us to the partner (``outbound_auth``)."""
         return self.outbound_auth.current_headers()
 
     async def close_sessions(self) -> None:
@@ -208,7 +209,7 @@ class Link:
         if self.row_owner is not None:
             self.rows_wanted()
 
-    def session_closed(self, kind: str, via: object = None) -> None:
+    def session_closed(self, kind: str, via: SessionId | None = None) -> None:
         """A session of ``kind`` ended; ``via`` names it if answers were pinned to it."""
         if via is not None:
             self.ledger.session_ended(via)
@@ -224,7 +225,7 @@ class Link:
             self.outbound_ready.set()
 
     def stats(self) -> dict[str, int | str]:
-        """API.md ``stats()`` entry for this partner."""
+        """This partner's entry in ``Peer.stats()``."""
         inflight = self.ledger.inflight
         return {
             "session": self.session_state,
@@ -399,7 +400,9 @@ class Link:
                 self.outbound_ready.set()
                 self._feed.set()  # SETs that failed made room in the buffer
 
-    async def take_frame(self, *, max_sets: int, via: object = None) -> CommunicationObject | None:
+    async def take_frame(
+        self, *, max_sets: int, via: SessionId | None = None
+    ) -> CommunicationObject | None:
         """The next Communication Object to send, persisted first; None if nothing.
 
         Args:
@@ -489,7 +492,7 @@ class Link:
     # -- inbound -------------------------------------------------------------------
 
     async def frame_received(
-        self, frame: CommunicationObject, via: object = None
+        self, frame: CommunicationObject, via: SessionId | None = None
     ) -> dict[str, SetErr | None]:
         """Take in a partner's Communication Object: answers to our SETs, and its SETs.
 
@@ -513,9 +516,9 @@ class Link:
         rejected: Mapping[str, SetErr] | None = None,
         *,
         owe: bool = True,
-        via: object = None,
+        via: SessionId | None = None,
     ) -> dict[str, SetErr | None]:
-        """Verify, store and owe answers for SETs from this partner (DESIGN "A SET coming in").
+        """Verify, store and owe answers for SETs from this partner.
 
         Valid SETs and every answer are committed in one transaction before anyone
         is told; a duplicate ``(iss, jti)`` is not stored again but still acknowledged.
@@ -537,7 +540,7 @@ class Link:
         verdicts, items, unknown = await self._verify(sets)
         if unknown and self.remote_keys is not None and await self.remote_keys.refetch():
             # A kid we do not know: the partner may have rotated its keys. Check these
-            # SETs again with the keys fetched now (issue 6: rotation loses no SET).
+            # SETs again with the keys fetched now: a key rotation loses no SET.
             again, more, _ = await self._verify({jti: sets[jti] for jti in unknown})
             verdicts.update(again)
             items.extend(more)
@@ -587,7 +590,7 @@ class Link:
     ) -> tuple[dict[str, SetErr | None], list[InboundNew], list[str]]:
         if len(sets) >= _VERIFY_IN_THREAD:
             # The signature checks release the GIL: a frame's worth runs in a worker
-            # thread beside the event loop, on the other core (PERFORMANCE.md).
+            # thread beside the event loop, on another core.
             return await anyio.to_thread.run_sync(self._verify_all, sets)
         return self._verify_all(sets)
 

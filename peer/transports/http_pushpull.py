@@ -18,6 +18,7 @@ import httpx
 from ..errors import ConnectError, PeerError, SessionClosed, UnsupportedMediaType, WireError
 from ..protocol.communication import CommunicationObject
 from ..protocol.media import JSON, media_type
+from ..protocol.vocabulary import SessionId, new_session_id
 
 if TYPE_CHECKING:
     from ..link import Link
@@ -42,13 +43,13 @@ async def respond(link: Link, body: bytes, content_type: str | None) -> Communic
         raise UnsupportedMediaType("Content-Type must be application/json")
     request = CommunicationObject.parse(body, limits=link.frame_limits)
     if request.sets or request.rejected:
-        # issue 6: over its rate or our inbox backlog, the partner's request is refused
+        # Over its rate or our inbox backlog, the partner's request is refused
         # whole (429, PP-13): nothing stored or acknowledged, it sends it again later.
         link.inbound.check_inbound()
     link.http_seen()
     # This request's answers go in this response, not in another request's (the
     # partner may be several nodes, each asking for the answers to its own SETs).
-    via = object()
+    via = new_session_id()
     try:
         await link.frame_received(request, via=via)
         return await _reply(link, request, via)
@@ -56,7 +57,7 @@ async def respond(link: Link, body: bytes, content_type: str | None) -> Communic
         link.ledger.session_ended(via)
 
 
-async def _reply(link: Link, request: CommunicationObject, via: object) -> CommunicationObject:
+async def _reply(link: Link, request: CommunicationObject, via: SessionId) -> CommunicationObject:
     if link.closing:
         max_sets = 0
     elif request.max_response_events is None:
@@ -109,17 +110,18 @@ async def run_http_session(
             first = first.exceptions[0]
         raise first from None
     finally:
-        link.session_closed("http", via=session)
+        link.session_closed("http", via=session.id)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Session:
-    """One HTTP push-pull session we run; also the key its answers are pinned to."""
+    """One HTTP push-pull session we run; ``id`` is the key its answers are pinned to."""
 
     link: Link
     client: httpx.AsyncClient
     url: str
     until: float | None
+    id: SessionId = dataclasses.field(default_factory=new_session_id)
 
 
 async def _request_loop(session: _Session, polls: bool) -> None:
@@ -128,7 +130,7 @@ async def _request_loop(session: _Session, polls: bool) -> None:
     while until is None or time.monotonic() < until:
         woken = link.outbound_ready.snapshot()
         max_sets = 0 if link.closing else link.batch_size
-        frame = await link.take_frame(max_sets=max_sets, via=session)
+        frame = await link.take_frame(max_sets=max_sets, via=session.id)
         if frame is None and not polls:
             await woken.wait()
             continue
@@ -149,7 +151,7 @@ async def _exchange(session: _Session, frame: CommunicationObject) -> Communicat
         sets=frame.sets,
         ack=frame.ack,
         set_errs=frame.set_errs,
-        # issue 6: with our inbox backlog full, ask for answers only (PP-9: 0 SETs).
+        # With our inbox backlog full, ask for answers only (PP-9: 0 SETs).
         max_response_events=0 if link.inbound.inbox_full else link.batch_size,
     )
     try:
@@ -172,5 +174,5 @@ async def _exchange(session: _Session, frame: CommunicationObject) -> Communicat
         reply = CommunicationObject.parse(response.content, limits=link.frame_limits)
     except WireError as exc:
         raise SessionClosed(1002, f"bad response: {exc.description}") from exc
-    await link.frame_received(reply, via=session)
+    await link.frame_received(reply, via=session.id)
     return reply

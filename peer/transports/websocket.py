@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..errors import CLOSE_INTERNAL_ERROR, SessionClosed, WireError
 from ..protocol.communication import CommunicationObject
+from ..protocol.vocabulary import SessionId, new_session_id
 
 if TYPE_CHECKING:
     from ..link import Link
@@ -103,32 +104,34 @@ async def run_ws_session(link: Link, channel: Channel) -> None:
     """Exchange Communication Objects with the partner until the session ends.
 
     A malformed or oversized message closes the session with 1007/1009 and a reason
-    (API.md "Errors on the wire"); what was stored stays stored.
+    (see ``peer.errors``); what was stored stays stored.
     """
+    session = new_session_id()  # the answers to the SETs it brings go back on it
     link.session_opened("websocket")
     link.channels.add(channel)
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_until_closed, _writer, link, channel, tg.cancel_scope)
-            await _until_closed(_reader, link, channel, tg.cancel_scope)
+            tg.start_soon(_until_closed, _writer, link, channel, session, tg.cancel_scope)
+            await _until_closed(_reader, link, channel, session, tg.cancel_scope)
     except Exception:
         log.exception("partner=%s websocket session failed", link.name)
         with anyio.CancelScope(shield=True):
             await channel.close(CLOSE_INTERNAL_ERROR, "internal error")
     finally:
         link.channels.discard(channel)
-        link.session_closed("websocket", via=channel)
+        link.session_closed("websocket", via=session)
 
 
 async def _until_closed(
-    loop: Callable[[Link, Channel], Awaitable[None]],
+    loop: Callable[[Link, Channel, SessionId], Awaitable[None]],
     link: Link,
     channel: Channel,
+    session: SessionId,
     scope: anyio.CancelScope,
 ) -> None:
     """Run the reader or writer; when either ends (closed or done) stop both."""
     try:
-        await loop(link, channel)
+        await loop(link, channel, session)
     except* SessionClosed as group:
         for exc in group.exceptions:
             assert isinstance(exc, SessionClosed)
@@ -142,13 +145,13 @@ async def _until_closed(
 _PIPELINE = 32
 
 
-async def _reader(link: Link, channel: Channel) -> None:
+async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
     limiter = anyio.CapacityLimiter(_PIPELINE)
 
     async def handle(frame: CommunicationObject) -> None:
         async with limiter:
             try:
-                await link.frame_received(frame, via=channel)
+                await link.frame_received(frame, via=session)
             except WireError as exc:
                 await _refuse(link, channel, exc)
                 tg.cancel_scope.cancel()
@@ -177,7 +180,7 @@ async def _admit(link: Link) -> None:
     Over the rate the reader pauses (TCP pushes back on the partner) instead of closing
     a session that is merely fast. Over the backlog nothing would help but waiting for
     the application, so the session closes 1013 and the partner comes back later; the
-    refused frame was neither stored nor acknowledged (issue 6).
+    refused frame was neither stored nor acknowledged.
 
     Raises:
         Overloaded: the partner's inbox backlog is full.
@@ -192,17 +195,17 @@ async def _admit(link: Link) -> None:
 
 
 async def _refuse(link: Link, channel: Channel, exc: WireError) -> None:
-    """Close the session for ``exc`` with its close code and reason (API.md)."""
+    """Close the session for ``exc`` with its close code and reason."""
     log.info("partner=%s websocket refused: %s %s", link.name, exc.close_code, exc.description)
     await channel.close(exc.close_code, exc.close_reason)
 
 
-async def _writer(link: Link, channel: Channel) -> None:
+async def _writer(link: Link, channel: Channel, session: SessionId) -> None:
     while True:
         woken = link.outbound_ready.snapshot()
         # While closing, only answers go out: no new SETs on a session about to end.
         max_sets = 0 if link.closing else link.batch_size
-        frame = await link.take_frame(max_sets=max_sets, via=channel)
+        frame = await link.take_frame(max_sets=max_sets, via=session)
         if frame is None:
             await woken.wait()
             continue
