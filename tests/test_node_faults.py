@@ -15,6 +15,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from peer import Peer
+from peer.protocol.vocabulary import new_session_id
 from peer.tokens.keys import generate_private_jwks, public_jwks
 from peer.tokens.sign import Signer, build_claims
 from tests.conftest import MS
@@ -410,7 +411,7 @@ async def test_sets_stored_as_their_session_ends_are_counted(tmp_path: Path) -> 
         link = b.links["a"]
 
         async def frame_arrives() -> None:
-            await link.accept_sets({"j1": token}, via=object())
+            await link.accept_sets({"j1": token}, via=new_session_id())
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(frame_arrives)

@@ -1,10 +1,9 @@
 """Ledger: one partner's delivery state, as a sans-I/O state machine.
 
-Outbound, a tracked SET is *waiting* (for a retry time), *due*, *in flight* (sent,
-answer expected by a deadline) or *closing* (reloaded with its attempts used up: not
-sent again, but a late answer counts until its last deadline). An ack or setErr
-*finishes* it. Inbound, the Ledger keeps the *debt*: the answers we owe the partner.
-Feed it facts with the time as an argument, ask ``next_frame``/``next_deadline``,
+Outbound, a tracked SET is waiting, due, in flight or closing until an answer or
+its last deadline finishes it; ``setstate`` lists the states and the only moves
+between them. Inbound, the Ledger keeps the debt (``answers``): the answers we owe
+the partner. Feed it facts with the time as an argument, ask ``next_frame``/``next_deadline``,
 and take its decisions for the store with ``effects()``. It never reads a clock.
 
 - Oldest first among due SETs (POLL-8); at most ``window`` in flight; at most
@@ -19,153 +18,35 @@ and take its decisions for the store with ``effects()``. It never reads a clock.
   session makes its SETs due again at once, attempts kept (PP-30).
 - Every receipt of an inbound SET is answered after it (PP-23, MP-7, POLL-15).
 
-O(log n) per SET: heaps with lazy deletion, compacted when stale entries dominate.
+O(log n) per SET: heaps with lazy deletion (``schedule``), compacted when stale
+entries dominate. Frames are filled within a byte budget (``framebytes``).
 """
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
+from .answers import Debt, answered
 from .communication import CommunicationObject, SetErr
-from .effects import Acked, AcksSent, Effect, Failed, Sent
-from .jsonio import dumps
+from .effects import Acked, Effect, Failed, Sent
+from .finished import FINISHED_MEMORY, Finished
+from .framebytes import ENVELOPE_BYTES, answers_bytes, member_bytes
 from .retry import RetryPolicy
+from .schedule import Queue
+from .setstate import MOVES, ImpossibleTransition, SetState, TrackedSet
+from .vocabulary import SessionId
 
 __all__ = ["DEFAULT_MAX_ANSWERS", "ENVELOPE_BYTES", "EXHAUSTED", "FINISHED_MEMORY", "Ledger"]
 
 EXHAUSTED = "delivery_exhausted"
-# Recently finished jtis remembered so a late duplicate enqueue is refused (PP-25).
-# 100k jtis of ~40 bytes is a few MiB; the store's unique key is the durable guard.
-FINISHED_MEMORY = 100_000
 # Answers per frame unless the caller says otherwise: 1,000 typical jtis are ~40 KiB,
 # far inside a partner's frame and ack-count limits (FrameLimits: 1 MiB, 10,000), so
 # a backlog of owed answers after a restart never makes a frame the partner refuses.
 DEFAULT_MAX_ANSWERS = 1000
-# Bytes of a Communication Object around its members ({"sets":{},"ack":[],...}) and of
-# the other bodies SETs go in (multi-push, a poll response), with room to spare.
-ENVELOPE_BYTES = 256
 
-_WAITING, _DUE, _FLIGHT, _CLOSING = range(4)
-_Heap = list[tuple[float, int, str]]  # (key, version, jti); stale when version moved on
-
-
-class _Debt:
-    """Answers owed to the partner for SETs it sent us (PP-23, MP-7).
-
-    ``_owed`` holds answers to hand out, oldest first; ``_sent`` those handed out in
-    frames not yet settled, with how many such frames carry each jti. A jti's debt
-    is paid (``AcksSent``) when its last frame is delivered and no newer receipt of
-    it is owed; a lost frame's answers are owed again.
-
-    ``_via`` pins an owed answer to the session its SET came on, while that session
-    lives: any session may carry any answer (PP-22), but when the partner is several
-    nodes sharing one store, the answer reaches the node that sent the SET.
-    """
-
-    __slots__ = ("_owed", "_sent", "_via")
-
-    def __init__(self) -> None:
-        self._owed: OrderedDict[str, SetErr | None] = OrderedDict()
-        self._sent: dict[str, tuple[SetErr | None, int]] = {}
-        self._via: dict[str, object] = {}  # jti -> session, for owed answers only
-
-    @property
-    def count(self) -> int:
-        return len(self._owed) + len(self._sent)
-
-    def __contains__(self, jti: str) -> bool:
-        return jti in self._owed or jti in self._sent
-
-    def owe(self, jti: str, error: SetErr | None, via: object = None) -> None:
-        # A repeat receipt not yet answered keeps its place; the latest verdict and
-        # session win.
-        self._owed[jti] = error
-        if via is None:
-            self._via.pop(jti, None)
-        else:
-            self._via[jti] = via
-
-    def take(self, limit: int | None, via: object = None) -> tuple[list[str], dict[str, SetErr]]:
-        count = len(self._owed) if limit is None else min(max(limit, 0), len(self._owed))
-        if not self._via:
-            # Nothing pinned (one node, one session): the oldest answers, as they come.
-            taken = [self._owed.popitem(last=False) for _ in range(count)]
-        else:
-            # Answers for this session or for any, oldest first; others wait for theirs.
-            jtis: list[str] = []
-            for jti in self._owed:
-                if len(jtis) >= count:
-                    break
-                pinned = self._via.get(jti)
-                if pinned is None or pinned is via:
-                    jtis.append(jti)
-            taken = []
-            for jti in jtis:
-                taken.append((jti, self._owed.pop(jti)))
-                self._via.pop(jti, None)
-        ack: list[str] = []
-        errs: dict[str, SetErr] = {}
-        for jti, error in taken:
-            self._sent[jti] = (error, self._sent.get(jti, (None, 0))[1] + 1)
-            if error is None:
-                ack.append(jti)
-            else:
-                errs[jti] = error
-        return ack, errs
-
-    def unpin(self, via: object) -> None:
-        """``via`` ended: its owed answers may go on any session."""
-        if self._via:
-            self._via = {jti: v for jti, v in self._via.items() if v is not via}
-
-    def _settle(self, answers: Mapping[str, SetErr | None] | None) -> dict[str, SetErr | None]:
-        """Take one frame's answers (None: every frame's) off ``_sent``; return those
-        that were handed out and not settled yet."""
-        if answers is None:
-            settled = {jti: error for jti, (error, _) in self._sent.items()}
-            self._sent.clear()
-            return settled
-        done: dict[str, SetErr | None] = {}
-        for jti, error in answers.items():
-            entry = self._sent.get(jti)
-            if entry is None:
-                continue  # not ours to settle: settled already, or never handed out
-            if entry[1] > 1:
-                self._sent[jti] = (entry[0], entry[1] - 1)
-            else:
-                del self._sent[jti]
-            done[jti] = error
-        return done
-
-    def delivered(self, answers: Mapping[str, SetErr | None] | None) -> AcksSent | None:
-        # Paid once no other frame carries it and no newer receipt of it is owed.
-        paid = tuple(
-            jti for jti in self._settle(answers) if jti not in self._sent and jti not in self._owed
-        )
-        return AcksSent(paid) if paid else None
-
-    def lost(self, answers: Mapping[str, SetErr | None] | None) -> None:
-        # Owed again even if another frame still carries an answer: that one may
-        # predate a later receipt. Ahead of newer answers, in their original order.
-        for jti, error in reversed(self._settle(answers).items()):
-            if jti not in self._owed:
-                self._owed[jti] = error
-                self._owed.move_to_end(jti, last=False)
-
-
-class _Item:
-    __slots__ = ("attempts", "jti", "seq", "state", "token", "version")
-
-    def __init__(self, jti: str, token: str, attempts: int, seq: int) -> None:
-        self.jti = jti
-        self.token = token
-        self.attempts = attempts
-        self.seq = seq  # enqueue order: due SETs go out oldest first
-        self.state = _WAITING
-        self.version = 0  # bumps on every move; heap entries of older versions are stale
+# The states as globals: cheaper to read than enum attributes on every SET's path.
+_NEW, _WAITING, _DUE, _IN_FLIGHT, _CLOSING, _FINISHED = SetState
 
 
 class Ledger:
@@ -211,15 +92,14 @@ class Ledger:
         self.buffer = buffer if buffer is not None else 4 * window
         self.max_set_bytes = max_set_bytes
         self._rng = rng if rng is not None else random.Random()
-        self._finished_memory = finished_memory
-        self._items: dict[str, _Item] = {}
+        self._items: dict[str, TrackedSet] = {}
         self._seq = 0
-        self._waiting: _Heap = []  # key: due time
-        self._due: _Heap = []  # key: seq (oldest first)
-        self._deadlines: _Heap = []  # in flight and closing; key: deadline
+        self._waiting = Queue(self._items)  # key: due time
+        self._due = Queue(self._items)  # key: seq (oldest first)
+        self._deadlines = Queue(self._items)  # in flight and closing; key: deadline
         self._flight: dict[str, None] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
-        self._debt = _Debt()
+        self._finished = Finished(finished_memory)
+        self._debt = Debt()
         self._effects: list[Effect] = []
 
     # -- counters ------------------------------------------------------------------
@@ -291,7 +171,7 @@ class Ledger:
             # Stored before this limit held (an older version, a limit lowered since):
             # the partner refuses it, and one too large for a frame would hold every
             # SET behind it. It fails now instead of being sent.
-            self._remember_finished(jti)
+            self._finished.add(jti)
             self._effects.append(
                 Failed(
                     jti,
@@ -302,7 +182,7 @@ class Ledger:
             )
             return True
         self._seq += 1
-        item = self._items[jti] = _Item(jti, token, attempts, self._seq)
+        item = self._items[jti] = TrackedSet(jti, token, attempts, self._seq)
         when = now if not_before is None else not_before
         if attempts >= self.max_attempts:
             # PP-21: no more sends; an answer to the last one may still come until its
@@ -346,16 +226,16 @@ class Ledger:
         deadline = now + self.ack_timeout
         size = 0
         while len(sets) < room:
-            if self._peek(self._due) is None:
+            item = self._due.first()
+            if item is None:
                 break
-            item = self._items[self._due[0][2]]
             if max_bytes is not None:
-                size += _member_bytes(item.jti, item.token)
+                size += member_bytes(item.jti, item.token)
                 if size > max_bytes and (sets or not first_always):
                     break  # it goes in the next frame
-            heapq.heappop(self._due)
+            self._due.drop_first()
             item.attempts += 1
-            self._move(item, _FLIGHT, deadline)
+            self._move(item, _IN_FLIGHT, deadline)
             sets[item.jti] = item.token
             self._effects.append(Sent(item.jti, item.attempts, deadline))
         return sets
@@ -367,7 +247,7 @@ class Ledger:
         Args:
             now: the current time.
         """
-        while (item := self._pop(self._deadlines, now)) is not None:
+        while (item := self._deadlines.pop(now)) is not None:
             if item.attempts >= self.max_attempts:
                 self._finish(item)
                 self._effects.append(
@@ -375,7 +255,7 @@ class Ledger:
                 )
             else:
                 self._move(item, _WAITING, now + self.retry.delay(item.attempts, self._rng))
-        while (item := self._pop(self._waiting, now)) is not None:
+        while (item := self._waiting.pop(now)) is not None:
             self._move(item, _DUE)
 
     def sets_lost(self, jtis: Iterable[str], *, now: float) -> None:
@@ -390,7 +270,7 @@ class Ledger:
         """
         for jti in jtis:
             item = self._items.get(jti)
-            if item is not None and item.state == _FLIGHT and item.attempts < self.max_attempts:
+            if item is not None and item.state is _IN_FLIGHT and item.attempts < self.max_attempts:
                 self._move(item, _DUE)
 
     def retry_later(self, jtis: Iterable[str], *, now: float, not_before: float = 0.0) -> None:
@@ -406,7 +286,7 @@ class Ledger:
         """
         for jti in jtis:
             item = self._items.get(jti)
-            if item is None or item.state != _FLIGHT:
+            if item is None or item.state is not _IN_FLIGHT:
                 continue
             if item.attempts >= self.max_attempts:
                 self._finish(item)
@@ -468,7 +348,7 @@ class Ledger:
 
     # -- inbound debt ---------------------------------------------------------------
 
-    def owe(self, jti: str, error: SetErr | None, via: object = None) -> None:
+    def owe(self, jti: str, error: SetErr | None, via: SessionId | None = None) -> None:
         """We received the SET ``jti`` (again) and owe an ack (None) or a setErr.
 
         Call it on every receipt, duplicates included (POLL-15): each receipt gets
@@ -481,7 +361,7 @@ class Ledger:
         self._debt.owe(jti, error, via)
 
     def take_answers(
-        self, limit: int | None = None, via: object = None
+        self, limit: int | None = None, via: SessionId | None = None
     ) -> tuple[list[str], dict[str, SetErr]]:
         """Owed answers, oldest first, for the next frame; unconfirmed until settled.
 
@@ -495,7 +375,7 @@ class Ledger:
         """
         return self._debt.take(limit, via)
 
-    def session_ended(self, via: object) -> None:
+    def session_ended(self, via: SessionId) -> None:
         """The session ``via`` closed: answers pinned to it may go on any session."""
         self._debt.unpin(via)
 
@@ -504,14 +384,14 @@ class Ledger:
 
         Produces ``AcksSent`` for the jtis whose debt is now fully paid.
         """
-        paid = self._debt.delivered(None if frame is None else _answered(frame))
+        paid = self._debt.delivered(None if frame is None else answered(frame))
         if paid:
             self._effects.append(paid)
 
     def answers_lost(self, frame: CommunicationObject | None = None) -> None:
         """The answers in ``frame`` may not have arrived (None: every answer taken so
         far): they are owed again, ahead of newer ones."""
-        self._debt.lost(None if frame is None else _answered(frame))
+        self._debt.lost(None if frame is None else answered(frame))
 
     # -- output --------------------------------------------------------------------
 
@@ -521,7 +401,7 @@ class Ledger:
         now: float,
         max_sets: int,
         max_answers: int | None = DEFAULT_MAX_ANSWERS,
-        via: object = None,
+        via: SessionId | None = None,
         max_bytes: int | None = None,
     ) -> CommunicationObject | None:
         """Due SETs and owed answers as one object (PP-27), or None if nothing to say.
@@ -541,7 +421,7 @@ class Ledger:
         ack, errs = self._debt.take(max_answers, via)
         budget = None
         if max_bytes is not None:
-            budget = max_bytes - ENVELOPE_BYTES - _answers_bytes(ack, errs)
+            budget = max_bytes - ENVELOPE_BYTES - answers_bytes(ack, errs)
         # With answers aboard, a SET that does not fit waits for a frame with fewer.
         sets = self.take_sets(
             now=now, limit=max_sets, max_bytes=budget, first_always=not (ack or errs)
@@ -567,7 +447,7 @@ class Ledger:
         SETs already due wait for room in the window or for a frame, not for a time.
         """
         times = [
-            t for t in (self._peek(self._deadlines), self._peek(self._waiting)) if t is not None
+            t for t in (self._deadlines.first_key(), self._waiting.first_key()) if t is not None
         ]
         return min(times) if times else None
 
@@ -579,74 +459,40 @@ class Ledger:
 
     # -- internals -----------------------------------------------------------------
 
-    def _move(self, item: _Item, state: int, when: float = 0.0) -> None:
-        """Put ``item`` in ``state``; ``when`` is its due time or deadline."""
+    def _move(self, item: TrackedSet, state: SetState, when: float = 0.0) -> None:
+        """Put ``item`` in ``state``; ``when`` is its due time or deadline.
+
+        Raises:
+            ImpossibleTransition: ``MOVES`` has no such move (a bug in the Ledger).
+        """
+        source = item.state
+        if (source, state) not in MOVES:
+            raise ImpossibleTransition(item.jti, source, state)
         item.version += 1
-        if item.state == _FLIGHT:
+        if source is _IN_FLIGHT:
             del self._flight[item.jti]
         item.state = state
-        if state == _DUE:
-            self._push(self._due, float(item.seq), item)
-        elif state == _WAITING:
-            self._push(self._waiting, when, item)
+        if state is _DUE:
+            self._due.push(float(item.seq), item)
+        elif state is _WAITING:
+            self._waiting.push(when, item)
         else:
-            if state == _FLIGHT:
+            if state is _IN_FLIGHT:
                 self._flight[item.jti] = None
-            self._push(self._deadlines, when, item)
+            self._deadlines.push(when, item)
 
-    def _finish(self, item: _Item) -> None:
+    def _finish(self, item: TrackedSet) -> None:
+        """``item`` is done for good: untracked, its heap entries stale, remembered.
+
+        Raises:
+            ImpossibleTransition: it is not in a state a SET can finish from.
+        """
+        source = item.state
+        if (source, _FINISHED) not in MOVES:
+            raise ImpossibleTransition(item.jti, source, _FINISHED)
         del self._items[item.jti]
-        if item.state == _FLIGHT:
+        if source is _IN_FLIGHT:
             del self._flight[item.jti]
+        item.state = _FINISHED
         item.version += 1  # its heap entries are stale now
-        self._remember_finished(item.jti)
-
-    def _remember_finished(self, jti: str) -> None:
-        if self._finished_memory:
-            self._finished[jti] = None
-            if len(self._finished) > self._finished_memory:
-                self._finished.popitem(last=False)
-
-    def _push(self, heap: _Heap, key: float, item: _Item) -> None:
-        heapq.heappush(heap, (key, item.version, item.jti))
-        # Stale entries pile up (a SET acked long before its deadline leaves one):
-        # rebuild once they outnumber the live ones, which keeps pushes O(log n)
-        # amortised and memory bounded by the number of tracked SETs.
-        if len(heap) > 2 * len(self._items) + 64:
-            heap[:] = [entry for entry in heap if self._live(entry)]
-            heapq.heapify(heap)
-
-    def _live(self, entry: tuple[float, int, str]) -> bool:
-        item = self._items.get(entry[2])
-        return item is not None and item.version == entry[1]
-
-    def _peek(self, heap: _Heap) -> float | None:
-        while heap and not self._live(heap[0]):
-            heapq.heappop(heap)
-        return heap[0][0] if heap else None
-
-    def _pop(self, heap: _Heap, until: float | None) -> _Item | None:
-        """The first live item whose key is <= ``until`` (None: any), removed."""
-        key = self._peek(heap)
-        if key is None or (until is not None and key > until):
-            return None
-        return self._items[heapq.heappop(heap)[2]]
-
-
-def _member_bytes(jti: str, token: str) -> int:
-    """Bytes of ``"jti":"token",`` in compact JSON (a compact JWS needs no escapes)."""
-    return len(dumps(jti)) + len(token) + 4
-
-
-def _answers_bytes(ack: list[str], errs: Mapping[str, SetErr]) -> int:
-    """Bytes the answers take in a Communication Object, members and separators."""
-    size = sum(len(dumps(jti)) + 1 for jti in ack)
-    for jti, error in errs.items():
-        size += len(dumps(jti)) + len(dumps(error.to_json())) + 2
-    return size
-
-
-def _answered(frame: CommunicationObject) -> dict[str, SetErr | None]:
-    answers: dict[str, SetErr | None] = dict.fromkeys(frame.ack)
-    answers.update(frame.set_errs)
-    return answers
+        self._finished.add(item.jti)

@@ -11,6 +11,7 @@ import pytest
 from peer.protocol import Acked, AcksSent, CommunicationObject, Effect, Failed, Sent, SetErr
 from peer.protocol.ledger import DEFAULT_MAX_ANSWERS, EXHAUSTED, Ledger
 from peer.protocol.retry import RetryPolicy
+from peer.protocol.vocabulary import SessionId, new_session_id
 
 MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 
@@ -325,7 +326,7 @@ class TestDebt:
         """PP-22 lets any session carry any answer; a partner that is several nodes
         on one store hears its own answers when each goes back on its SET's session."""
         led = ledger()
-        one, two = object(), object()
+        one, two = new_session_id(), new_session_id()
         led.owe("a1", None, one)
         led.owe("b1", None, two)
         led.owe("a2", SetErr("invalid_key", "bad"), one)
@@ -340,7 +341,7 @@ class TestDebt:
 
     def test_answers_of_an_ended_session_go_on_any(self) -> None:
         led = ledger()
-        gone, other = object(), object()
+        gone, other = new_session_id(), new_session_id()
         led.owe("a", None, gone)
         led.owe("b", None, gone)
         assert led.next_frame(now=0, max_sets=0, via=other) is None
@@ -352,7 +353,7 @@ class TestDebt:
 
     def test_a_lost_pinned_answer_may_go_on_any_session(self) -> None:
         led = ledger()
-        one, two = object(), object()
+        one, two = new_session_id(), new_session_id()
         led.owe("a", None, one)
         frame = led.next_frame(now=0, max_sets=0, via=one)
         assert frame is not None
@@ -361,11 +362,24 @@ class TestDebt:
 
     def test_a_repeat_receipt_follows_its_latest_session(self) -> None:
         led = ledger()
-        one, two = object(), object()
+        one, two = new_session_id(), new_session_id()
         led.owe("a", None, one)
         led.owe("a", None, two)  # the partner resent it on another session
         assert led.next_frame(now=0, max_sets=0, via=one) is None
         assert led.next_frame(now=0, max_sets=0, via=two) == CommunicationObject(ack=["a"])
+
+    def test_a_session_is_known_by_its_id_not_by_the_object(self) -> None:
+        """Session ids are ints: an equal id built elsewhere names the same session."""
+        led = ledger()
+        led.owe("a", None, SessionId(10**6))
+        assert led.next_frame(now=0, max_sets=0, via=SessionId(10**6 + 1)) is None
+        same = SessionId(int("1000000"))  # equal, but not the same int object
+        assert led.next_frame(now=0, max_sets=0, via=same) == CommunicationObject(ack=["a"])
+        led.owe("b", None, SessionId(10**6))
+        led.session_ended(same)
+        assert led.next_frame(now=0, max_sets=0, via=new_session_id()) == CommunicationObject(
+            ack=["b"]
+        )
 
     def test_lost_answers_go_ahead_of_newer_ones(self) -> None:
         led = ledger()

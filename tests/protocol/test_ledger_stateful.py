@@ -11,6 +11,10 @@ transport (an HTTP request that failed). Checked after every step and at the end
 - none sent after its ack or error (PP-25, MP-9), none sent more than
   ``max_attempts`` times, restarts included (PP-21, POLL-16);
 - in flight never exceeds the window, tracked never exceeds the buffer;
+- no impossible state move (the Ledger raises ``ImpossibleTransition``, an
+  AssertionError, which fails the run), and each tracked SET's state agrees with
+  where it is: in flight exactly when counted in flight, closing only with its
+  attempts used up (PP-21);
 - every receipt at B is answered after it, answers are never paid (``AcksSent``)
   while a receipt is unanswered, and never delivered more often than received
   (PP-23, MP-7, POLL-15);
@@ -27,6 +31,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from peer.protocol import Acked, AcksSent, CommunicationObject, Failed, Sent, SetErr
 from peer.protocol.ledger import EXHAUSTED, Ledger
 from peer.protocol.retry import RetryPolicy
+from peer.protocol.setstate import SetState
 
 WINDOW = 3
 BUFFER = 6
@@ -244,6 +249,20 @@ class TwoLedgers(RuleBasedStateMachine):
     def bounded(self) -> None:
         assert 0 <= self.a.inflight <= WINDOW
         assert self.a.inflight + self.a.waiting <= BUFFER
+
+    @invariant()
+    def states_agree_with_queues(self) -> None:
+        """The Ledger's private state, read directly: a guard on its bookkeeping."""
+        for jti, item in self.a._items.items():
+            assert item.jti == jti
+            assert item.state in (
+                SetState.WAITING,
+                SetState.DUE,
+                SetState.IN_FLIGHT,
+                SetState.CLOSING,
+            )
+            assert (item.state is SetState.IN_FLIGHT) == (jti in self.a._flight)
+            assert item.state is not SetState.CLOSING or item.attempts >= MAX_ATTEMPTS
 
     @invariant()
     def outcomes_are_consistent(self) -> None:
