@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import anyio
 
+from .auth.outbound import OutboundAuth
 from .errors import CLOSE_GOING_AWAY, Overloaded, SETRejected, StoreError
 from .protocol.communication import CommunicationObject, SetErr
 from .protocol.effects import Acked, Effect, Failed, Sent
@@ -23,14 +24,13 @@ from .protocol.ledger import ENVELOPE_BYTES, Ledger
 from .signal import Signal
 from .store.base import Answer, InboundNew, OutboundRow, SharedStore, Store
 from .tokens.verify import UnknownKey
-from .transports.limits_guard import PartnerGuard
-from .transports.outbound_auth import OutboundAuth
+from .transports.partner_limits import PartnerGuard
 
 if TYPE_CHECKING:
+    from .auth.partner_keys import RemoteKeys
     from .config import Partner
     from .metrics import NodeMetrics
     from .tokens.verify import Verifier
-    from .transports.partner_keys import RemoteKeys
     from .transports.websocket import Channel
 
 __all__ = ["Failure", "Link", "LinkCounters"]

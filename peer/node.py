@@ -25,6 +25,7 @@ from typing import Any, Self, cast
 
 import anyio
 
+from .auth.partner_keys import RemoteKeys
 from .config import PeerConfig
 from .errors import Backpressure, DuplicateJti, PeerError, StoreError, UnknownPartner
 from .link import LEASE_TTL, Failure, Link
@@ -33,15 +34,15 @@ from .metrics import NodeMetrics
 from .protocol.ledger import Ledger
 from .protocol.retry import RetryPolicy
 from .publisher import Publisher, check_size
+from .server.guards import ConnectionGuard
+from .server.serve import HTTPServer, server_ssl_options
 from .signal import Signal
 from .store import open_store
 from .store.base import OutboundNew, SharedStore, Store
 from .tokens.keys import KeyStore, load_private_jwks, public_jwks
 from .tokens.sign import Signer
 from .tokens.verify import Verifier, unverified_jti
-from .transports.limits_guard import ConnectionGuard, count_backlogs
-from .transports.partner_keys import RemoteKeys
-from .transports.serve import HTTPServer, server_ssl_options
+from .transports.partner_limits import count_backlogs
 
 __all__ = ["Peer", "Received"]
 
@@ -110,7 +111,7 @@ class Peer:
         return self
 
     async def _start(self) -> None:
-        from .server import create_app  # the app reaches back into the node
+        from .server.app import create_app  # the app reaches back into the node
 
         config = self.config
         install_redaction()  # issue 6: no credential or token in any library's log line

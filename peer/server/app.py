@@ -1,4 +1,4 @@
-"""The HTTP application: one Starlette app with every route of API.md "HTTP routes"."""
+"""The HTTP application: one Starlette app with every route we serve."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from .errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .protocol.push import ERROR_HEADERS, error_response_body
-from .transports.auth import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
-from .transports.http_adapters import adapter_handlers
-from .transports.http_pushpull import respond
-from .transports.limits_guard import GuardMiddleware, admitting
-from .transports.resource_metadata import resource_metadata_routes
-from .transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
+from ..auth.inbound import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
+from ..errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
+from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..protocol.push import ERROR_HEADERS, error_response_body
+from ..transports.http_adapters import adapter_handlers
+from ..transports.http_pushpull import respond
+from ..transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
+from .middleware import GuardMiddleware, admitting
+from .resource_metadata import resource_metadata_routes
 
 if TYPE_CHECKING:
-    from .node import Peer
+    from ..node import Peer
 
 __all__ = ["create_app", "error_response", "read_body"]
 
@@ -34,10 +34,10 @@ def error_response(exc: WireError) -> Response:
     """The HTTP answer to a refused request: status, RFC 8935 body, headers."""
     headers = dict(ERROR_HEADERS)
     if isinstance(exc, AuthenticationFailed):
-        # issue 6: the challenge names the resource's RFC 9728 metadata (OPRM-19).
+        # The challenge names the resource's RFC 9728 metadata (OPRM-19).
         challenge = exc.challenge if isinstance(exc, Unauthorized) else WWW_AUTHENTICATE
         headers["www-authenticate"] = challenge
-    headers.update(exc.response_headers())  # issue 6: Retry-After on 429
+    headers.update(exc.response_headers())  # Retry-After on 429
     return Response(error_response_body(exc), status_code=exc.http_status, headers=headers)
 
 
@@ -66,11 +66,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def create_app(node: Peer) -> Starlette:
     """Build the app for ``node``."""
-    # issue 6: mTLS and OAuth too; resource identifiers start at our public base URL.
+    # Bearer, mTLS and OAuth; resource identifiers start at our public base URL.
     auth = InboundAuthenticator(
         node.links.values(), base_url=lambda: node.config.public_url or node.url
     )
-    # issue 6: each request or WebSocket holds one of its partner's session slots.
+    # Each request or WebSocket holds one of its partner's session slots.
     authenticate = admitting(auth.authenticate)
 
     async def pushpull_post(request: Request) -> Response:
@@ -96,7 +96,7 @@ def create_app(node: Peer) -> Starlette:
         try:
             link = await authenticate(websocket)
         except WireError as exc:
-            # Refused before the upgrade (API.md): the client sees the HTTP status.
+            # Refused before the upgrade: the client sees the HTTP status.
             await websocket.send_denial_response(error_response(exc))
             return
         if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
@@ -135,11 +135,11 @@ def create_app(node: Peer) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
     ]
-    # Issue 5: RFC 8935 push, multi-push and RFC 8936 poll, on the same Links.
+    # RFC 8935 push, multi-push and RFC 8936 poll, on the same Links.
     methods = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "POST"]  # 405 for all but POST
     for path, handler in adapter_handlers(authenticate, read_body, error_response).items():
         routes.append(Route(path, handler, methods=methods))
-    routes.extend(resource_metadata_routes(auth))  # issue 6: RFC 9728, when OAuth is used
-    # issue 6: request bodies within idle_timeout; early answers close the connection.
+    routes.extend(resource_metadata_routes(auth))  # RFC 9728, when OAuth is used
+    # Request bodies within idle_timeout; early answers close the connection.
     guard = Middleware(GuardMiddleware, body_timeout=node.config.limits.idle_timeout)
     return Starlette(routes=routes, middleware=[guard])

@@ -33,7 +33,7 @@ from ..protocol.communication import COMPACT_JWS
 from ..protocol.jsonio import loads_strict
 from ..tokens.jose import b64decode, verify_bytes
 from ..tokens.keys import ALGORITHMS, KeyStore, VerificationKey
-from .auth_discovery import DiscoveryError, fetch_as_metadata, fetch_json
+from .discovery import DiscoveryError, fetch_as_metadata, fetch_json
 
 __all__ = [
     "CLOCK_SKEW",

@@ -1,0 +1,140 @@
+"""Per-partner limits: concurrent sessions, inbound SET rate and inbox backlog.
+
+:class:`PartnerGuard` (one per Link) counts a partner's concurrent sessions, the rate
+of its inbound SETs (a token bucket that may run into debt by one frame), and its
+inbox backlog (SETs stored but not yet ``done()``). Over a limit the partner gets
+:class:`~peer.errors.Overloaded` (429 with ``Retry-After``, or close 1013): nothing in
+the refused request is stored or acknowledged, so nothing is lost. The connection
+and request limits in front of it live in :mod:`peer.server.guards` and
+:mod:`peer.server.middleware`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING
+
+from ..errors import Overloaded
+
+if TYPE_CHECKING:
+    from ..config import Limits
+    from ..link import Link
+    from ..store.base import Store
+
+__all__ = ["PartnerGuard", "count_backlogs"]
+
+
+class PartnerGuard:
+    """One partner's sessions, inbound rate and inbox backlog.
+
+    Args:
+        limits: the partner's limits (``max_sessions``, ``max_inbound_sets_per_second``,
+            ``max_pending``).
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_sessions = limits.max_sessions
+        self.rate = float(limits.max_inbound_sets_per_second)
+        self.max_pending = limits.max_pending
+        self.sessions = 0
+        self.backlog = 0  # stored inbound SETs the application has not marked done
+        self._clock = clock
+        self._tokens = self.rate  # a second's worth of burst
+        self._stamp = clock()
+        self._prepaid = 0  # SETs charged by a reader before the Link saw them
+
+    # -- sessions ------------------------------------------------------------------
+
+    def open_session(self) -> None:
+        """Take a session slot (a WebSocket, or an HTTP request while it is served).
+
+        Raises:
+            Overloaded: the partner holds ``max_sessions`` already.
+        """
+        if self.sessions >= self.max_sessions:
+            raise Overloaded(f"more than {self.max_sessions} concurrent sessions")
+        self.sessions += 1
+
+    def close_session(self) -> None:
+        """Give a slot back."""
+        self.sessions = max(0, self.sessions - 1)
+
+    # -- inbound SETs --------------------------------------------------------------
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def received(self, count: int) -> None:
+        """``count`` SETs arrived (valid or not: each costs a verification)."""
+        prepaid = min(self._prepaid, count)
+        self._prepaid -= prepaid
+        self._refill()
+        self._tokens -= count - prepaid
+
+    def prepay(self, count: int) -> None:
+        """Charge ``count`` SETs now that :meth:`received` will be told of later.
+
+        A WebSocket reader hands frames to tasks that reach the Link only after it has
+        read the next frames; charging as it reads keeps its pause accurate.
+        """
+        self._refill()
+        self._tokens -= count
+        self._prepaid += count
+
+    def rate_wait(self) -> float:
+        """Seconds until the partner may send again; 0 when it may now."""
+        self._refill()
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def stored(self, count: int) -> None:
+        """``count`` new SETs went into the inbox."""
+        self.backlog += count
+
+    def handled(self, count: int = 1) -> None:
+        """The application marked ``count`` SETs done."""
+        self.backlog = max(0, self.backlog - count)
+
+    @property
+    def inbox_full(self) -> bool:
+        """The partner's SETs fill ``max_pending`` inbox rows not yet handled."""
+        return self.backlog >= self.max_pending
+
+    def check_inbound(self) -> None:
+        """Refuse more SETs while the partner is over its rate or its backlog.
+
+        Raises:
+            Overloaded: with the ``retry_after`` the partner should honour.
+        """
+        if self.inbox_full:
+            # The application drains at its own pace; a few seconds is a fair guess.
+            raise Overloaded(
+                f"inbox holds {self.backlog} unhandled SETs (max_pending): try again later",
+                retry_after=5.0,
+            )
+        wait = self.rate_wait()
+        if wait > 0:
+            raise Overloaded(
+                f"more than {self.rate:.0f} SETs per second: try again later", retry_after=wait
+            )
+
+
+async def count_backlogs(store: Store, links: MutableMapping[str, Link]) -> None:
+    """Seed each Link's inbox backlog from the store (SETs not yet done, by partner).
+
+    One pass over the undone inbox at start-up, in pages; a store method counting
+    them would spare the decoding.
+    """
+    after = 0
+    while True:
+        rows = await store.fetch_inbox(after_seq=after, limit=1000)
+        if not rows:
+            return
+        for row in rows:
+            link = links.get(row.partner)
+            if link is not None:
+                link.inbound.stored(1)
+        after = rows[-1].seq
