@@ -31,14 +31,15 @@ from .link.leases import TAKEOVER_POLL
 from .logs import install_redaction
 from .metrics import NodeMetrics
 from .publisher import Publisher, check_size
+from .server.app import create_app
+from .server.guards import ConnectionGuard
+from .server.serve import HTTPServer, server_ssl_options
 from .signal import Signal
 from .store import open_store
 from .store.base import Store
 from .tokens.keys import load_private_jwks, public_jwks
 from .tokens.sign import Signer
 from .tokens.verify import unverified_jti
-from .transports.limits_guard import ConnectionGuard
-from .transports.serve import HTTPServer, server_ssl_options
 
 __all__ = ["Peer", "Received"]
 
@@ -105,8 +106,6 @@ class Peer:
         return self
 
     async def _start(self) -> None:
-        from .server import create_app  # the app reaches back into the node
-
         config = self.config
         install_redaction()  # issue 6: no credential or token in any library's log line
         config.validate()  # a config built in code gets the checks load_config applies
@@ -357,6 +356,10 @@ class Peer:
                     await woken.wait()
         pending = {n: s for n, s in self.stats().items() if s["pending"] or s["inflight"]}
         raise PeerError(f"flush timed out after {timeout}s; still pending: {pending}")
+
+    def render_metrics(self) -> bytes:
+        """``GET /metrics``: the Prometheus text exposition of this node's metrics."""
+        return self.metrics.render()
 
     def public_jwks(self) -> dict[str, Any]:
         """Our public signing keys (``/.well-known/jwks.json``); never a private member."""

@@ -71,7 +71,7 @@ def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
         from peer.cli import main
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["status", "-c", {str(tmp_path / "a.toml")!r}]) == 0
-        heavy = ("peer.node", "peer.transports.serve", "joserfc", "uvicorn", "httpx")
+        heavy = ("peer.node", "peer.server.serve", "joserfc", "uvicorn", "httpx")
         print(",".join(m for m in heavy if m in sys.modules))
     """)
     out = subprocess.run(

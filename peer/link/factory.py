@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+from ..auth.outbound import OutboundAuth
+from ..auth.partner_keys import RemoteKeys
 from ..config import Partner, PeerConfig
 from ..protocol.ledger import Ledger
 from ..protocol.retry import RetryPolicy
@@ -11,8 +13,6 @@ from ..signal import Signal
 from ..store.base import Store
 from ..tokens.keys import KeyStore
 from ..tokens.verify import Verifier
-from ..transports.outbound_auth import OutboundAuth
-from ..transports.partner_keys import RemoteKeys
 from .leases import LeasedRows, LocalRows, RowSource
 from .link import Link
 from .outcomes import Observer

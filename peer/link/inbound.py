@@ -25,7 +25,7 @@ from .outcomes import LinkCounters, Observer, safe_jti
 from .partner_limits import PartnerGuard
 
 if TYPE_CHECKING:
-    from ..transports.partner_keys import RemoteKeys
+    from ..auth.partner_keys import RemoteKeys
 
 __all__ = ["STORE_WAIT", "VERIFY_IN_THREAD", "InboundPipeline", "Verdicts"]
 

@@ -33,9 +33,9 @@ from .sessions import Closable, Sessions
 from .write_behind import WriteBehind
 
 if TYPE_CHECKING:
+    from ..auth.outbound import OutboundAuth
+    from ..auth.partner_keys import RemoteKeys
     from ..tokens.verify import Verifier
-    from ..transports.outbound_auth import OutboundAuth
-    from ..transports.partner_keys import RemoteKeys
 
 __all__ = ["Link"]
 

@@ -20,7 +20,7 @@ from .outcomes import PartnerStats
 from .sessions import Closable
 
 if TYPE_CHECKING:
-    from ..transports.outbound_auth import OutboundAuth
+    from ..auth.outbound import OutboundAuth
 
 __all__ = ["LinkPort"]
 

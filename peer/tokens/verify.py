@@ -28,32 +28,30 @@ redelivered hours later (SET-24, SET-25). An ``exp`` that has passed is honoured
 One event per SET (SET-3, SSF-16) is not enforced: several event URIs are accepted
 as facets of one event, since a receiver cannot tell facets from a batch.
 
+Form, size and header rules are :mod:`peer.tokens.jws`'s, shared with OAuth access
+tokens; the claims rules are this module's.
+
 Speed (verification is the receiver's bottleneck): keys are imported once
 (``KeyStore``), a partner's header segment is decoded and checked once and then
-served from a small cache, and the signature is checked with the cached
+served from a small cache (``jws.JWSReader``), and the signature is checked with the cached
 ``cryptography`` key (``jose.verify_bytes``) rather than through joserfc per token,
 which measured as slow as this whole function while doing less.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
-from ..errors import SETRejected, WireError
-from ..protocol.communication import COMPACT_JWS
-from ..protocol.jsonio import loads_strict
-from .jose import verify_bytes
-from .keys import ALGORITHMS, KeyStore
+from ..errors import SETRejected
+from .jws import JWSError, JWSReader, json_segment, split
+from .keys import KeyStore
 
 __all__ = ["UnknownKey", "VerifiedSET", "Verifier", "unverified_jti"]
 
-# Keys come only from the partner's configured set (RFC 8725 §3.10 on header keys).
-_KEY_HEADERS = ("jwk", "jku", "x5u", "x5c")
 # Our own header is ~100 bytes; 4 KiB leaves room for a partner's extra members.
 _MAX_HEADER = 4096
 # Nesting limit for header and claims: real SETs nest 4-6 levels (complex subjects).
@@ -63,7 +61,6 @@ _MAX_TOKEN = 256 * 1024
 # Distinct header segments remembered per partner (one per kid/alg in practice).
 _HEADER_CACHE = 32
 _TYP = "secevent+jwt"
-_APPLICATION = "application/"
 # An absolute URI: a scheme, a colon, something after it (RFC 3986 §3; SET-1, SET-12).
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:.+", re.DOTALL)
 
@@ -93,49 +90,18 @@ class VerifiedSET:
     iss: str
 
 
-def _split(token: object, max_bytes: int) -> tuple[str, str, str]:
-    if not isinstance(token, str):
-        raise SETRejected("invalid_request", "SET must be a string")
-    if len(token) > max_bytes:
-        raise SETRejected("invalid_request", f"SET exceeds {max_bytes} bytes")
-    if COMPACT_JWS.fullmatch(token) is None:
-        raise SETRejected("invalid_request", "SET is not a JWS in compact serialization")
-    header, payload, signature = token.split(".")
-    return header, payload, signature
-
-
-def _segment_bytes(segment: str) -> bytes:
-    """base64url of a segment already matched by COMPACT_JWS (alphabet checked).
-
-    Raises:
-        ValueError: a length no base64 encoding has.
-    """
-    if len(segment) % 4 == 1:
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _json_segment(segment: str, what: str, max_bytes: int) -> dict[str, Any]:
-    try:
-        raw = _segment_bytes(segment)
-        value = loads_strict(raw, max_bytes=max_bytes, max_depth=_MAX_DEPTH)
-    except WireError as exc:
-        raise SETRejected("invalid_request", f"{what}: {exc.description}") from None
-    except ValueError:  # binascii.Error is a ValueError
-        raise SETRejected("invalid_request", f"{what} is not base64url") from None
-    if not isinstance(value, dict):
-        raise SETRejected("invalid_request", f"{what} must be a JSON object")
-    return value
-
-
 def unverified_jti(token: str) -> str:
     """The ``jti`` of a token we only forward (never trusted for anything else).
 
     Raises:
         SETRejected: not a SET with a string ``jti``.
     """
-    _, payload, _ = _split(token, _MAX_TOKEN)
-    jti = _json_segment(payload, "claims", _MAX_TOKEN).get("jti")
+    try:
+        _, payload, _ = split(token, _MAX_TOKEN, "SET")
+        claims = json_segment(payload, "claims", max_bytes=_MAX_TOKEN, max_depth=_MAX_DEPTH)
+    except JWSError as exc:
+        raise SETRejected(exc.code, exc.description) from None
+    jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise SETRejected("invalid_request", "jti must be a non-empty string")
     return jti
@@ -186,14 +152,31 @@ class Verifier:
         self.audiences = frozenset([audience] if isinstance(audience, str) else audience)
         self.keys = keys
         self.ssf = ssf
-        self.require_typ = require_typ or ssf
         self.max_future_skew = max_future_skew
         self.strict_subjects = strict_subjects
-        self.max_token_bytes = max_token_bytes
         self._check_subject_id = check_subject_id
         self._schemas = EventSchemas.default() if check_payloads else None
-        # header segment -> (header, alg, kid); only headers that passed the checks.
-        self._headers: dict[str, tuple[dict[str, Any], str, str | None]] = {}
+        # Form, size and header rules (shared with OAuth access tokens); header
+        # segments that passed are remembered.
+        self.reader = JWSReader(
+            media_type=_TYP,
+            require_typ=require_typ or ssf,
+            max_token_bytes=max_token_bytes,
+            max_header_bytes=_MAX_HEADER,
+            max_depth=_MAX_DEPTH,
+            what="SET",
+            cache_size=_HEADER_CACHE,
+        )
+
+    @property
+    def require_typ(self) -> bool:
+        """A header without ``typ`` is refused (always so under the SSF profile)."""
+        return self.reader.require_typ
+
+    @property
+    def max_token_bytes(self) -> int:
+        """Longest SET accepted."""
+        return self.reader.max_token_bytes
 
     def verify(self, token: object, *, now: float, expected_jti: str | None = None) -> VerifiedSET:
         """Check ``token`` completely: form, header, issuer, key, signature, claims.
@@ -210,73 +193,26 @@ class Verifier:
         Raises:
             SETRejected: with the RFC 8935 code of the first problem found.
         """
-        header_b64, payload_b64, signature_b64 = _split(token, self.max_token_bytes)
-        cached = self._headers.get(header_b64)
-        if cached is None:
-            cached = self._header(header_b64)
-        header, alg, kid = cached
-        claims = _json_segment(payload_b64, "claims", self.max_token_bytes)
+        try:
+            jws = self.reader.read(token)
+            claims = jws.claims(max_bytes=self.reader.max_token_bytes, max_depth=_MAX_DEPTH)
+        except JWSError as exc:
+            raise SETRejected(exc.code, exc.description) from None
         iss = claims.get("iss")
         if not isinstance(iss, str):
             raise SETRejected("invalid_request", "iss must be a string (SET-6)")
         if iss != self.issuer:
             raise SETRejected("invalid_issuer", "iss is not the issuer of this partner")
-        key = self.keys.get(kid, alg)
+        key = self.keys.get(jws.kid, jws.alg)
         if key is None:
-            what = "no key with this kid" if kid is not None else "kid required"
-            raise UnknownKey("invalid_key", f"{what} for {alg}")
+            what = "no key with this kid" if jws.kid is not None else "kid required"
+            raise UnknownKey("invalid_key", f"{what} for {jws.alg}")
         try:
-            signature = _segment_bytes(signature_b64)
-        except ValueError:
-            raise SETRejected("invalid_request", "signature is not base64url") from None
-        # The signing input is the token up to the second dot, as received (RFC 7515 §5.2).
-        signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-        if not verify_bytes(alg, key.public_key, signing_input, signature):
-            raise SETRejected("invalid_key", "signature does not verify")
+            jws.verify(key)
+        except JWSError as exc:
+            raise SETRejected(exc.code, exc.description) from None
         jti = self._check_claims(claims, now=now, expected_jti=expected_jti)
-        return VerifiedSET(claims=claims, header=dict(header), jti=jti, iss=iss)
-
-    def _header(self, header_b64: str) -> tuple[dict[str, Any], str, str | None]:
-        """Decode and check a header segment once; remember it if it passed."""
-        header = _json_segment(header_b64, "JOSE header", _MAX_HEADER)
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in ALGORITHMS:
-            # "none" (SET-15) and every HMAC fall here: no key confusion possible.
-            raise SETRejected(
-                "invalid_key", f"algorithm not accepted (only {', '.join(ALGORITHMS)})"
-            )
-        for name in _KEY_HEADERS:
-            if name in header:
-                raise SETRejected(
-                    "invalid_key",
-                    f"header {name} is not accepted: keys come from the partner's key set",
-                )
-        if "crit" in header:
-            raise SETRejected(
-                "invalid_request",
-                "crit names extensions this receiver does not understand (RFC 7515 §4.1.11)",
-            )
-        if header.get("b64", True) is not True:
-            # RFC 7797 unencoded payloads only exist under crit, which we refuse.
-            raise SETRejected("invalid_request", "b64 must be absent or true")
-        kid = header.get("kid")
-        if "kid" in header and not isinstance(kid, str):  # null is no kid either
-            raise SETRejected("invalid_request", "kid must be a string")
-        typ = header.get("typ")
-        if typ is not None or self.require_typ:
-            if not isinstance(typ, str):
-                raise SETRejected("invalid_request", "typ secevent+jwt is required (SET-14)")
-            # RFC 7515 §4.1.9: media types compare case-insensitively, prefix optional.
-            media = typ.lower()
-            if media.startswith(_APPLICATION):
-                media = media[len(_APPLICATION) :]
-            if media != _TYP:
-                raise SETRejected("invalid_request", "typ is not secevent+jwt (SET-14, SET-20)")
-        if len(self._headers) >= _HEADER_CACHE:
-            self._headers.clear()  # a partner cycling headers only loses the cache
-        entry = (header, alg, kid)
-        self._headers[header_b64] = entry
-        return entry
+        return VerifiedSET(claims=claims, header=dict(jws.header), jti=jti, iss=iss)
 
     def _check_claims(
         self, claims: Mapping[str, Any], *, now: float, expected_jti: str | None

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from ..auth.outbound import tls_context
 from ..errors import PeerError
 from .multipush_sender import CONCURRENT_BATCHES, run_multipush_sender
-from .outbound_auth import tls_context
 from .poller import run_poller
 from .push_sender import CONCURRENT_PUSHES, run_push_sender
 

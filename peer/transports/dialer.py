@@ -4,9 +4,9 @@ push-pull §7.1 (PP-16, PP-17): offer the ``pushpull`` subprotocol; if the upgra
 is refused, use the HTTP binding and try WebSocket again later. Connection failures
 back off with jitter (``reconnect_initial`` .. ``reconnect_max``).
 
-Security (issue 6): the partner's certificate and host name are verified (PP-18)
+Security: the partner's certificate and host name are verified (PP-18)
 with the Link's TLS context, which also carries our client certificate; every
-handshake and request carries the Link's :class:`~.outbound_auth.OutboundAuth`
+handshake and request carries the Link's :class:`~peer.auth.outbound.OutboundAuth`
 headers. A 401 makes it refresh its credentials (decision 7, OPRM-20). An OAuth
 access token is replaced before it expires, and a WebSocket session opened with it
 is closed and reopened then, so no session outlives its credential.
@@ -30,8 +30,8 @@ from .http_pushpull import run_http_session
 from .websocket import SUBPROTOCOL, ClientChannel, run_ws_session
 
 if TYPE_CHECKING:
+    from ..auth.outbound import OutboundAuth
     from ..link.port import LinkPort as Link
-    from .outbound_auth import OutboundAuth
 
 __all__ = ["UpgradeRefused", "run_dialer"]
 
@@ -73,7 +73,7 @@ async def _websocket(link: Link) -> bool:
             endpoint,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             additional_headers=headers,
-            compression=None,  # PERFORMANCE.md: deflate costs ~35% on JWS frames
+            compression=None,  # deflate costs ~35% on JWS frames (measured)
             max_size=limits.max_frame_bytes,
             open_timeout=limits.handshake_timeout,
             ssl=auth.ssl_context,

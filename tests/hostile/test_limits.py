@@ -1,4 +1,4 @@
-"""Resource limits on a real node in process (issue 6 item 5): timeouts, caps, backpressure."""
+"""Resource limits on a real node in process: timeouts, caps, backpressure."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from peer import Peer
 from peer.config import Limits
 from peer.errors import Backpressure, ConfigError, Overloaded
 from peer.link.partner_limits import PartnerGuard
-from peer.transports.limits_guard import MAX_HEADER_BYTES
+from peer.server.guards import MAX_HEADER_BYTES
 from tests.conftest import MS
 from tests.hostile.helpers import Attacker, raw_http, read_until_closed
 from tests.peers import SESSION_REVOKED, make_pair, write_config

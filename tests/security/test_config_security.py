@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from peer import ConfigError
+from peer.auth.discovery import as_metadata_urls, resource_metadata_url
+from peer.auth.outbound import OutboundAuth as OutboundAuthenticator
 from peer.config import InboundAuth, InboundOAuth, OAuthClient, OutboundAuth, load_config
-from peer.transports.auth_discovery import as_metadata_urls, resource_metadata_url
-from peer.transports.outbound_auth import OutboundAuth as OutboundAuthenticator
 from tests.peers import make_pair, write_config
 
 from .helpers import node_config

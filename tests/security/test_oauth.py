@@ -25,10 +25,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from peer import Peer
+from peer.auth.client_credentials import request_token
+from peer.auth.discovery import fetch_as_metadata, fetch_resource_metadata
 from peer.config import InboundAuth, InboundOAuth, OAuthClient, OutboundAuth, PeerConfig
 from peer.tokens.keys import generate_private_jwks, public_jwks
-from peer.transports.auth_discovery import fetch_as_metadata, fetch_resource_metadata
-from peer.transports.auth_token import request_token
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair
 
 from .authorization_server import AuthorizationServer, authorization_server
@@ -242,7 +242,7 @@ async def test_metadata_documents_per_resource(tmp_path: Path) -> None:
 
 
 async def test_no_metadata_routes_without_oauth(tmp_path: Path) -> None:
-    """API.md: the metadata routes exist only when OAuth inbound auth is configured."""
+    """The metadata routes exist only when OAuth inbound auth is configured."""
     a, b = make_pair(tmp_path)
     pki = Pki.create(tmp_path)
     config = node_config(
@@ -315,7 +315,7 @@ def _tamper_header(token: str, **header: Any) -> str:
 
 async def test_inbound_token_checks_against_real_keys(tmp_path: Path) -> None:
     """RFC 9068 §4: alg, typ, signature, issuer and exp are each checked."""
-    from peer.transports.auth_oauth import (
+    from peer.auth.access_tokens import (
         CLOCK_SKEW,
         AccessTokenVerifier,
         AuthorizationServerKeys,

@@ -284,4 +284,4 @@ def test_header_cache_is_bounded() -> None:
     for i in range(500):
         header = json.dumps(HEADER | {"x": i}).encode()
         assert isinstance(survive(signed(header, orjson.dumps(CLAIMS)), v), VerifiedSET)
-    assert len(v._headers) <= 64
+    assert len(v.reader._headers) <= 64

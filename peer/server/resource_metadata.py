@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .auth import RESOURCE_PATHS
-from .auth_discovery import WELL_KNOWN_RESOURCE
+from ..auth.discovery import WELL_KNOWN_RESOURCE
+from ..auth.inbound import RESOURCE_PATHS
 
 if TYPE_CHECKING:
-    from .auth import InboundAuthenticator
+    from ..auth.inbound import InboundAuthenticator
 
 __all__ = ["METADATA_MAX_AGE", "metadata_document", "resource_metadata_routes"]
 
@@ -51,7 +51,7 @@ def metadata_document(
 
 
 def resource_metadata_routes(auth: InboundAuthenticator) -> list[Route]:
-    """One GET route per resource; none when no partner uses OAuth (API.md routes).
+    """One GET route per resource; none when no partner uses OAuth (so no route is served for it).
 
     Args:
         auth: the node's authenticator (knows our base URL, the issuers we trust and

@@ -1,22 +1,18 @@
-"""Resource limits on everything a client can make the server hold (DESIGN "Security stance").
+"""Connection limits: subclasses of uvicorn's protocol classes, and the check they fit.
 
-Three layers, from the socket up:
+- a cap on open connections (closed on accept beyond it);
+- a deadline from accept (or from a request's first byte) to the end of its headers
+  (slowloris, silent sockets);
+- a cap on header bytes (httptools sets none of its own);
+- an idle deadline on WebSocket sessions (anything received, pongs included, keeps a
+  session alive).
 
-- **connections** (:func:`guarded_protocols`, subclasses of uvicorn's protocol classes):
-  a cap on open connections, a deadline from accept (or from a request's first byte)
-  to the end of its headers (slowloris, silent sockets), a cap on header bytes
-  (httptools sets none of its own), and an idle deadline on WebSocket sessions
-  (anything received, pongs included, keeps a session alive). uvicorn offers
-  ``timeout_keep_alive`` (between requests) and ``ws_max_size``, nothing of these.
-- **requests** (:class:`GuardMiddleware`, ASGI): a request body must arrive whole
-  within ``idle_timeout`` (else 408); an answer given before the body was read closes
-  the connection, so a client cannot keep trickling a refused 100 MB body; the
-  partner's session slot is released when the request or WebSocket ends.
-- **partners** (``peer.link.partner_limits``, one per Link): concurrent sessions,
-  the rate of inbound SETs (a token bucket that may run into debt by one frame), and the inbox
-  backlog (SETs stored but not yet ``done()``). Over a limit the partner gets
-  :class:`~peer.errors.Overloaded` (429 with ``Retry-After``, or close 1013): nothing in
-  the refused request is stored or acknowledged, so nothing is lost.
+uvicorn offers ``timeout_keep_alive`` (between requests) and ``ws_max_size``, none of
+these, so the guards override its protocol callbacks and read a few of its attributes
+(``connections``, ``loop``, ``cycle``). :func:`check_attachable` verifies, before a
+server is built, that the uvicorn in use still has every one of them: a release that
+renamed one would otherwise switch a guard off without a word. ``SUPPORTED_UVICORN``
+is the range the guards are tested with (``pyproject.toml`` pins the same).
 """
 
 from __future__ import annotations
@@ -25,23 +21,20 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Final
 
-import anyio
-from starlette.requests import HTTPConnection
-
-from ..errors import CLOSE_GOING_AWAY, MalformedFrame, RequestTimeout
+from ..errors import CLOSE_GOING_AWAY, PeerError
 
 if TYPE_CHECKING:
     from ..config import Limits
-    from ..link.port import LinkPort as Link
 
 __all__ = [
     "MAX_HEADER_BYTES",
+    "SUPPORTED_UVICORN",
     "ConnectionGuard",
-    "GuardMiddleware",
-    "admitting",
+    "UnsupportedUvicorn",
+    "check_attachable",
     "guarded_protocols",
 ]
 
@@ -51,104 +44,82 @@ log = logging.getLogger("setpeer.limits")
 # access token with many claims can pass 8 KiB, so 64 KiB, and no more: the headers
 # are held in memory before any authentication.
 MAX_HEADER_BYTES = 64 * 1024
-# Routes that only ever carry SETs in: refused before the body is read when the
-# partner is over its rate or backlog. /pushpull checks after parsing (a frame of
-# acks only is always welcome), /poll carries none.
-_SET_ROUTES = frozenset({"/events", "/multipush"})
-_HELD = "setpeer.sessions"  # ASGI scope key: the Links a request holds a session slot of
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+SUPPORTED_UVICORN: Final = ">=0.54,<0.55"
+# What the guards override (methods of the class) and read (set by its __init__).
+_HTTP_METHODS: Final = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    # httptools parser callbacks: the header deadline and size cap hook these.
+    "on_message_begin",
+    "on_headers_complete",
+    "on_message_complete",
+)
+_HTTP_STATE: Final = ("loop", "connections", "cycle")
+_WS_METHODS: Final = ("connection_made", "connection_lost", "data_received")
+_WS_STATE: Final = ("loop",)
 
 
-def admitting(
-    authenticate: Callable[[HTTPConnection], Awaitable[Link]],
-) -> Callable[[HTTPConnection], Awaitable[Link]]:
-    """``authenticate``, then take a session slot of the partner for this request.
+class UnsupportedUvicorn(PeerError):
+    """The installed uvicorn lacks something the connection guards rely on."""
 
-    The slot is released by :class:`GuardMiddleware` when the request or WebSocket
-    ends. SET-only routes are also refused while the partner is over its rate or
-    backlog, before their body is read.
+
+def _uvicorn_version() -> str:
+    import uvicorn
+
+    return str(getattr(uvicorn, "__version__", "(unknown version)"))
+
+
+def _probe(base: type[Any]) -> object:
+    """An instance of a uvicorn protocol class, never connected: its __init__ state."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # never called
+        raise NotImplementedError
+
+    config = uvicorn.Config(app, log_config=None, lifespan="off", ws_per_message_deflate=False)
+    config.load()
+    loop = asyncio.new_event_loop()
+    try:
+        return base(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+    finally:
+        loop.close()
+
+
+def _lacking(base: type[Any], methods: Collection[str], state: Collection[str]) -> str | None:
+    """The first of ``methods`` or of its instances' ``state`` that ``base`` lacks, quoted."""
+    for name in methods:
+        if not callable(getattr(base, name, None)):
+            return repr(name)
+    try:
+        probe = _probe(base)
+    except Exception as exc:  # a changed constructor: nothing can be checked
+        return f"__init__(config, server_state, app_state, _loop) ({exc})"
+    for name in state:
+        if not hasattr(probe, name):
+            return repr(name)
+    return None
+
+
+def check_attachable(http_base: type[Any], ws_base: type[Any] | None) -> None:
+    """Refuse uvicorn protocol classes the guards cannot hook completely.
+
+    Raises:
+        UnsupportedUvicorn: naming the class and the first thing it lacks.
     """
-
-    async def admit(conn: HTTPConnection) -> Link:
-        link = await authenticate(conn)
-        held = conn.scope.get(_HELD)
-        if conn.scope.get("path") in _SET_ROUTES:
-            link.check_inbound()
-        if held is not None:  # only counted where it is released again
-            link.take_slot()
-            held.append(link)
-        return link
-
-    return admit
-
-
-def _has_body(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
-            return True
-    return False
-
-
-class GuardMiddleware:
-    """ASGI middleware: body deadline, close after an early answer, release slots.
-
-    Args:
-        app: the application.
-        body_timeout: seconds a request body may take from the request's start
-            (``idle_timeout``).
-    """
-
-    def __init__(self, app: ASGIApp, *, body_timeout: float) -> None:
-        self.app = app
-        self.body_timeout = body_timeout
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope.get("type")
-        if kind not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        held: list[Link] = []
-        scope[_HELD] = held
-        try:
-            if kind == "websocket":
-                await self.app(scope, receive, send)
-            else:
-                await self._http(scope, receive, send)
-        finally:
-            for link in held:
-                link.give_slot()
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        deadline = anyio.current_time() + self.body_timeout
-        body_done = not _has_body(scope)
-
-        async def guarded_receive() -> MutableMapping[str, Any]:
-            nonlocal body_done
-            if body_done:
-                return await receive()
-            with anyio.move_on_after(deadline - anyio.current_time()):
-                message = await receive()
-                if message.get("type") == "http.disconnect":
-                    # Gone mid-body: a typed refusal for the route, not a crash.
-                    raise MalformedFrame("the client went away before the body was complete")
-                if not message.get("more_body", False):
-                    body_done = True
-                return message
-            raise RequestTimeout(f"request body not complete within {self.body_timeout:g} s")
-
-        async def guarded_send(message: MutableMapping[str, Any]) -> None:
-            if message.get("type") == "http.response.start" and not body_done:
-                # Answered before the body was read (401, 413, 429, 408): close
-                # afterwards, or the rest of the body keeps the connection busy.
-                headers = list(message.get("headers", []))
-                headers.append((b"connection", b"close"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, guarded_receive, guarded_send)
+    checks: list[tuple[type[Any], Collection[str], Collection[str]]]
+    checks = [(http_base, _HTTP_METHODS, _HTTP_STATE)]
+    if ws_base is not None:
+        checks.append((ws_base, _WS_METHODS, _WS_STATE))
+    for base, methods, state in checks:
+        missing = _lacking(base, methods, state)
+        if missing is not None:
+            named = next((c for c in base.__mro__ if c.__module__.startswith("uvicorn.")), base)
+            raise UnsupportedUvicorn(
+                f"uvicorn {_uvicorn_version()} is not supported: its {named.__name__} lacks "
+                f"{missing}; setpeer needs uvicorn[standard] {SUPPORTED_UVICORN}"
+            )
 
 
 class ConnectionGuard:
@@ -206,17 +177,16 @@ def guarded_protocols(
 ) -> tuple[type[Any], type[Any] | None]:
     """uvicorn protocol classes with ``guard``'s limits (see the module docstring).
 
-    The header deadline and size cap hook httptools' parser callbacks (uvicorn's
-    default parser with ``uvicorn[standard]``); with h11 only the connection cap
-    applies, and h11's own 16 KiB header limit.
+    Raises:
+        UnsupportedUvicorn: a base class lacks what the guards hook (checked here, so
+            no server starts with a guard silently detached).
     """
+    check_attachable(http_base, ws_base)
     ws = None if ws_base is None else _guarded_websocket(ws_base, guard)
     return _guarded_http(http_base, guard), ws
 
 
 def _guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
-    parses = hasattr(base, "on_headers_complete")  # httptools callbacks
-
     class GuardedHTTP(base):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -227,7 +197,7 @@ def _guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
             # ends them may carry up to one read (256 KiB) of body too, so the cap is
             # checked only while they are still unfinished.
             self._header_bytes = 0
-            self._awaiting_headers = parses
+            self._awaiting_headers = True
 
         def connection_made(self, transport: Any) -> None:
             if guard.over_cap(len(self.connections)):
@@ -235,8 +205,7 @@ def _guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
                 transport.abort()
                 return
             super().connection_made(transport)
-            if parses:
-                self._arm()  # a silent client is closed too
+            self._arm()  # a silent client is closed too
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._refused:

@@ -34,7 +34,8 @@ import anyio
 import httpx
 
 from ..errors import PeerError
-from .auth_discovery import (
+from .client_credentials import AccessToken, TokenRequestError, request_token
+from .discovery import (
     DiscoveryError,
     MetadataAbsent,
     fetch_as_metadata,
@@ -42,7 +43,6 @@ from .auth_discovery import (
     https_url,
     resource_metadata_url,
 )
-from .auth_token import AccessToken, TokenRequestError, request_token
 
 if TYPE_CHECKING:
     from ..config import Partner

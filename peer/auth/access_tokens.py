@@ -6,13 +6,15 @@ Discovery) and its ``jwks_uri``, fetched over verified HTTPS and cached for
 early refetch (key rotation), at most every :data:`JWKS_MIN_REFETCH` seconds, so a
 stream of forged ``kid`` values cannot turn us into a load generator for the AS.
 
-Checks, in order (RFC 9068 §4): compact JWS form and size; header ``alg`` among
-:data:`~peer.tokens.keys.ALGORITHMS` (never ``none``, never HMAC: RFC 9068 §4 and
-RFC 8725 §3.1), no embedded key headers, no ``crit``, ``typ`` ``at+jwt`` when
-present; ``iss`` exactly the configured issuer (before any key is looked up); the
-signature; ``exp`` (required), ``nbf``, ``iat`` with :data:`CLOCK_SKEW`; ``aud`` one
-of our resource identifiers (RFC 8707, OPRM-27). Scope and subject are checked by the
-caller, which knows which partner the token maps to.
+Checks, in order (RFC 9068 §4): compact JWS form and size, and the header rules
+every signed token we read meets (:mod:`peer.tokens.jws`, the SET verifier's own:
+``alg`` among :data:`~peer.tokens.keys.ALGORITHMS`, never ``none``, never HMAC; no
+embedded key headers; no ``crit``; ``b64`` absent or true; ``kid`` a string when
+present; ``typ`` ``at+jwt`` when present); ``iss`` exactly the configured issuer
+(before any key is looked up); the signature; ``exp`` (required), ``nbf``, ``iat``
+with :data:`CLOCK_SKEW`; ``aud`` one of our resource identifiers (RFC 8707, OPRM-27).
+Scope and subject are checked by the caller, which knows which partner the token maps
+to.
 """
 
 from __future__ import annotations
@@ -28,12 +30,10 @@ from typing import Any, Final
 import anyio
 import httpx
 
-from ..errors import AuthenticationFailed, WireError
-from ..protocol.communication import COMPACT_JWS
-from ..protocol.jsonio import loads_strict
-from ..tokens.jose import b64decode, verify_bytes
-from ..tokens.keys import ALGORITHMS, KeyStore, VerificationKey
-from .auth_discovery import DiscoveryError, fetch_as_metadata, fetch_json
+from ..errors import AuthenticationFailed
+from ..tokens.jws import JWSError, JWSReader, json_segment, split
+from ..tokens.keys import KeyStore, VerificationKey
+from .discovery import DiscoveryError, fetch_as_metadata, fetch_json
 
 __all__ = [
     "CLOCK_SKEW",
@@ -55,8 +55,8 @@ JWKS_MIN_REFETCH: Final = 10.0
 CLOCK_SKEW: Final = 5.0
 # RFC 9068 tokens are ~1 KiB; 8 KiB is nginx's default header buffer.
 MAX_TOKEN_BYTES: Final = 8 * 1024
-_EMBEDDED_KEYS: Final = ("jwk", "jku", "x5u", "x5c")
-_TYPES: Final = ("at+jwt", "application/at+jwt")
+_MAX_DEPTH: Final = 8
+_TYPE: Final = "at+jwt"  # RFC 9068 §4: distinguishes access tokens from ID tokens and SETs
 _HTTP_TIMEOUT: Final = 10.0
 
 
@@ -66,21 +66,8 @@ class TokenRejected(AuthenticationFailed):
     error_code = "invalid_token"
 
 
-def _segment(segment: str, what: str) -> dict[str, Any]:
-    try:
-        value = loads_strict(b64decode(segment), max_bytes=MAX_TOKEN_BYTES, max_depth=8)
-    except (ValueError, WireError):
-        raise TokenRejected(f"access token {what} is not base64url JSON") from None
-    if not isinstance(value, dict):
-        raise TokenRejected(f"access token {what} is not a JSON object")
-    return value
-
-
-def _split(token: str) -> tuple[str, str, str]:
-    if len(token) > MAX_TOKEN_BYTES or COMPACT_JWS.fullmatch(token) is None:
-        raise TokenRejected("access token is not a JWT")
-    header, payload, signature = token.split(".")
-    return header, payload, signature
+def _refused(exc: JWSError) -> TokenRejected:
+    return TokenRejected(f"access token {exc.short}")
 
 
 def unverified_issuer(token: str) -> str | None:
@@ -90,10 +77,11 @@ def unverified_issuer(token: str) -> str | None:
         The string, or None when ``token`` is not a JWT with a string ``iss``.
     """
     try:
-        _, payload, _ = _split(token)
-        iss = _segment(payload, "claims").get("iss")
-    except TokenRejected:
+        _, payload, _ = split(token, MAX_TOKEN_BYTES)
+        claims = json_segment(payload, "claims", max_bytes=MAX_TOKEN_BYTES, max_depth=_MAX_DEPTH)
+    except JWSError:
         return None
+    iss = claims.get("iss")
     return iss if isinstance(iss, str) else None
 
 
@@ -184,6 +172,14 @@ class AccessTokenVerifier:
     def __init__(self, keys: AuthorizationServerKeys) -> None:
         self.issuer = keys.issuer
         self._keys = keys
+        self._reader = JWSReader(
+            media_type=_TYPE,
+            require_typ=False,
+            max_token_bytes=MAX_TOKEN_BYTES,
+            max_header_bytes=MAX_TOKEN_BYTES,
+            max_depth=_MAX_DEPTH,
+            what="access token",
+        )
 
     async def verify(
         self, token: str, *, audiences: Collection[str], now: float | None = None
@@ -199,32 +195,20 @@ class AccessTokenVerifier:
             TokenRejected: with the first problem found (never token contents).
         """
         when = time.time() if now is None else now
-        header_b64, payload_b64, signature_b64 = _split(token)
-        header = _segment(header_b64, "header")
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in ALGORITHMS:
-            raise TokenRejected("access token algorithm is not allowed")
-        if any(name in header for name in _EMBEDDED_KEYS) or "crit" in header:
-            raise TokenRejected("access token header carries keys or crit")
-        typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.lower() not in _TYPES):
-            # RFC 9068 §4: typ distinguishes access tokens from ID tokens and SETs.
-            raise TokenRejected("access token typ is not at+jwt")
-        kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
-            raise TokenRejected("access token kid is not a string")
-        claims = _segment(payload_b64, "claims")
+        try:
+            jws = self._reader.read(token)
+            claims = jws.claims(max_bytes=MAX_TOKEN_BYTES, max_depth=_MAX_DEPTH)
+        except JWSError as exc:
+            raise _refused(exc) from None
         if claims.get("iss") != self.issuer:
             raise TokenRejected("access token issuer is not trusted")
-        key = await self._keys.key(kid, alg)
+        key = await self._keys.key(jws.kid, jws.alg)
         if key is None:
             raise TokenRejected("access token signed with an unknown key")
         try:
-            signature = b64decode(signature_b64)
-        except ValueError:
-            raise TokenRejected("access token signature is not base64url") from None
-        if not verify_bytes(alg, key.public_key, f"{header_b64}.{payload_b64}".encode(), signature):
-            raise TokenRejected("access token signature does not verify")
+            jws.verify(key)
+        except JWSError as exc:
+            raise _refused(exc) from None
         _check_times(claims, when)
         aud = claims.get("aud")
         values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []

@@ -1,11 +1,11 @@
 """Inbound authentication: every request or WebSocket handshake maps to one partner.
 
-Three kinds of credential (DESIGN.md "Security stance", push-pull PP-20):
+Three kinds of credential (docs/security.md, push-pull PP-20):
 
 - a static bearer token, configured as its SHA-256 (``bearer_sha256``);
 - a TLS client certificate (mTLS), configured as the SHA-256 of its DER form
   (``client_cert_sha256``); the TLS layer has already checked it chains to
-  ``peer.tls.client_ca``, and ``serve.py`` puts it in the ASGI ``tls`` extension;
+  ``peer.tls.client_ca``, and ``peer/server/serve.py`` puts it in the ASGI ``tls`` extension;
 - an OAuth 2.0 JWT access token (RFC 9068) from the partner's configured issuer,
   for its configured subject (``[partners.inbound.oauth]``).
 
@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.requests import HTTPConnection
 
 from ..errors import AuthenticationFailed
-from .auth_discovery import resource_metadata_url
-from .auth_oauth import (
+from .access_tokens import (
     AccessTokenVerifier,
     AuthorizationServerKeys,
     TokenRejected,
     unverified_issuer,
 )
+from .discovery import resource_metadata_url
 
 if TYPE_CHECKING:
-    from ..link import Link
+    from ..link.port import LinkPort as Link
 
 __all__ = [
     "RESOURCE_PATHS",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 WWW_AUTHENTICATE: Final = 'Bearer realm="setpeer"'
-# Our protected resources (API.md "HTTP routes"); each is an RFC 9728 resource.
+# Our protected resources (the push-pull and adapter routes); each is an RFC 9728 resource.
 RESOURCE_PATHS: Final = ("/pushpull", "/events", "/multipush", "/poll")
 
 

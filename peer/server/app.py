@@ -1,9 +1,10 @@
-"""The HTTP application: one Starlette app with every route of API.md "HTTP routes"."""
+"""The HTTP application: one Starlette app with every route we serve."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,20 +13,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from .errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .protocol.push import ERROR_HEADERS, error_response_body
-from .transports.auth import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
-from .transports.http_adapters import adapter_handlers
-from .transports.http_pushpull import respond
-from .transports.limits_guard import GuardMiddleware, admitting
-from .transports.resource_metadata import resource_metadata_routes
-from .transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
+from ..auth.inbound import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
+from ..errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
+from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..protocol.push import ERROR_HEADERS, error_response_body
+from ..transports.http_adapters import adapter_handlers
+from ..transports.http_pushpull import respond
+from ..transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
+from .middleware import GuardMiddleware, admitting
+from .resource_metadata import resource_metadata_routes
 
 if TYPE_CHECKING:
-    from .node import Peer
+    from ..config import PeerConfig
+    from ..link.port import LinkPort
 
-__all__ = ["create_app", "error_response", "read_body"]
+__all__ = ["ServedNode", "create_app", "error_response", "read_body"]
 
 log = logging.getLogger("setpeer.server")
 
@@ -34,10 +36,10 @@ def error_response(exc: WireError) -> Response:
     """The HTTP answer to a refused request: status, RFC 8935 body, headers."""
     headers = dict(ERROR_HEADERS)
     if isinstance(exc, AuthenticationFailed):
-        # issue 6: the challenge names the resource's RFC 9728 metadata (OPRM-19).
+        # The challenge names the resource's RFC 9728 metadata (OPRM-19).
         challenge = exc.challenge if isinstance(exc, Unauthorized) else WWW_AUTHENTICATE
         headers["www-authenticate"] = challenge
-    headers.update(exc.response_headers())  # issue 6: Retry-After on 429
+    headers.update(exc.response_headers())  # Retry-After on 429
     return Response(error_response_body(exc), status_code=exc.http_status, headers=headers)
 
 
@@ -64,13 +66,35 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(node: Peer) -> Starlette:
+class ServedNode(Protocol):
+    """What the routes need of the node they serve (``peer.node.Peer`` is one)."""
+
+    @property
+    def config(self) -> PeerConfig: ...
+    @property
+    def links(self) -> Mapping[str, LinkPort]: ...
+    @property
+    def url(self) -> str:
+        """The URL actually bound."""
+        ...
+
+    @property
+    def accept_websocket(self) -> bool:
+        """False makes /pushpull refuse WebSocket upgrades (partners use HTTP)."""
+        ...
+
+    def public_jwks(self) -> dict[str, Any]: ...
+    def render_metrics(self) -> bytes: ...
+    async def ready(self) -> bool: ...
+
+
+def create_app(node: ServedNode) -> Starlette:
     """Build the app for ``node``."""
-    # issue 6: mTLS and OAuth too; resource identifiers start at our public base URL.
+    # Bearer, mTLS and OAuth; resource identifiers start at our public base URL.
     auth = InboundAuthenticator(
         node.links.values(), base_url=lambda: node.config.public_url or node.url
     )
-    # issue 6: each request or WebSocket holds one of its partner's session slots.
+    # Each request or WebSocket holds one of its partner's session slots.
     authenticate = admitting(auth.authenticate)
 
     async def pushpull_post(request: Request) -> Response:
@@ -96,7 +120,7 @@ def create_app(node: Peer) -> Starlette:
         try:
             link = await authenticate(websocket)
         except WireError as exc:
-            # Refused before the upgrade (API.md): the client sees the HTTP status.
+            # Refused before the upgrade: the client sees the HTTP status.
             await websocket.send_denial_response(error_response(exc))
             return
         if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
@@ -119,7 +143,7 @@ def create_app(node: Peer) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:
-        return Response(node.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+        return Response(node.render_metrics(), media_type=METRICS_CONTENT_TYPE)
 
     async def readyz(request: Request) -> Response:
         ready = await node.ready()
@@ -135,11 +159,11 @@ def create_app(node: Peer) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
     ]
-    # Issue 5: RFC 8935 push, multi-push and RFC 8936 poll, on the same Links.
+    # RFC 8935 push, multi-push and RFC 8936 poll, on the same Links.
     methods = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "POST"]  # 405 for all but POST
     for path, handler in adapter_handlers(authenticate, read_body, error_response).items():
         routes.append(Route(path, handler, methods=methods))
-    routes.extend(resource_metadata_routes(auth))  # issue 6: RFC 9728, when OAuth is used
-    # issue 6: request bodies within idle_timeout; early answers close the connection.
+    routes.extend(resource_metadata_routes(auth))  # RFC 9728, when OAuth is used
+    # Request bodies within idle_timeout; early answers close the connection.
     guard = Middleware(GuardMiddleware, body_timeout=node.config.limits.idle_timeout)
     return Starlette(routes=routes, middleware=[guard])

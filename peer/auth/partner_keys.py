@@ -1,4 +1,4 @@
-"""A partner's verification keys from its ``jwks_uri`` (issue 6 item 4).
+"""A partner's verification keys from its ``jwks_uri``.
 
 The JWK Set is fetched over HTTPS (the partner's ``ca`` trusted, no redirects, the
 body bounded), kept in the partner's :class:`~peer.tokens.keys.KeyStore` and fetched
@@ -22,8 +22,8 @@ import anyio
 import httpx
 
 from ..errors import Overloaded
-from .auth_discovery import DiscoveryError, fetch_json
-from .outbound_auth import tls_context
+from .discovery import DiscoveryError, fetch_json
+from .outbound import tls_context
 
 if TYPE_CHECKING:
     from ..config import Partner

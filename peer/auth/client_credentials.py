@@ -1,7 +1,7 @@
 """OAuth 2.0 client credentials grant (RFC 6749 §4.4) with RFC 7523 client assertions.
 
 One function, :func:`request_token`, does one token request; discovery, caching and
-refresh live in ``outbound_auth.py``. Client authentication is either
+refresh live in ``outbound.py``. Client authentication is either
 ``client_secret_basic`` (RFC 6749 §2.3.1) or ``private_key_jwt`` (RFC 7523 §2.2,
 OIDC Core §9): a short-lived JWT signed with our configured key, its audience the
 authorization server's issuer identifier (draft-ietf-oauth-rfc7523bis: the issuer,
@@ -29,7 +29,7 @@ from ..errors import ConfigError, ConnectError, WireError
 from ..protocol.jsonio import loads_strict
 from ..tokens.jose import b64encode, sign_bytes
 from ..tokens.keys import SigningKey, signing_key
-from .auth_discovery import read_capped
+from .discovery import read_capped
 
 __all__ = [
     "ASSERTION_TYPE",
