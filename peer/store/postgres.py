@@ -78,11 +78,13 @@ from .postgres_sql import (
     load_outbound_read,
     mark_done_write,
     notify,
+    run_all,
+    run_in_savepoint,
     sessions_read,
     set_session_write,
     stats_read,
 )
-from .writer import Result, TaskWriter, Write, runs
+from .writer import Result, TaskWriter, Write
 
 __all__ = ["PostgresStore", "migrate_url"]
 
@@ -255,13 +257,13 @@ class PostgresStore:
             raise
         try:
             try:
-                results = await _all_at_once(conn, batch)
+                results = await run_all(conn, batch)
             except Exception as exc:
                 if conn.broken or (isinstance(exc, psycopg.Error) and is_retryable(exc)):
                     raise
                 await conn.execute("ROLLBACK")
                 await conn.execute(begin)
-                results = [await _in_savepoint(conn, write) for write in batch]
+                results = [await run_in_savepoint(conn, write) for write in batch]
             await notify(
                 conn,
                 {p for w, (ok, _) in zip(batch, results, strict=True) if ok for p in w.partners},
@@ -275,9 +277,19 @@ class PostgresStore:
         self.commits += 1
         return results
 
-    async def _submit(self, fn: Statement, *, durable: bool) -> Any:
+    async def _submit(
+        self,
+        fn: Statement,
+        *,
+        durable: bool,
+        rows: list[tuple[Any, ...]] | None = None,
+        partners: frozenset[str] = frozenset(),
+        lease: tuple[bytes, float] | None = None,
+    ) -> Any:
         self._check_open()
-        return await self._group.submit(fn, durable=durable)
+        return await self._group.submit(
+            fn, durable=durable, rows=rows, partners=partners, lease=lease
+        )
 
     # -- outbox --------------------------------------------------------------------
 
@@ -289,9 +301,8 @@ class PostgresStore:
         async def write(conn: Conn) -> None:
             await insert_outbox(conn, rows)
 
-        self._check_open()
-        partners = frozenset(check_text(i.partner, "partner") for i in items)
-        await self._group.submit(write, durable=True, rows=rows, partners=partners)
+        partners = frozenset(i.partner for i in items)  # checked by enqueue_rows
+        await self._submit(write, durable=True, rows=rows, partners=partners)
 
     async def enqueue_leased(self, items: Sequence[OutboundNew], owner: str, ttl: float) -> None:
         rows = enqueue_rows(items)
@@ -303,8 +314,7 @@ class PostgresStore:
             await insert_outbox(conn, rows, lease)
 
         # No NOTIFY: the rows are ours to send, nothing for the other nodes to do.
-        self._check_open()
-        await self._group.submit(write, durable=True, rows=rows, lease=lease)
+        await self._submit(write, durable=True, rows=rows, lease=lease)
 
     async def load_outbound(
         self, partner: str, *, limit: int, after_seq: int = 0
@@ -463,29 +473,3 @@ async def migrate_url(url: str) -> int:
         raise store._error(exc, "cannot migrate the schema") from None
     finally:
         await conn.close()
-
-
-async def _all_at_once(conn: Conn, batch: list[Write[Statement]]) -> list[Result]:
-    """Every write in order; runs of enqueues (leased alike) as one INSERT."""
-    results: list[Result] = []
-    for writes, rows in runs(batch):
-        if rows is None:
-            results.append((True, await writes[0].fn(conn)))
-        else:
-            await insert_outbox(conn, rows, writes[0].lease)
-            results.extend((True, None) for _ in writes)
-    return results
-
-
-async def _in_savepoint(conn: Conn, write: Write[Statement]) -> Result:
-    """One write in its own SAVEPOINT: its failure is its own."""
-    await conn.execute("SAVEPOINT one")
-    try:
-        result: Result = (True, await write.fn(conn))
-    except Exception as exc:
-        if conn.broken or (isinstance(exc, psycopg.Error) and is_retryable(exc)):
-            raise
-        await conn.execute("ROLLBACK TO SAVEPOINT one")
-        result = (False, db_error(exc))
-    await conn.execute("RELEASE SAVEPOINT one")
-    return result

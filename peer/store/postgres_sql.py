@@ -1,10 +1,11 @@
 """The PostgreSQL statements: each call's SQL as a small function on a connection.
 
-``postgres.py`` runs the writes (``*_write``) in its group transaction and the
-reads and lease statements (``*_read``, ``*_lease``) on its autocommit read
-connections; the builders check their arguments first (``checks.py``), so a bad
-value never reaches the server. The schema they work on is in
-``postgres_schema.py``: text as ``BYTEA`` (UTF-8), matched through ``sha256()``.
+``postgres.py`` runs the writes (``*_write``) in its group transaction (whose
+body is :func:`run_all`, or :func:`run_in_savepoint` per write after a failure)
+and the reads (``*_read``) on its autocommit read connections; the builders check
+their arguments first (``checks.py``), so a bad value never reaches the server.
+The schema they work on is in ``postgres_schema.py``: text as ``BYTEA`` (UTF-8),
+matched through ``sha256()``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .checks import (
     outbound_rows,
 )
 from .plan import plan_effects
+from .writer import Result, Write, runs
 
 __all__ = [
     "CHANNEL",
@@ -53,6 +55,8 @@ __all__ = [
     "load_outbound_read",
     "mark_done_write",
     "notify",
+    "run_all",
+    "run_in_savepoint",
     "sessions_read",
     "set_session_write",
     "stats_read",
@@ -284,6 +288,35 @@ def set_session_write(partner: str, state: str) -> Statement:
         )
 
     return write
+
+
+# -- the group transaction's body ---------------------------------------------------
+
+
+async def run_all(conn: Conn, batch: list[Write[Statement]]) -> list[Result]:
+    """Every write in order; runs of enqueues (leased alike) as one INSERT."""
+    results: list[Result] = []
+    for writes, rows in runs(batch):
+        if rows is None:
+            results.append((True, await writes[0].fn(conn)))
+        else:
+            await insert_outbox(conn, rows, writes[0].lease)
+            results.extend((True, None) for _ in writes)
+    return results
+
+
+async def run_in_savepoint(conn: Conn, write: Write[Statement]) -> Result:
+    """One write in its own SAVEPOINT: its failure is its own."""
+    await conn.execute("SAVEPOINT one")
+    try:
+        result: Result = (True, await write.fn(conn))
+    except Exception as exc:
+        if conn.broken or (isinstance(exc, psycopg.Error) and is_retryable(exc)):
+            raise
+        await conn.execute("ROLLBACK TO SAVEPOINT one")
+        result = (False, db_error(exc))
+    await conn.execute("RELEASE SAVEPOINT one")
+    return result
 
 
 # -- reads -------------------------------------------------------------------------
