@@ -36,7 +36,7 @@ from .server.guards import ConnectionGuard
 from .server.serve import HTTPServer, server_ssl_options
 from .signal import Signal
 from .store import open_store
-from .store.base import Store
+from .store.base import Store, shared_store
 from .tokens.keys import load_private_jwks, public_jwks
 from .tokens.sign import Signer
 from .tokens.verify import unverified_jti
@@ -146,7 +146,7 @@ class Peer:
             self._tg.start_soon(link.run)
             self._tg.start_soon(self._dial, link)
         self._tg.start_soon(self._watch_store)
-        if getattr(store, "shared", False):
+        if shared_store(store) is not None:
             self._tg.start_soon(self._resync_counts)
 
     async def _dial(self, link: Link) -> None:

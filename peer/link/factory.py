@@ -1,4 +1,4 @@
-"""Building a node's Links from its configuration: one per partner, restored from the store."""
+"""A node's Links built from its configuration, one per partner, and restored from the store."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import random
 from ..auth.outbound import OutboundAuth
 from ..auth.partner_keys import RemoteKeys
 from ..config import Partner, PeerConfig
+from ..protocol.communication import SetErr
 from ..protocol.ledger import Ledger
 from ..protocol.retry import RetryPolicy
 from ..signal import Signal
-from ..store.base import Store
+from ..store.base import Store, shared_store
 from ..tokens.keys import KeyStore
 from ..tokens.verify import Verifier
 from .leases import LeasedRows, LocalRows, RowSource
 from .link import Link
-from .outcomes import Observer
+from .outcomes import Failure, Observer
 from .partner_limits import count_backlogs
 
-__all__ = ["build_link", "build_links"]
+__all__ = ["build_link", "build_links", "restore"]
 
 
 def build_link(
@@ -81,8 +82,9 @@ def build_link(
 
 def row_source(store: Store, partner: str, owner: str) -> RowSource:
     """Leased rows when several nodes share ``store``, else every row is ours."""
-    if getattr(store, "shared", False):
-        return LeasedRows(store, partner, owner)  # type: ignore[arg-type]
+    shared = shared_store(store)
+    if shared is not None:
+        return LeasedRows(shared, partner, owner)
     return LocalRows(store, partner)
 
 
@@ -109,7 +111,24 @@ async def build_links(
             observer=observer,
             rng=rng,
         )
-        await link.restore()
+        await restore(link)
         links[partner.name] = link
     await count_backlogs(store, {name: link.inbound for name, link in links.items()})
     return links
+
+
+async def restore(link: Link) -> None:
+    """Seed a Link's counters, failures and owed answers from the store (a restart)."""
+    store, name = link.store, link.name
+    counts = (await store.stats()).get(name)
+    counters = link.counters
+    if counts is not None:
+        counters.unfinished = counts.pending + counts.inflight
+        counters.acked = counts.acked
+        counters.failed = counts.failed
+        counters.received = counts.received
+    for row in await store.failures(name):
+        link.failures.append(Failure(name, row.jti, row.err, row.description))
+    for answer in await store.acks_due(name):
+        error = None if answer.err is None else SetErr(answer.err, answer.description or "")
+        link.ledger.owe(answer.jti, error)

@@ -23,7 +23,7 @@ from ..protocol.effects import Effect
 from ..protocol.ledger import ENVELOPE_BYTES, Ledger
 from ..protocol.vocabulary import PUSHPULL_KINDS, SessionId, SessionKind, SessionState
 from ..signal import Signal
-from ..store.base import Answer, OutboundNew, Store
+from ..store.base import OutboundNew, Store
 from .inbound import InboundPipeline, Verdicts
 from .leases import RowSource
 from .outbox_feed import OutboxFeed
@@ -45,7 +45,7 @@ log = logging.getLogger("setpeer.link")
 class Link:
     """One partner: delivery state, sessions and counters.
 
-    Built by :func:`peer.link.factory.build_link`.
+    Built, and restored from the store, by :mod:`peer.link.factory`.
 
     Args:
         partner: the partner's configuration.
@@ -447,21 +447,6 @@ class Link:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def restore(self) -> None:
-        """Seed counters, failures and owed answers from the store (after a restart)."""
-        stats = await self.store.stats()
-        counts = stats.get(self.name)
-        counters = self.outcomes.counters
-        if counts is not None:
-            counters.unfinished = counts.pending + counts.inflight
-            counters.acked = counts.acked
-            counters.failed = counts.failed
-            counters.received = counts.received
-        for row in await self.store.failures(self.name):
-            self.outcomes.failures.append(Failure(self.name, row.jti, row.err, row.description))
-        for answer in await self.store.acks_due(self.name):
-            self.ledger.owe(answer.jti, _set_err(answer))
-
     async def _clock(self) -> None:
         """Wake at the Ledger's next deadline: retries due, answers overdue."""
         while True:
@@ -490,9 +475,3 @@ class Link:
     async def release_rows(self) -> None:
         """Give up this node's leases so another node sends them at once (shutdown)."""
         await self.feed.rows.release()
-
-
-def _set_err(answer: Answer) -> SetErr | None:
-    if answer.err is None:
-        return None
-    return SetErr(answer.err, answer.description or "")

@@ -2,8 +2,8 @@
 
 ``memory://`` keeps everything in this process; ``sqlite:///rel/path.db`` (relative
 to the config file's folder) and ``sqlite:////abs/path.db`` name a SQLite file
-(API.md "Config"); ``postgresql://...`` (or ``postgres://...``, any libpq URI) a
-PostgreSQL database that several nodes may share (DESIGN.md "Storage").
+(docs/configuration.md); ``postgresql://...`` (or ``postgres://...``, any libpq URI)
+a PostgreSQL database that several nodes may share (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -113,6 +113,6 @@ async def migrate(url: str, base_dir: Path | None = None) -> int:
         except ImportError as exc:
             raise _no_psycopg(exc) from None
         return await migrate_url(url)
-    from .sqlite import migrate_file
+    from .sqlite_schema import migrate_file
 
     return await anyio.to_thread.run_sync(migrate_file, sqlite_path(url, base_dir))

@@ -1,24 +1,32 @@
-"""The store interface: outbox, inbox and the answers we owe (DESIGN.md "Storage").
+"""The store interface: outbox, inbox and the answers we owe.
 
 Small and coarse, like httpx's ``BaseTransport``: each method is one transaction.
-Backends: ``memory.py`` (tests, ephemeral use) and ``sqlite.py`` (the embedded
-default); the contract suite in ``tests/store/test_contract.py`` runs on each, and a
-PostgreSQL backend joins it by adding one name to its fixture.
-
-Values are checked here, once, for every backend (:func:`check_text`,
-:func:`encode_claims`): the same bad input ends in the same typed error whatever
-the backend, never in a driver's ``UnicodeEncodeError`` or ``OverflowError``.
+Backends: ``memory.py`` (tests, ephemeral use), ``sqlite.py`` (the embedded
+default) and ``postgres.py`` (several nodes on one database); the contract suite in
+``tests/store/test_contract.py`` runs on each. What they share lives beside them:
+argument checks (``checks.py``, re-exported here), the Ledger's effects as one plan
+(``plan.py``) and the group-commit writer (``writer.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from ..errors import DuplicateJti, StoreError
+from ..errors import DuplicateJti
 from ..protocol.effects import Effect
+from .checks import (
+    MAX_LEASE_TTL,
+    MAX_SEQ,
+    InvalidValue,
+    check_count,
+    check_text,
+    check_ttl,
+    decode_claims,
+    encode_claims,
+    is_text,
+)
 
 __all__ = [
     "MAX_SEQ",
@@ -41,21 +49,12 @@ __all__ = [
     "decode_claims",
     "encode_claims",
     "is_text",
+    "shared_store",
 ]
 
 SCHEMA_VERSION = 3
 """1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers.
 3: ``outbox_leases`` (row leases of nodes sharing a PostgreSQL store)."""
-
-MAX_SEQ = 2**63 - 1
-"""Sequence numbers are SQL BIGINTs; a larger ``after_seq`` or limit is a caller's bug."""
-
-MAX_LEASE_TTL = 86_400.0
-"""A lease outliving a day is a caller's bug: a dead node would block a partner that long."""
-
-
-class InvalidValue(StoreError, ValueError):
-    """A value no backend can hold: not a string, not valid Unicode, a bad count."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -210,39 +209,6 @@ class Store(Protocol):
         """Partners whose outbox another process changed (None: any), as they happen."""
         ...
 
-    async def claim_partner(self, partner: str, owner: str, ttl: float) -> bool:
-        """Take or renew the lease on ``partner``'s outbound session for ``ttl`` seconds.
-
-        One owner per partner, for work one node of a cluster should do at a time
-        (the node itself sends by row leases, :class:`SharedStore`). A free lease, an
-        expired lease (its owner died or stalled), or one ``owner`` already holds
-        is taken and runs until ``ttl`` seconds from now; a live lease of another
-        owner is refused. The store's clock decides expiry (the database's, for a
-        server), so nodes with skewed clocks agree.
-
-        Args:
-            partner: the partner's name.
-            owner: a name unique to the claiming node (and run).
-            ttl: seconds the lease lasts unless renewed, in ``(0, MAX_LEASE_TTL]``.
-
-        Returns:
-            True if ``owner`` holds the lease now.
-
-        Raises:
-            InvalidValue: a name is not text, or ``ttl`` is not a number in range.
-            StoreError: the store is closed or unreachable.
-        """
-
-    async def release_partner(self, partner: str, owner: str) -> None:
-        """Give up ``owner``'s lease on ``partner`` at once (a graceful stop).
-
-        A lease held by another owner, or none, is left as it is.
-
-        Raises:
-            InvalidValue: a name is not text.
-            StoreError: the store is closed or unreachable.
-        """
-
     async def aclose(self) -> None:
         """Finish queued writes, then release connections and files."""
 
@@ -251,9 +217,10 @@ class SharedStore(Store, Protocol):
     """A store several nodes share (PostgreSQL; ``shared = True``).
 
     Each node runs its own sessions to every partner and sends the outbox rows it
-    leased (DESIGN.md "Storage"); a node that dies leaves leases that expire, and
-    the other nodes take its rows over. In-process stores (memory, SQLite: one node
-    per store) have no row leases.
+    leased (docs/operations.md, "Several nodes with PostgreSQL"); a node that dies
+    leaves leases that expire, and the other nodes take its rows over. In-process
+    stores (memory, SQLite: one node per store) have no row leases; ask with
+    :func:`shared_store`.
     """
 
     async def lease_outbound(
@@ -299,90 +266,12 @@ class SharedStore(Store, Protocol):
         ...
 
 
-def check_text(value: object, what: str) -> str:
-    """Return ``value`` if it is a ``str`` that UTF-8 can encode.
+def shared_store(store: Store) -> SharedStore | None:
+    """``store`` as a :class:`SharedStore` if several nodes may share it, else None.
 
-    A lone surrogate (``"\\ud800"``) is a valid Python string but no valid text in
-    SQLite or PostgreSQL; refuse it the same way in every backend.
-
-    Raises:
-        InvalidValue: not a string, or not encodable.
+    A node asks once, when it starts: with a shared store it sends only the rows it
+    leased; with any other it owns the whole outbox.
     """
-    if type(value) is not str:
-        raise InvalidValue(f"{what} must be a string, not {type(value).__name__}")
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise InvalidValue(f"{what} is not valid Unicode (lone surrogate)") from None
-    return value
-
-
-def is_text(value: object) -> bool:
-    """True if :func:`check_text` would accept ``value``.
-
-    ``apply`` uses it to skip effects naming a jti no row can have, the same way
-    in every backend, rather than fail the whole batch.
-    """
-    if type(value) is not str:
-        return False
-    if value.isascii():
-        return True
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def check_count(value: object, what: str, *, minimum: int = 0) -> int:
-    """Return ``value`` if it is an ``int`` in ``[minimum, MAX_SEQ]``.
-
-    SQLite reads ``LIMIT -1`` as "no limit" and a list slice reads ``[:-1]`` as
-    "all but one": a negative count is refused rather than given either meaning.
-
-    Raises:
-        InvalidValue: not an int (``bool`` included), or out of range.
-    """
-    if type(value) is not int or not minimum <= value <= MAX_SEQ:
-        raise InvalidValue(f"{what} must be an integer in [{minimum}, 2**63-1], got {value!r}")
-    return value
-
-
-def check_ttl(value: object, what: str = "ttl") -> float:
-    """Return ``value`` as a float if it is a real number in ``(0, MAX_LEASE_TTL]``.
-
-    NaN, infinities, zero and negative durations would make a lease that never
-    expires or never holds; they are refused the same way in every backend.
-
-    Raises:
-        InvalidValue: not an int or float (``bool`` included), or out of range.
-    """
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not 0 < value <= MAX_LEASE_TTL
-    ):
-        raise InvalidValue(f"{what} must be a number of seconds in (0, 86400], got {value!r}")
-    return float(value)
-
-
-def encode_claims(claims: Mapping[str, Any]) -> str:
-    """The claims as stored: compact JSON, non-ASCII escaped, so it round-trips.
-
-    Raises:
-        InvalidValue: not JSON (a set, NaN, a cycle, nesting deeper than Python's
-            recursion limit).
-    """
-    if not isinstance(claims, Mapping):
-        raise InvalidValue(f"claims must be a mapping, not {type(claims).__name__}")
-    try:
-        return json.dumps(claims, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidValue(f"claims are not JSON: {exc}") from None
-
-
-def decode_claims(text: str) -> dict[str, Any]:
-    """Inverse of :func:`encode_claims`."""
-    value: dict[str, Any] = json.loads(text)
-    return value
+    if getattr(store, "shared", False):
+        return cast(SharedStore, store)
+    return None

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
-import time
 from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import anyio.lowlevel
 
 from ..errors import StoreError
-from ..protocol.effects import Acked, AcksSent, Effect, Failed, Sent
+from ..protocol.effects import Effect
 from .base import (
     SCHEMA_VERSION,
     Answer,
@@ -29,15 +28,18 @@ from .base import (
     OutboundNew,
     OutboundRow,
     PartnerCounts,
+)
+from .checks import (
+    answers_owed,
     check_count,
     check_text,
-    check_ttl,
     decode_claims,
-    encode_claims,
-    is_text,
+    inbound_rows,
+    outbound_rows,
 )
+from .plan import EffectPlan, plan_effects
 
-__all__ = ["LocalLeases", "MemoryStore"]
+__all__ = ["MemoryStore"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -65,36 +67,6 @@ class _Counts:
     received: int = 0
 
 
-class LocalLeases:
-    """Partner leases held in this process (memory and SQLite: one node per store).
-
-    The rules are the PostgreSQL ones (``Store.claim_partner``): a live lease of
-    another owner is refused until it expires. The clock is monotonic, so a wall
-    clock step neither frees nor stretches a lease.
-    """
-
-    def __init__(self) -> None:
-        self._leases: dict[str, tuple[str, float]] = {}  # partner -> (owner, expires_at)
-
-    def claim(self, partner: object, owner: object, ttl: object) -> bool:
-        """Take or renew; True if ``owner`` holds the lease now (checks values first)."""
-        name, holder = check_text(partner, "partner"), check_text(owner, "owner")
-        seconds = check_ttl(ttl)
-        now = time.monotonic()
-        current = self._leases.get(name)
-        if current is not None and current[0] != holder and current[1] > now:
-            return False
-        self._leases[name] = (holder, now + seconds)
-        return True
-
-    def release(self, partner: object, owner: object) -> None:
-        """Drop ``owner``'s lease on ``partner``; another owner's lease stays."""
-        name, holder = check_text(partner, "partner"), check_text(owner, "owner")
-        current = self._leases.get(name)
-        if current is not None and current[0] == holder:
-            del self._leases[name]
-
-
 class MemoryStore:
     """Everything in dicts; ``version`` mirrors the durable backends' schema version."""
 
@@ -112,7 +84,6 @@ class MemoryStore:
         self._inbox_new: dict[int, InboxRow] = {}  # seq -> row, inbox order
         self._acks_due: dict[str, dict[str, Answer]] = {}
         self._sessions: dict[str, str] = {}
-        self._leases = LocalLeases()
         self._turn_open = False
         self._closed = False
 
@@ -142,14 +113,7 @@ class MemoryStore:
 
     async def enqueue(self, items: Sequence[OutboundNew]) -> None:
         self._check_open()
-        keys = [
-            (
-                check_text(i.partner, "partner"),
-                check_text(i.jti, "jti"),
-                check_text(i.token, "token"),
-            )
-            for i in items
-        ]
+        keys = outbound_rows(items)
         pairs = [(partner, jti) for partner, jti, _ in keys]
         if len(set(pairs)) != len(pairs) or not self._outbox.isdisjoint(pairs):
             raise DuplicateJti("a jti is never reused for one partner (MP-9)")
@@ -184,43 +148,43 @@ class MemoryStore:
 
     async def apply(self, partner: str, effects: Sequence[Effect]) -> None:
         self._check_open()
-        check_text(partner, "partner")
-        for effect in effects:  # refuse the whole call before changing anything
-            if isinstance(effect, Failed):
-                check_text(effect.err, "err")
-                check_text(effect.description, "description")
-        open_rows = self._open.get(partner, {})
-        counts = self._count(partner) if open_rows else None
-        for effect in effects:
-            if isinstance(effect, AcksSent):
-                owed = self._acks_due.get(partner, {})
-                for jti in effect.jtis:
-                    if is_text(jti):
-                        owed.pop(jti, None)
-                continue
-            row = open_rows.get(effect.jti) if is_text(effect.jti) else None
-            if row is None or counts is None:
-                continue  # unknown or already finished: never reopened (MP-9)
-            if isinstance(effect, Sent):
-                if row.attempts == 0 and effect.attempts > 0:
+        plan = plan_effects(partner, effects)
+        if self._open.get(plan.partner):
+            self._apply_to_rows(plan)
+        owed = self._acks_due.get(plan.partner, {})
+        for jti in plan.paid:
+            owed.pop(jti, None)
+        self._committed()
+        await anyio.lowlevel.checkpoint()
+
+    def _apply_to_rows(self, plan: EffectPlan) -> None:
+        open_rows, counts = self._open[plan.partner], self._count(plan.partner)
+        for jti, (attempts, retry_at) in plan.sent.items():
+            if (row := open_rows.get(jti)) is not None:
+                if row.attempts == 0 and attempts > 0:
                     counts.pending -= 1
                     counts.inflight += 1
-                row.attempts = max(row.attempts, effect.attempts)
-                row.next_attempt_at = effect.retry_at
-                continue
-            del open_rows[effect.jti]
+                row.attempts = max(row.attempts, attempts)
+                row.next_attempt_at = retry_at
+        for jti in plan.acked:
+            if self._finish(open_rows, counts, jti) is not None:
+                counts.acked += 1
+        for jti, (err, description) in plan.failed.items():
+            if (row := self._finish(open_rows, counts, jti)) is not None:
+                counts.failed += 1
+                row.err, row.description = err, description
+                bisect.insort(self._failed, row, key=_by_seq)  # oldest first, as SQL
+
+    @staticmethod
+    def _finish(open_rows: dict[str, _Outbound], counts: _Counts, jti: str) -> _Outbound | None:
+        """Take ``jti``'s row out of the open ones (None: unknown or finished already)."""
+        row = open_rows.pop(jti, None)
+        if row is not None:
             if row.attempts:
                 counts.inflight -= 1
             else:
                 counts.pending -= 1
-            if isinstance(effect, Acked):
-                counts.acked += 1
-            elif isinstance(effect, Failed):
-                counts.failed += 1
-                row.err, row.description = effect.err, effect.description
-                bisect.insort(self._failed, row, key=_by_seq)  # oldest first, as SQL
-        self._committed()
-        await anyio.lowlevel.checkpoint()
+        return row
 
     # -- inbox ---------------------------------------------------------------------
 
@@ -229,23 +193,8 @@ class MemoryStore:
     ) -> list[bool]:
         self._check_open()
         check_text(partner, "partner")
-        checked = [
-            (
-                check_text(i.iss, "iss"),
-                check_text(i.jti, "jti"),
-                check_text(i.token, "token"),
-                encode_claims(i.claims),
-            )
-            for i in items
-        ]
-        owed = [
-            Answer(
-                check_text(a.jti, "jti"),
-                None if a.err is None else check_text(a.err, "err"),
-                None if a.description is None else check_text(a.description, "description"),
-            )
-            for a in answers
-        ]
+        checked = inbound_rows(items)
+        owed = answers_owed(answers)
         fresh: list[bool] = []
         for iss, jti, token, claims in checked:
             # RFC 8417 §2.2: jti is unique per issuer, so (iss, jti) dedupes (pitfall 16).
@@ -260,8 +209,8 @@ class MemoryStore:
             self._count(partner).received += 1
             fresh.append(True)
         due = self._acks_due.setdefault(partner, {})
-        for answer in owed:
-            due[answer.jti] = answer
+        for jti, err, description in owed:
+            due[jti] = Answer(jti, err, description)
         self._committed()
         await anyio.lowlevel.checkpoint()
         return fresh
@@ -330,17 +279,6 @@ class MemoryStore:
         self._check_open()
         await anyio.lowlevel.checkpoint()
         return dict(self._sessions)
-
-    async def claim_partner(self, partner: str, owner: str, ttl: float) -> bool:
-        self._check_open()
-        held = self._leases.claim(partner, owner, ttl)
-        await anyio.lowlevel.checkpoint()
-        return held
-
-    async def release_partner(self, partner: str, owner: str) -> None:
-        self._check_open()
-        self._leases.release(partner, owner)
-        await anyio.lowlevel.checkpoint()
 
     async def watch(self) -> AsyncIterator[str | None]:
         """Never yields: only this process can write to a memory store, and the node

@@ -1,13 +1,17 @@
-"""The PostgreSQL store: several setpeer nodes on one database (DESIGN.md "Storage").
+"""The PostgreSQL store: several setpeer nodes on one database.
 
-Writes go through one connection and are committed in groups, as in
-``sqlite.py``: everything written in one event-loop turn is one transaction, and
-turns that queue up while a transaction commits share the next one
-(PERFORMANCE.md "Storage": never one commit per SET). Consecutive ``enqueue``
-calls of a group become one ``INSERT ... SELECT FROM unnest(...)``. One failing
-write (a duplicate jti) does not undo the others: the group is redone with a
-SAVEPOINT per write, only in that rare case. A deadlock or serialization failure
-between nodes rolls the whole group back and runs it again.
+This module holds the connection handling; the statements are in
+``postgres_sql.py`` (outbox, inbox, status) and ``postgres_leases.py`` (row
+leases), the schema in ``postgres_schema.py``.
+
+Writes go through one connection and are committed in groups
+(``writer.TaskWriter``): everything written in one event-loop turn is one
+transaction, and turns that queue up while a transaction commits share the next
+one (never one commit per SET). Consecutive ``enqueue`` calls of a group become
+one ``INSERT ... SELECT FROM unnest(...)``. One failing write (a duplicate jti)
+does not undo the others: the group is redone with a SAVEPOINT per write, only in
+that rare case. A deadlock or serialization failure between nodes rolls the
+whole group back and runs it again.
 
 Durability, per write, as in SQLite: a group holding ``enqueue`` or
 ``accept_inbound`` commits with the server's ``synchronous_commit`` (the promise
@@ -20,12 +24,9 @@ Several nodes: inbox dedupe is ``INSERT ... ON CONFLICT DO NOTHING`` on
 ``(iss, jti)``, so two nodes storing the same SET at once get exactly one "new".
 ``enqueue`` runs ``pg_notify('setpeer_outbox', partner)`` in its transaction and
 :meth:`PostgresStore.watch` LISTENs, so a node hears about SETs another node
-committed. Each node sends the outbox rows it leased (``lease_outbound``; leases
-are rows of ``outbox_leases``, expiring by the database's clock); what a node
-publishes while it can send is leased to it in the enqueue's own statement
-(``enqueue_leased``), which notifies nobody. Partner leases
-(``claim_partner``, the ``leases`` table) remain in the store interface for work one
-node of a cluster should do at a time; the node itself no longer uses them.
+committed. Each node sends the outbox rows it leased (``postgres_leases.py``);
+what a node publishes while it can send is leased to it in the enqueue's own
+statement (``enqueue_leased``), which notifies nobody.
 
 Reads and lease statements use a few autocommit connections. A connection that
 died (the server restarted) is replaced: a read is retried once on a fresh
@@ -37,9 +38,7 @@ and the store recovers by itself when the server is back.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
@@ -59,44 +58,41 @@ from .base import (
     OutboundNew,
     OutboundRow,
     PartnerCounts,
-    check_count,
-    check_text,
-    check_ttl,
-    decode_claims,
 )
-from .postgres_schema import (
+from .checks import check_text, check_ttl
+from .postgres_leases import lease_statement, release_statement, renew_statement
+from .postgres_schema import migrate_connection
+from .postgres_sql import (
     CHANNEL,
     Conn,
+    Statement,
     accept_inbound_write,
+    acks_due_read,
     apply_write,
     db_error,
     enqueue_rows,
+    failures_read,
+    fetch_inbox_read,
     insert_outbox,
     is_retryable,
-    migrate_connection,
+    load_outbound_read,
+    mark_done_write,
     notify,
+    run_all,
+    run_in_savepoint,
+    sessions_read,
     set_session_write,
-    text_of,
+    stats_read,
 )
+from .writer import Result, TaskWriter, Write
 
 __all__ = ["PostgresStore", "migrate_url"]
 
 T = TypeVar("T")
-_MAX_GROUP = 2048  # writes per transaction, about: bounds one commit's latency
 _RETRIES = 5  # a group rolled back by a deadlock between nodes is run again this often
 _MAX_IDLE = 4  # idle read connections kept
 _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 _RELISTEN_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)  # then every 2 s while down
-
-
-@dataclasses.dataclass(slots=True)
-class _Write:
-    fn: Callable[[Conn], Awaitable[Any]]
-    durable: bool
-    outbox: tuple[list[bytes], list[bytes], list[bytes]] | None  # enqueue: merged
-    partners: frozenset[str]  # to notify (enqueue only)
-    future: asyncio.Future[Any]
-    lease: tuple[bytes, float] | None = None  # enqueue_leased: (owner, ttl)
 
 
 class _Stale(Exception):
@@ -134,11 +130,9 @@ class PostgresStore:
         self._own_pid = 0  # our writer's backend: its NOTIFYs are our own
         self._idle: list[Conn] = []
         self._listeners: set[Conn] = set()
-        self._turn: list[_Write] | None = None
-        self._queue: collections.deque[list[_Write] | None] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._group = TaskWriter[Statement](
+            self._commit, error=self._write_error, name="setpeer-postgres"
+        )
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
@@ -159,8 +153,7 @@ class PostgresStore:
             await conn.close()
             raise
         store._set_writer(conn)
-        store._loop = asyncio.get_running_loop()
-        store._task = store._loop.create_task(store._write_loop(), name="setpeer-postgres")
+        store._group.start()
         return store
 
     # -- connections ---------------------------------------------------------------
@@ -227,66 +220,12 @@ class PostgresStore:
         else:
             self._idle.append(conn)
 
-    # -- the writer ----------------------------------------------------------------
+    # -- the writer: one transaction per group (writer.py) ---------------------------
 
-    def _submit(
-        self,
-        fn: Callable[[Conn], Awaitable[T]],
-        *,
-        durable: bool,
-        outbox: tuple[list[bytes], list[bytes], list[bytes]] | None = None,
-        partners: frozenset[str] = frozenset(),
-        lease: tuple[bytes, float] | None = None,
-    ) -> asyncio.Future[T]:
-        self._check_open()
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            raise StoreError("a PostgresStore must be used from the event loop that opened it")
-        future: asyncio.Future[T] = loop.create_future()
-        if self._turn is None:
-            # The first write of this turn: hand the whole turn over once every task
-            # that is ready now has run (call_soon runs after them).
-            self._turn = []
-            loop.call_soon(self._hand_over)
-        self._turn.append(_Write(fn, durable, outbox, partners, future, lease))
-        return future
+    def _write_error(self, exc: Exception) -> StoreError:
+        return exc if isinstance(exc, StoreError) else self._error(exc, "writing")
 
-    def _hand_over(self) -> None:
-        turn, self._turn = self._turn, None
-        if turn:
-            self._queue.append(turn)
-            self._wakeup.set()
-
-    async def _write_loop(self) -> None:
-        while True:
-            while not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            batch: list[_Write] = []
-            stop = False
-            while self._queue and len(batch) < _MAX_GROUP:
-                turn = self._queue.popleft()
-                if turn is None:
-                    stop = True
-                    break
-                batch.extend(turn)
-            if batch:
-                try:
-                    results = await self._run_batch(batch)
-                except Exception as exc:  # the whole group failed
-                    error = exc if isinstance(exc, StoreError) else self._error(exc, "writing")
-                    results = [(False, error) for _ in batch]
-                for write, (ok, value) in zip(batch, results, strict=True):
-                    if write.future.done():
-                        continue  # the caller was cancelled; the write stands
-                    if ok:
-                        write.future.set_result(value)
-                    else:
-                        write.future.set_exception(value)
-            if stop:
-                return
-
-    async def _run_batch(self, batch: list[_Write]) -> list[tuple[bool, Any]]:
+    async def _commit(self, batch: list[Write[Statement]]) -> list[Result]:
         for attempt in range(_RETRIES + 1):
             if self._writer is None or self._writer.broken or self._writer.closed:
                 if self._writer is not None:
@@ -305,7 +244,7 @@ class PostgresStore:
                     raise self._error(exc, "writing") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _transaction(self, conn: Conn, batch: list[_Write]) -> list[tuple[bool, Any]]:
+    async def _transaction(self, conn: Conn, batch: list[Write[Statement]]) -> list[Result]:
         # Bookkeeping alone need not wait for the WAL flush (see the module doc).
         begin = "BEGIN"
         if not any(w.durable for w in batch):
@@ -318,13 +257,13 @@ class PostgresStore:
             raise
         try:
             try:
-                results = await self._fast(conn, batch)
+                results = await run_all(conn, batch)
             except Exception as exc:
                 if conn.broken or (isinstance(exc, psycopg.Error) and is_retryable(exc)):
                     raise
                 await conn.execute("ROLLBACK")
                 await conn.execute(begin)
-                results = await self._one_by_one(conn, batch)
+                results = [await run_in_savepoint(conn, write) for write in batch]
             await notify(
                 conn,
                 {p for w, (ok, _) in zip(batch, results, strict=True) if ok for p in w.partners},
@@ -338,60 +277,36 @@ class PostgresStore:
         self.commits += 1
         return results
 
-    async def _fast(self, conn: Conn, batch: list[_Write]) -> list[tuple[bool, Any]]:
-        """Every write in order; runs of enqueues (leased alike) as one INSERT."""
-        results: list[tuple[bool, Any]] = []
-        i = 0
-        while i < len(batch):
-            if batch[i].outbox is None:
-                results.append((True, await batch[i].fn(conn)))
-                i += 1
-                continue
-            j = i
-            lease = batch[i].lease
-            merged: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
-            while (
-                j < len(batch) and (rows := batch[j].outbox) is not None and batch[j].lease == lease
-            ):
-                for column, values in zip(merged, rows, strict=True):
-                    column.extend(values)
-                j += 1
-            await insert_outbox(conn, merged, lease)
-            results.extend((True, None) for _ in range(j - i))
-            i = j
-        return results
-
-    async def _one_by_one(self, conn: Conn, batch: list[_Write]) -> list[tuple[bool, Any]]:
-        """Each write in its own SAVEPOINT: one failure is that write's alone."""
-        results: list[tuple[bool, Any]] = []
-        for write in batch:
-            await conn.execute("SAVEPOINT one")
-            try:
-                results.append((True, await write.fn(conn)))
-            except Exception as exc:
-                if conn.broken or (isinstance(exc, psycopg.Error) and is_retryable(exc)):
-                    raise
-                await conn.execute("ROLLBACK TO SAVEPOINT one")
-                results.append((False, exc if isinstance(exc, StoreError) else db_error(exc)))
-            await conn.execute("RELEASE SAVEPOINT one")
-        return results
+    async def _submit(
+        self,
+        fn: Statement,
+        *,
+        durable: bool,
+        rows: list[tuple[Any, ...]] | None = None,
+        partners: frozenset[str] = frozenset(),
+        lease: tuple[bytes, float] | None = None,
+    ) -> Any:
+        self._check_open()
+        return await self._group.submit(
+            fn, durable=durable, rows=rows, partners=partners, lease=lease
+        )
 
     # -- outbox --------------------------------------------------------------------
 
     async def enqueue(self, items: Sequence[OutboundNew]) -> None:
         rows = enqueue_rows(items)
-        if not rows[0]:
+        if not rows:
             return
 
         async def write(conn: Conn) -> None:
             await insert_outbox(conn, rows)
 
-        partners = frozenset(check_text(i.partner, "partner") for i in items)
-        await self._submit(write, durable=True, outbox=rows, partners=partners)
+        partners = frozenset(i.partner for i in items)  # checked by enqueue_rows
+        await self._submit(write, durable=True, rows=rows, partners=partners)
 
     async def enqueue_leased(self, items: Sequence[OutboundNew], owner: str, ttl: float) -> None:
         rows = enqueue_rows(items)
-        if not rows[0]:
+        if not rows:
             return
         lease = (check_text(owner, "owner").encode(), check_ttl(ttl))
 
@@ -399,31 +314,14 @@ class PostgresStore:
             await insert_outbox(conn, rows, lease)
 
         # No NOTIFY: the rows are ours to send, nothing for the other nodes to do.
-        await self._submit(write, durable=True, outbox=rows, lease=lease)
+        await self._submit(write, durable=True, rows=rows, lease=lease)
 
     async def load_outbound(
         self, partner: str, *, limit: int, after_seq: int = 0
     ) -> list[OutboundRow]:
-        args = (
-            check_text(partner, "partner").encode(),
-            check_count(after_seq, "after_seq"),
-            check_count(limit, "limit"),
-        )
-
-        async def read(conn: Conn) -> list[OutboundRow]:
-            cur = await conn.execute(
-                "SELECT seq, jti, token, attempts, next_attempt_at FROM outbox"
-                " WHERE sha256(partner) = sha256(%s) AND state = 0 AND seq > %s"
-                " ORDER BY seq LIMIT %s",
-                args,
-                binary=True,  # tokens as raw bytes, not hex text: half the bytes to parse
-            )
-            return [
-                OutboundRow(seq, partner, text_of(jti), text_of(token), attempts, nxt)
-                for seq, jti, token, attempts, nxt in await cur.fetchall()
-            ]
-
-        return await self._read(read, "loading the outbox")
+        read = load_outbound_read(partner, limit=limit, after_seq=after_seq)
+        rows: list[OutboundRow] = await self._read(read, "loading the outbox")
+        return rows
 
     async def apply(self, partner: str, effects: Sequence[Effect]) -> None:
         await self._submit(apply_write(partner, effects), durable=False)
@@ -438,229 +336,52 @@ class PostgresStore:
         return fresh
 
     async def acks_due(self, partner: str) -> list[Answer]:
-        key = check_text(partner, "partner").encode()
-
-        async def read(conn: Conn) -> list[Answer]:
-            cur = await conn.execute(
-                "SELECT jti, err, description FROM acks_due WHERE sha256(partner) = sha256(%s)",
-                (key,),
-                binary=True,
-            )
-            return [
-                Answer(text_of(jti), text_of(err), text_of(description))
-                for jti, err, description in await cur.fetchall()
-            ]
-
-        return await self._read(read, "reading owed answers")
+        answers: list[Answer] = await self._read(acks_due_read(partner), "reading owed answers")
+        return answers
 
     async def fetch_inbox(self, *, after_seq: int, limit: int) -> list[InboxRow]:
-        args = (check_count(after_seq, "after_seq"), check_count(limit, "limit"))
-
-        async def read(conn: Conn) -> list[InboxRow]:
-            cur = await conn.execute(
-                "SELECT seq, partner, iss, jti, token, claims FROM inbox"
-                " WHERE NOT done AND seq > %s ORDER BY seq LIMIT %s",
-                args,
-                binary=True,
-            )
-            rows = []
-            for seq, p, iss, jti, token, claims in await cur.fetchall():
-                rows.append(
-                    InboxRow(
-                        seq,
-                        text_of(p),
-                        text_of(iss),
-                        text_of(jti),
-                        text_of(token),
-                        decode_claims(claims),
-                    )
-                )
-            return rows
-
-        return await self._read(read, "reading the inbox")
+        read = fetch_inbox_read(after_seq=after_seq, limit=limit)
+        rows: list[InboxRow] = await self._read(read, "reading the inbox")
+        return rows
 
     async def mark_done(self, seqs: Sequence[int]) -> None:
-        rows = [check_count(seq, "seq") for seq in seqs]
-        if not rows:
-            return
-
-        async def write(conn: Conn) -> None:
-            await conn.execute(
-                "UPDATE inbox SET done = true WHERE seq = ANY(%s::bigint[]) AND NOT done", (rows,)
-            )
-
-        await self._submit(write, durable=False)
+        write = mark_done_write(seqs)
+        if write is not None:
+            await self._submit(write, durable=False)
 
     # -- status --------------------------------------------------------------------
 
     async def failures(self, partner: str | None = None) -> list[FailureRow]:
-        query = "SELECT partner, jti, err, description, attempts FROM outbox WHERE state = 2"
-        args: tuple[bytes, ...] = ()
-        if partner is not None:
-            query += " AND sha256(partner) = sha256(%s)"
-            args = (check_text(partner, "partner").encode(),)
-        query += " ORDER BY seq"
-
-        async def read(conn: Conn) -> list[FailureRow]:
-            cur = await conn.execute(query, args)
-            return [
-                FailureRow(text_of(p), text_of(j), text_of(e) or "", text_of(d) or "", a)
-                for p, j, e, d, a in await cur.fetchall()
-            ]
-
-        return await self._read(read, "reading failures")
+        rows: list[FailureRow] = await self._read(failures_read(partner), "reading failures")
+        return rows
 
     async def stats(self) -> dict[str, PartnerCounts]:
-        async def read(conn: Conn) -> dict[str, PartnerCounts]:
-            # One statement, one snapshot: the counts table (one row per partner)
-            # and the partial index of in-flight rows.
-            cur = await conn.execute(
-                "SELECT c.partner, c.pending, c.inflight, c.acked, c.failed, c.received,"
-                " coalesce(f.most, 0), f.soonest FROM counts c LEFT JOIN ("
-                "  SELECT partner, max(attempts) AS most, min(next_attempt_at) AS soonest"
-                "  FROM outbox WHERE state = 0 AND attempts > 0 GROUP BY partner"
-                " ) f ON f.partner = c.partner"
-            )
-            return {text_of(p): PartnerCounts(*counts) for p, *counts in await cur.fetchall()}
-
-        return await self._read(read, "reading counts")
+        return await self._read(stats_read, "reading counts")
 
     async def set_session(self, partner: str, state: str) -> None:
         await self._submit(set_session_write(partner, state), durable=False)
 
     async def sessions(self) -> dict[str, str]:
-        async def read(conn: Conn) -> dict[str, str]:
-            cur = await conn.execute("SELECT partner, state FROM sessions")
-            return {text_of(p): text_of(s) for p, s in await cur.fetchall()}
+        return await self._read(sessions_read, "reading sessions")
 
-        return await self._read(read, "reading sessions")
-
-    # -- leases --------------------------------------------------------------------
-
-    async def claim_partner(self, partner: str, owner: str, ttl: float) -> bool:
-        args = (
-            check_text(partner, "partner").encode(),
-            check_text(owner, "owner").encode(),
-            check_ttl(ttl),
-        )
-
-        async def claim(conn: Conn) -> bool:
-            # One statement, the database's clock: free, expired or our own lease is
-            # (re)taken; another node's live lease keeps its row and returns nothing.
-            # The row lock taken by ON CONFLICT orders two nodes claiming at once.
-            cur = await conn.execute(
-                "INSERT INTO leases AS l (partner, owner, expires_at)"
-                " VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s))"
-                " ON CONFLICT (sha256(partner)) DO UPDATE"
-                " SET owner = excluded.owner, expires_at = excluded.expires_at"
-                " WHERE l.owner = excluded.owner OR l.expires_at <= clock_timestamp()"
-                " RETURNING true",
-                args,
-            )
-            return await cur.fetchone() is not None
-
-        return await self._read(claim, "claiming a lease")
-
-    async def release_partner(self, partner: str, owner: str) -> None:
-        args = (check_text(partner, "partner").encode(), check_text(owner, "owner").encode())
-
-        async def release(conn: Conn) -> None:
-            await conn.execute(
-                "DELETE FROM leases WHERE sha256(partner) = sha256(%s) AND owner = %s", args
-            )
-
-        await self._read(release, "releasing a lease")
-
-    # -- row leases: each node sends the rows it leased -----------------------------
+    # -- row leases: each node sends the rows it leased (postgres_leases.py) ---------
 
     async def lease_outbound(
         self, partner: str, owner: str, *, limit: int, ttl: float
     ) -> list[OutboundRow]:
-        key, holder = check_text(partner, "partner").encode(), check_text(owner, "owner")
-        args = (key, check_count(limit, "limit"), holder.encode(), check_ttl(ttl))
-
-        async def lease(conn: Conn) -> list[OutboundRow]:
-            # Candidates: the oldest unfinished rows with no live lease, passing over
-            # rows another node is leasing at this moment (SKIP LOCKED: never wait).
-            # Taking one is an upsert on its lease row: a free or expired lease is
-            # (re)written and returned; one another node took since our snapshot is
-            # live by then and stays its own, so two nodes never hold one row.
-            async with _bookkeeping(conn):
-                cur = await conn.execute(
-                    "WITH pick AS ("
-                    "  SELECT o.seq FROM outbox o"
-                    "  WHERE sha256(o.partner) = sha256(%s) AND o.state = 0 AND NOT EXISTS ("
-                    "   SELECT 1 FROM outbox_leases l"
-                    "   WHERE l.seq = o.seq AND l.until > clock_timestamp())"
-                    "  ORDER BY o.seq LIMIT %s FOR NO KEY UPDATE OF o SKIP LOCKED),"
-                    " won AS ("
-                    "  INSERT INTO outbox_leases AS l (seq, owner, until)"
-                    "  SELECT seq, %s, clock_timestamp() + make_interval(secs => %s) FROM pick"
-                    "  ON CONFLICT (seq) DO UPDATE"
-                    "  SET owner = excluded.owner, until = excluded.until"
-                    "  WHERE l.until <= clock_timestamp()"
-                    "  RETURNING l.seq)"
-                    " SELECT o.seq, o.jti, o.token, o.attempts, o.next_attempt_at"
-                    " FROM outbox o JOIN won USING (seq) WHERE o.state = 0 ORDER BY o.seq",
-                    args,
-                    binary=True,
-                )
-                rows = await cur.fetchall()
-            return [
-                OutboundRow(seq, partner, text_of(jti), text_of(token), attempts, nxt)
-                for seq, jti, token, attempts, nxt in rows
-            ]
-
-        return await self._read(lease, "leasing outbox rows")
+        lease = lease_statement(partner, owner, limit=limit, ttl=ttl)
+        rows: list[OutboundRow] = await self._read(lease, "leasing outbox rows")
+        return rows
 
     async def renew_outbound(
         self, partner: str, owner: str, ttl: float, *, jtis: Collection[str] | None = None
     ) -> int:
-        key = check_text(partner, "partner").encode()
-        holder = check_text(owner, "owner").encode()
-        seconds = check_ttl(ttl)
-        only = ""
-        args: tuple[Any, ...] = (seconds, holder, holder, key)
-        if jtis is not None:
-            only = " AND sha256(o.jti) IN (SELECT sha256(j) FROM unnest(%s::bytea[]) j)"
-            args += ([check_text(j, "jti").encode() for j in jtis],)
-
-        async def renew(conn: Conn) -> int:
-            # Leases of finished rows go; those of unfinished rows (the ones named) are
-            # extended. A lease not named runs out: its row is not in our memory.
-            async with _bookkeeping(conn):
-                await conn.execute(
-                    "DELETE FROM outbox_leases l USING outbox o"
-                    " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s"
-                    " AND o.seq = l.seq AND o.state <> 0",
-                    (holder, holder),
-                )
-                cur = await conn.execute(
-                    "UPDATE outbox_leases l"
-                    " SET until = clock_timestamp() + make_interval(secs => %s)"
-                    " FROM outbox o"
-                    " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s AND o.seq = l.seq"
-                    " AND sha256(o.partner) = sha256(%s) AND o.state = 0" + only,
-                    args,
-                )
-                return cur.rowcount
-
-        return await self._read(renew, "renewing outbox leases")
+        renew = renew_statement(partner, owner, ttl, jtis=jtis)
+        renewed: int = await self._read(renew, "renewing outbox leases")
+        return renewed
 
     async def release_outbound(self, partner: str, owner: str) -> None:
-        key = check_text(partner, "partner").encode()
-        holder = check_text(owner, "owner").encode()
-
-        async def release(conn: Conn) -> None:
-            async with _bookkeeping(conn):
-                await conn.execute(
-                    "DELETE FROM outbox_leases l USING outbox o"
-                    " WHERE sha256(l.owner) = sha256(%s) AND l.owner = %s AND o.seq = l.seq"
-                    " AND sha256(o.partner) = sha256(%s)",
-                    (holder, holder, key),
-                )
-
-        await self._read(release, "releasing outbox leases")
+        await self._read(release_statement(partner, owner), "releasing outbox leases")
 
     # -- wake-ups across nodes -----------------------------------------------------
 
@@ -722,11 +443,7 @@ class PostgresStore:
         if self._closed:
             return
         self._closed = True
-        self._hand_over()
-        self._queue.append(None)
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
+        await self._group.aclose()
         if self._writer is not None:
             await self._writer.close()
         await self._drop_idle()
@@ -756,12 +473,3 @@ async def migrate_url(url: str) -> int:
         raise store._error(exc, "cannot migrate the schema") from None
     finally:
         await conn.close()
-
-
-@contextlib.asynccontextmanager
-async def _bookkeeping(conn: Conn) -> AsyncIterator[None]:
-    """A transaction for lease statements that does not wait for its WAL flush: a
-    lease lost in a server crash costs a resend (deduped by the partner), not a SET."""
-    async with conn.transaction():
-        await conn.execute("SET LOCAL synchronous_commit = off")
-        yield

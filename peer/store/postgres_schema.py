@@ -1,10 +1,10 @@
-"""The PostgreSQL schema and the statements that write it.
+"""The PostgreSQL schema: its versioned steps and the migration that applies them.
 
-The schema comes in versioned steps, applied under an advisory lock; the write
-statements are built here as small functions the store's writer runs inside its
-group transaction (``postgres.py``).
+The statements that read and write it are in ``postgres_sql.py`` and
+``postgres_leases.py``. A step, once released, is never edited: a change is a new
+step.
 
-The tables have the SQLite shape (DESIGN.md "Storage") and the same version
+The tables have the SQLite shape (``sqlite_schema.py``) and the same version
 numbers (``base.SCHEMA_VERSION``), with three PostgreSQL twists:
 
 - Text values are stored as ``BYTEA`` (UTF-8). PostgreSQL ``TEXT`` cannot hold
@@ -23,52 +23,14 @@ advisory lock first, so two nodes starting at once never both migrate.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeAlias
+from typing import Any
 
 import psycopg
-import psycopg.errors
 
 from ..errors import StoreError
-from ..protocol.effects import Acked, AcksSent, Effect, Failed, Sent
-from .base import (
-    SCHEMA_VERSION,
-    Answer,
-    DuplicateJti,
-    InboundNew,
-    InvalidValue,
-    OutboundNew,
-    check_text,
-    encode_claims,
-    is_text,
-)
+from .base import SCHEMA_VERSION
 
-__all__ = [
-    "CHANNEL",
-    "STEPS",
-    "Conn",
-    "accept_inbound_write",
-    "apply_write",
-    "db_error",
-    "enqueue_rows",
-    "insert_outbox",
-    "is_retryable",
-    "migrate_connection",
-    "notify",
-    "schema_version",
-    "set_session_write",
-    "text_of",
-]
-
-Conn: TypeAlias = psycopg.AsyncConnection[Any]
-Write: TypeAlias = Callable[[Conn], Awaitable[Any]]
-
-CHANNEL = "setpeer_outbox"
-"""The NOTIFY channel; the payload is the partner's name ('' for any partner)."""
-
-# NOTIFY payloads are text shorter than 8,000 bytes: a partner name holding NUL or
-# longer than this wakes every partner instead (as wake.py does with datagrams).
-_MAX_PAYLOAD = 7_000
+__all__ = ["STEPS", "migrate_connection", "schema_version"]
 
 # pg_advisory_xact_lock key for migrations: "setpee" in ASCII, unlikely to collide.
 _MIGRATE_LOCK = 0x736574706565
@@ -121,7 +83,9 @@ CREATE UNIQUE INDEX sessions_partner ON sessions (sha256(partner));
 """,
     # As SQLite's step 2: counts mirror the rows (state 0 with attempts 0 is
     # pending, with attempts > 0 in flight, 1 acked, 2 failed), so stats() reads
-    # one row per partner. Leases (several nodes on one store) come with it.
+    # one row per partner. The ``leases`` table made here (one owner per partner)
+    # is unused: nodes lease outbox rows (step 3). It stays, so that every
+    # database at one version has one shape.
     2: f"""
 CREATE TABLE counts (
     partner BYTEA NOT NULL,
@@ -290,251 +254,3 @@ async def migrate_connection(conn: psycopg.AsyncConnection[Any]) -> int:
                 "INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,)
             )
     return SCHEMA_VERSION
-
-
-# -- values ------------------------------------------------------------------------
-
-
-def text_of(value: bytes | None) -> Any:
-    """A stored ``BYTEA`` back to the string it was (None stays None)."""
-    return None if value is None else bytes(value).decode()
-
-
-def _b(value: str | None) -> bytes | None:
-    return None if value is None else value.encode()
-
-
-def db_error(exc: BaseException) -> StoreError:
-    """The typed error for a failed statement (a duplicate jti, or the server's words)."""
-    if isinstance(exc, StoreError):
-        return exc
-    if isinstance(exc, psycopg.errors.UniqueViolation):
-        if exc.diag.constraint_name == "outbox_partner_jti":
-            return DuplicateJti("a jti is never reused for one partner (MP-9)")
-    if isinstance(exc, psycopg.Error):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return StoreError(f"PostgreSQL refused the statement: {first}")
-    error = StoreError(f"write failed: {exc!r}")
-    error.__cause__ = exc
-    return error
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """A deadlock or serialization failure between nodes: run the group again."""
-    return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
-
-
-# -- writes ------------------------------------------------------------------------
-
-
-def enqueue_rows(items: Sequence[OutboundNew]) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    """Checked columns for :func:`insert_outbox` (partner, jti, token).
-
-    Raises:
-        InvalidValue: a field is not a valid Unicode string.
-    """
-    partners, jtis, tokens = [], [], []
-    for item in items:
-        partners.append(check_text(item.partner, "partner").encode())
-        jtis.append(check_text(item.jti, "jti").encode())
-        tokens.append(check_text(item.token, "token").encode())
-    return partners, jtis, tokens
-
-
-async def insert_outbox(
-    conn: Conn,
-    rows: tuple[list[bytes], list[bytes], list[bytes]],
-    lease: tuple[bytes, float] | None = None,
-) -> None:
-    """One INSERT for many SETs, in the given order (``seq`` follows it).
-
-    ``lease`` = ``(owner, ttl)``: the rows are leased to ``owner`` in the same
-    statement (``enqueue_leased``: a node sends what it publishes).
-    """
-    insert = (
-        "INSERT INTO outbox (partner, jti, token)"
-        " SELECT p, j, t FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[])"
-        " WITH ORDINALITY AS u(p, j, t, n) ORDER BY n"
-    )
-    if lease is None:
-        await conn.execute(insert, rows)
-        return
-    await conn.execute(
-        f"WITH new AS ({insert} RETURNING seq)"
-        " INSERT INTO outbox_leases (seq, owner, until)"
-        " SELECT seq, %b, clock_timestamp() + make_interval(secs => %s) FROM new",
-        (*rows, *lease),
-    )
-
-
-async def notify(conn: Conn, partners: Iterable[str]) -> None:
-    """``pg_notify`` each partner, delivered to listeners when the transaction commits."""
-    payloads = sorted(
-        {p if "\x00" not in p and len(p.encode()) <= _MAX_PAYLOAD else "" for p in partners}
-    )
-    if payloads:
-        await conn.execute(
-            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (CHANNEL, payloads)
-        )
-
-
-def _retry_at(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    raise InvalidValue(f"retry_at must be a number of seconds, not {type(value).__name__}")
-
-
-def _attempts(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
-        return value
-    raise InvalidValue(f"attempts must be an integer in [0, 2**63-1], got {value!r}")
-
-
-def apply_write(partner: str, effects: Sequence[Effect]) -> Write:
-    """The Ledger's decisions for ``partner``, in the order SQLite applies them.
-
-    Sent first (attempts never fall; the last retry time wins), then Acked, then
-    Failed (the first verdict for a jti wins), then the answers paid. Only
-    unfinished rows change: a late Sent never reopens an acked SET (MP-9). A jti no
-    row can hold (not text) matches nothing, as in the other backends.
-
-    Raises:
-        InvalidValue: ``partner``, an ``err`` or a ``description`` is not text, or
-            a Sent's attempts or retry time is not a number (SQLite would store it).
-    """
-    key = check_text(partner, "partner").encode()
-    sent: dict[str, tuple[int, float | None]] = {}
-    acked: list[bytes] = []
-    failed: dict[str, tuple[bytes, bytes]] = {}
-    paid: list[bytes] = []
-    for e in effects:
-        if isinstance(e, Failed):
-            err = check_text(e.err, "err").encode()
-            description = check_text(e.description, "description").encode()
-            if is_text(e.jti):
-                failed.setdefault(e.jti, (err, description))
-        elif isinstance(e, Sent) and is_text(e.jti):
-            before = sent.get(e.jti, (0, None))[0]
-            sent[e.jti] = (max(before, _attempts(e.attempts)), _retry_at(e.retry_at))
-        elif isinstance(e, Acked) and is_text(e.jti):
-            acked.append(e.jti.encode())
-        elif isinstance(e, AcksSent):
-            paid += [jti.encode() for jti in e.jtis if is_text(jti)]
-    # A row acked in this same write needs no attempt count first (one row version
-    # instead of two: the usual case when a frame's ack comes quickly).
-    for jti in acked:
-        sent.pop(jti.decode(), None)
-    sent_rows = (
-        [jti.encode() for jti in sent],
-        [a for a, _ in sent.values()],
-        [r for _, r in sent.values()],
-    )
-    failed_rows = (
-        [j.encode() for j in failed],
-        [e for e, _ in failed.values()],
-        [d for _, d in failed.values()],
-    )
-
-    async def write(conn: Conn) -> None:
-        match = "sha256(o.partner) = sha256(%s) AND sha256(o.jti) = sha256(u.j) AND o.state = 0"
-        if sent_rows[0]:
-            await conn.execute(
-                "UPDATE outbox o SET attempts = greatest(o.attempts, u.a), next_attempt_at = u.r"
-                " FROM unnest(%b::bytea[], %s::bigint[], %s::float8[]) AS u(j, a, r)"
-                f" WHERE {match}",
-                (*sent_rows, key),
-            )
-        if acked:
-            await conn.execute(
-                f"UPDATE outbox o SET state = 1 FROM unnest(%b::bytea[]) AS u(j) WHERE {match}",
-                (acked, key),
-            )
-        if failed_rows[0]:
-            await conn.execute(
-                "UPDATE outbox o SET state = 2, err = u.e, description = u.d"
-                f" FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[]) AS u(j, e, d) WHERE {match}",
-                (*failed_rows, key),
-            )
-        if paid:
-            await conn.execute(
-                "DELETE FROM acks_due a USING unnest(%b::bytea[]) AS u(j)"
-                " WHERE sha256(a.partner) = sha256(%s) AND sha256(a.jti) = sha256(u.j)",
-                (paid, key),
-            )
-
-    return write
-
-
-def accept_inbound_write(
-    partner: str, items: Sequence[InboundNew], answers: Sequence[Answer]
-) -> Write:
-    """Store verified SETs (dedupe on ``(iss, jti)``) and owed answers together.
-
-    The write returns one flag per item: True for the copy that was stored.
-
-    Raises:
-        InvalidValue: a field is not text, or the claims are not JSON.
-    """
-    key = check_text(partner, "partner").encode()
-    keys = [(check_text(i.iss, "iss").encode(), check_text(i.jti, "jti").encode()) for i in items]
-    tokens = [check_text(i.token, "token").encode() for i in items]
-    claims = [encode_claims(i.claims) for i in items]
-    owed: dict[bytes, tuple[bytes | None, bytes | None]] = {}
-    for a in answers:
-        jti = check_text(a.jti, "jti").encode()
-        err = None if a.err is None else check_text(a.err, "err")
-        description = None if a.description is None else check_text(a.description, "description")
-        owed.pop(jti, None)  # one answer per jti: the latest wins, as an upsert would
-        owed[jti] = (_b(err), _b(description))
-
-    async def write(conn: Conn) -> list[bool]:
-        stored: set[tuple[bytes, bytes]] = set()
-        if keys:
-            # RFC 8417 §2.2: jti is unique per issuer, so (iss, jti) dedupes (PUSH-9);
-            # a copy another node is storing right now waits for its commit, then
-            # conflicts: exactly one of them is new.
-            cur = await conn.execute(
-                "INSERT INTO inbox (partner, iss, jti, token, claims)"
-                " SELECT %s, i, j, t, c FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[],"
-                " %s::text[]) WITH ORDINALITY AS u(i, j, t, c, n) ORDER BY n"
-                " ON CONFLICT (sha256(iss), sha256(jti)) DO NOTHING RETURNING iss, jti",
-                (key, [i for i, _ in keys], [j for _, j in keys], tokens, claims),
-            )
-            stored = {(bytes(i), bytes(j)) for i, j in await cur.fetchall()}
-        fresh = []
-        for k in keys:  # the first copy of a key in items is the one stored
-            fresh.append(k in stored)
-            stored.discard(k)
-        if owed:
-            await conn.execute(
-                "INSERT INTO acks_due AS a (partner, jti, err, description)"
-                " SELECT %s, j, e, d FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[])"
-                " AS u(j, e, d)"
-                " ON CONFLICT (sha256(partner), sha256(jti)) DO UPDATE"
-                " SET err = excluded.err, description = excluded.description",
-                (key, list(owed), [e for e, _ in owed.values()], [d for _, d in owed.values()]),
-            )
-        return fresh
-
-    return write
-
-
-def set_session_write(partner: str, state: str) -> Write:
-    """Record the partner's session state (the last one wins).
-
-    Raises:
-        InvalidValue: a value is not text.
-    """
-    row = (check_text(partner, "partner").encode(), check_text(state, "state").encode())
-
-    async def write(conn: Conn) -> None:
-        await conn.execute(
-            "INSERT INTO sessions AS s (partner, state) VALUES (%s, %s)"
-            " ON CONFLICT (sha256(partner)) DO UPDATE"
-            " SET state = excluded.state, updated_at = clock_timestamp()",
-            row,
-        )
-
-    return write

@@ -22,6 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from peer.config import Limits, Partner, PeerConfig
 from peer.errors import SessionClosed
 from peer.link import Link, build_link
+from peer.link.factory import restore
 from peer.publisher import Publisher
 from peer.signal import Signal
 from peer.store import open_store
@@ -177,7 +178,7 @@ async def _side(
     link = build_link(
         config.partners[0], config=config, store=store, owner=me, inbox=inbox, progress=progress
     )
-    await link.restore()
+    await restore(link)
     tg.start_soon(link.run)
     signer = Signer(load_private_jwks(config.signing_keys_path))
     return Side(link, store, Publisher(issuer=config.issuer, signer=signer), inbox, progress)

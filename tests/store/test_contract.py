@@ -8,7 +8,6 @@ where the rule comes from a spec (PP-23/25, MP-7/9, PUSH-9, pitfall 16: dedupe o
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from typing import Any
 
@@ -26,7 +25,6 @@ from peer.store.base import (
     PartnerCounts,
     Store,
 )
-from tests.conftest import MS
 
 from .conftest import Backend
 
@@ -108,7 +106,7 @@ class TestOutbox:
 
 
 class TestGroupCommit:
-    """Concurrent writes share transactions (PERFORMANCE.md "Storage")."""
+    """Concurrent writes share transactions (group commit: peer/store/writer.py)."""
 
     async def test_one_turn_is_one_commit(self, store: Store) -> None:
         """1,000 concurrent single-SET enqueues finish in a handful of commits, FIFO."""
@@ -492,81 +490,6 @@ class TestHostileInput:
             await store.fetch_inbox(after_seq=value, limit=5)
         with pytest.raises(InvalidValue):
             await store.mark_done([value])
-
-
-class TestLeases:
-    """Partner leases: one node runs a partner's outbound session (DESIGN.md "Storage")."""
-
-    async def test_claim_renew_and_refuse(self, store: Store) -> None:
-        """A free lease is taken; its owner renews it; another owner is refused."""
-        assert await store.claim_partner("b", "node-1", 30.0)
-        assert await store.claim_partner("b", "node-1", 30.0)
-        assert not await store.claim_partner("b", "node-2", 30.0)
-        assert await store.claim_partner("c", "node-2", 30)  # per partner; an int ttl is fine
-        assert not await store.claim_partner("c", "node-1", 30.0)
-
-    async def test_expired_lease_is_taken_over(self, store: Store) -> None:
-        """A lease not renewed in time goes to the next claimant; the old owner is out."""
-        ttl = 100 * MS
-        assert await store.claim_partner("b", "dead", ttl)
-        assert not await store.claim_partner("b", "heir", 30.0)
-        await asyncio.sleep(ttl * 2)
-        assert await store.claim_partner("b", "heir", 30.0)
-        assert not await store.claim_partner("b", "dead", 30.0)
-
-    async def test_renewal_extends_the_lease(self, store: Store) -> None:
-        """Renewing before expiry moves the expiry: the lease outlives its first ttl."""
-        ttl = 300 * MS
-        assert await store.claim_partner("b", "node-1", ttl)
-        await asyncio.sleep(ttl / 2)
-        assert await store.claim_partner("b", "node-1", ttl)
-        await asyncio.sleep(ttl * 0.7)  # past the first expiry, before the second
-        assert not await store.claim_partner("b", "node-2", 30.0)
-
-    async def test_release_frees_only_your_own(self, store: Store) -> None:
-        """release_partner drops the caller's lease; another owner's, or none, stays."""
-        assert await store.claim_partner("b", "node-1", 30.0)
-        await store.release_partner("b", "node-2")
-        await store.release_partner("nobody", "node-2")
-        assert not await store.claim_partner("b", "node-2", 30.0)
-        await store.release_partner("b", "node-1")
-        assert await store.claim_partner("b", "node-2", 30.0)
-        assert not await store.claim_partner("b", "node-1", 30.0)
-
-    @pytest.mark.parametrize("text", HOSTILE)
-    async def test_hostile_names(self, store: Store, text: str) -> None:
-        """Any text is a partner or owner name; names differing in one byte differ."""
-        assert await store.claim_partner(text, text, 30.0)
-        assert not await store.claim_partner(text, text + "x", 30.0)
-        assert await store.claim_partner(text + "x", text + "x", 30.0)
-        await store.release_partner(text, text)
-        assert await store.claim_partner(text, "other", 30.0)
-
-    @pytest.mark.parametrize("ttl", [0, -1.0, math.nan, math.inf, 86_401, 2**70, True, "5", None])
-    async def test_bad_ttl_refused(self, store: Store, ttl: Any) -> None:
-        """A ttl that is not a number of seconds in (0, 86400] is InvalidValue."""
-        with pytest.raises(InvalidValue):
-            await store.claim_partner("b", "node-1", ttl)
-        assert await store.claim_partner("b", "node-2", 30.0)  # nothing was taken
-
-    @pytest.mark.parametrize(
-        ("partner", "owner"), [("\ud800", "o"), ("b", "\udfff"), (b"b", "o"), ("b", 7)]
-    )
-    async def test_bad_names_refused(self, store: Store, partner: Any, owner: Any) -> None:
-        """Names that are not valid text are InvalidValue, for claim and release alike."""
-        with pytest.raises(InvalidValue):
-            await store.claim_partner(partner, owner, 30.0)
-        with pytest.raises(InvalidValue):
-            await store.release_partner(partner, owner)
-
-    async def test_closed_store_refuses_leases(self, backend: Backend) -> None:
-        """After aclose() lease calls raise StoreError too."""
-        store = await backend.open()
-        await store.aclose()
-        with pytest.raises(StoreError):
-            await store.claim_partner("b", "node-1", 30.0)
-        with pytest.raises(StoreError):
-            await store.release_partner("b", "node-1")
 
 
 async def test_stats_is_cheap(store: Store) -> None:

@@ -1,9 +1,9 @@
 """PostgreSQL specifics: two nodes on one database, NOTIFY, schema versions, outages.
 
 Two ``PostgresStore`` instances opened on the same schema play two setpeer nodes
-(DESIGN.md "Storage"). The outage test stops the real test server with
-``pg_ctl stop -m fast`` and starts it again; it needs the cluster that
-``scripts/_postgres.sh`` made (``SETPEER_TEST_POSTGRES_DATA``).
+(docs/operations.md, "Several nodes with PostgreSQL"). The outage test stops the
+real test server with ``pg_ctl stop -m fast`` and starts it again; it needs the
+cluster that ``scripts/_postgres.sh`` made (``SETPEER_TEST_POSTGRES_DATA``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import psycopg
@@ -30,6 +30,7 @@ from peer.store.base import (
     OutboundNew,
     SharedStore,
     Store,
+    shared_store,
 )
 from peer.store.postgres import PostgresStore
 from peer.store.postgres_schema import STEPS
@@ -68,8 +69,9 @@ async def next_wake(watch: AsyncIterator[str | None], seconds: float = 5.0) -> s
 
 
 def shared(store: Store) -> SharedStore:
-    assert getattr(store, "shared", False)
-    return cast(SharedStore, store)
+    found = shared_store(store)
+    assert found is not None
+    return found
 
 
 async def enqueue_n(store: Store, n: int, partner: str = "b", prefix: str = "j") -> list[str]:
@@ -79,8 +81,8 @@ async def enqueue_n(store: Store, n: int, partner: str = "b", prefix: str = "j")
 
 
 class TestRowLeases:
-    """DESIGN.md "Storage": outbox rows leased with FOR UPDATE SKIP LOCKED; a dead
-    node's leases expire and are taken over (issue 7)."""
+    """Outbox rows leased with FOR UPDATE SKIP LOCKED; a dead node's leases expire
+    and are taken over (docs/operations.md)."""
 
     async def test_two_nodes_leasing_at_once_never_share_a_row(
         self, nodes: tuple[Store, Store]
@@ -246,49 +248,6 @@ class TestRowLeases:
             await a.renew_outbound("b", "\ud800", 30.0)
         with pytest.raises(InvalidValue):
             await a.release_outbound(7, "node-a")  # type: ignore[arg-type]
-
-
-class TestLeasesAcrossNodes:
-    """One owner per partner across nodes; expiry and takeover by the database clock."""
-
-    async def test_concurrent_claims_have_one_winner(self, nodes: tuple[Store, Store]) -> None:
-        """Two nodes claiming 30 partners at once: each partner goes to exactly one."""
-        a, b = nodes
-        partners = [f"p{i}" for i in range(30)]
-        won = await asyncio.gather(
-            *(a.claim_partner(p, "node-a", 30.0) for p in partners),
-            *(b.claim_partner(p, "node-b", 30.0) for p in reversed(partners)),
-        )
-        by_a = dict(zip(partners, won[:30], strict=True))
-        by_b = dict(zip(reversed(partners), won[30:], strict=True))
-        assert all(by_a[p] != by_b[p] for p in partners)
-        for p in partners:  # the loser stays refused, the winner renews
-            winner, loser = (a, b) if by_a[p] else (b, a)
-            owner = "node-a" if by_a[p] else "node-b"
-            other = "node-b" if by_a[p] else "node-a"
-            assert not await loser.claim_partner(p, other, 30.0)
-            assert await winner.claim_partner(p, owner, 30.0)
-
-    async def test_takeover_after_expiry(self, nodes: tuple[Store, Store], url: str) -> None:
-        """Node A stops renewing; once its lease expires node B takes the partner."""
-        a, b = nodes
-        ttl = 200 * MS
-        assert await a.claim_partner("b", "node-a", ttl)
-        assert not await b.claim_partner("b", "node-b", 30.0)
-        await asyncio.sleep(ttl * 1.5)
-        assert await b.claim_partner("b", "node-b", 30.0)
-        assert not await a.claim_partner("b", "node-a", ttl)
-        await b.release_partner("b", "node-b")
-        assert await a.claim_partner("b", "node-a", ttl)
-
-    async def test_expiry_is_the_database_clock(self, nodes: tuple[Store, Store], url: str) -> None:
-        """expires_at is the server's clock_timestamp() + ttl, not a node's clock."""
-        a, _ = nodes
-        assert await a.claim_partner("b", "node-a", 42.0)
-        ((left,),) = sql(
-            url, "SELECT extract(epoch FROM expires_at - clock_timestamp()) FROM leases"
-        )
-        assert 40.0 < float(left) <= 42.0
 
 
 class TestInboxAcrossNodes:
@@ -522,7 +481,7 @@ class TestSchema:
 
 
 class TestUrls:
-    """``postgresql://`` and ``postgres://`` both open a PostgresStore (API.md "Config")."""
+    """``postgresql://`` and ``postgres://`` both open a PostgresStore (docs/configuration.md)."""
 
     @pytest.mark.parametrize("scheme", ["postgresql://", "postgres://"])
     async def test_both_schemes(self, url: str, scheme: str) -> None:
@@ -586,7 +545,7 @@ class TestUnreachable:
                 with pytest.raises(StoreError, match="unreachable"):
                     await store.load_outbound("b", limit=10)
                 with pytest.raises(StoreError, match="unreachable"):
-                    await store.claim_partner("b", "node", 5.0)
+                    await shared(store).lease_outbound("b", "node", limit=10, ttl=5.0)
                 with pytest.raises(StoreError, match="unreachable"):
                     await store.apply("b", [Acked("before")])
             finally:
@@ -597,7 +556,8 @@ class TestUnreachable:
                 "before",
                 "after",
             ]
-            assert await store.claim_partner("b", "node", 5.0)
+            leased = await shared(store).lease_outbound("b", "node", limit=10, ttl=5.0)
+            assert [r.jti for r in leased] == ["before", "after"]
             # The watch reconnected: it says "anything may have changed", then
             # hears new commits again.
             assert await watching is None

@@ -28,7 +28,8 @@ from peer.protocol.effects import Acked, AcksSent, Effect, Failed, Sent
 from peer.store import migrate, open_store, sqlite_path
 from peer.store.base import SCHEMA_VERSION, Answer, InboundNew, OutboundNew, Store
 from peer.store.memory import MemoryStore
-from peer.store.sqlite import _STEPS, SQLiteStore
+from peer.store.sqlite import SQLiteStore
+from peer.store.sqlite_schema import STEPS
 from peer.store.wake import wake_path
 from tests.conftest import MS
 
@@ -81,7 +82,7 @@ class TestSchema:
     """Versioned schema: created, migrated, and a newer one refused."""
 
     async def test_newer_schema_is_refused(self, tmp_path: Path) -> None:
-        """`run`/`send` and `migrate` refuse a schema newer than they know (API.md)."""
+        """`run`/`send` and `migrate` refuse a schema newer than they know."""
         assert await migrate("sqlite:///m.db", tmp_path) == SCHEMA_VERSION
         conn = sqlite3.connect(tmp_path / "m.db")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -95,7 +96,7 @@ class TestSchema:
         """A file made by schema 1 gets its counts backfilled from its rows."""
         db = tmp_path / "v1.db"
         conn = sqlite3.connect(db)
-        conn.executescript(_STEPS[1] + "PRAGMA user_version = 1;")
+        conn.executescript(STEPS[1] + "PRAGMA user_version = 1;")
         conn.executemany(
             "INSERT INTO outbox (partner, jti, token, state, attempts, created_at)"
             " VALUES (?, ?, 't', ?, ?, 0)",
@@ -125,7 +126,7 @@ class TestSchema:
         Fifty fresh files, four openers each: switching a new file to WAL is refused at
         once ("database is locked") to all but one, which failed ~6 % of such races
         before connect() retried it."""
-        from peer.store.sqlite import migrate_file
+        from peer.store.sqlite_schema import migrate_file
 
         for attempt in range(50):
             db = tmp_path / f"race{attempt}.db"
@@ -163,7 +164,7 @@ class TestSchema:
 
 
 class TestUrls:
-    """`store =` URLs (API.md "Config")."""
+    """`store =` URLs (docs/configuration.md)."""
 
     def test_relative_and_absolute_paths(self, tmp_path: Path) -> None:
         """Three slashes: relative to the config folder; four: absolute."""
@@ -182,7 +183,7 @@ class TestUrls:
 
 
 class TestCrashSafety:
-    """What enqueue returned for survives SIGKILL right after (DESIGN.md step 1)."""
+    """What enqueue returned for survives SIGKILL right after."""
 
     def test_enqueue_survives_sigkill(self, tmp_path: Path) -> None:
         """A child enqueues (one group of 200, then one), accepts inbound, kills itself."""

@@ -1,0 +1,186 @@
+"""Argument checks every backend runs, once, before touching its storage.
+
+The same bad input ends in the same typed error whatever the backend
+(:class:`InvalidValue`), never in a driver's ``UnicodeEncodeError`` or
+``OverflowError``, and always before anything of the call is written. The
+functions at the bottom check a whole call's arguments and return them in the
+plain shapes the backends store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StoreError
+
+if TYPE_CHECKING:
+    from .base import Answer, InboundNew, OutboundNew
+
+__all__ = [
+    "MAX_LEASE_TTL",
+    "MAX_SEQ",
+    "InvalidValue",
+    "answers_owed",
+    "check_count",
+    "check_text",
+    "check_ttl",
+    "decode_claims",
+    "encode_claims",
+    "inbound_rows",
+    "is_text",
+    "outbound_rows",
+]
+
+MAX_SEQ = 2**63 - 1
+"""Sequence numbers are SQL BIGINTs; a larger ``after_seq`` or limit is a caller's bug."""
+
+MAX_LEASE_TTL = 86_400.0
+"""A lease outliving a day is a caller's bug: a dead node would block a partner that long."""
+
+
+class InvalidValue(StoreError, ValueError):
+    """A value no backend can hold: not a string, not valid Unicode, a bad count."""
+
+
+def check_text(value: object, what: str) -> str:
+    """Return ``value`` if it is a ``str`` that UTF-8 can encode.
+
+    A lone surrogate (``"\\ud800"``) is a valid Python string but no valid text in
+    SQLite or PostgreSQL; refuse it the same way in every backend.
+
+    Raises:
+        InvalidValue: not a string, or not encodable.
+    """
+    if type(value) is not str:
+        raise InvalidValue(f"{what} must be a string, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidValue(f"{what} is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def is_text(value: object) -> bool:
+    """True if :func:`check_text` would accept ``value``.
+
+    ``apply`` uses it to skip effects naming a jti no row can have, the same way
+    in every backend, rather than fail the whole batch.
+    """
+    if type(value) is not str:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_count(value: object, what: str, *, minimum: int = 0) -> int:
+    """Return ``value`` if it is an ``int`` in ``[minimum, MAX_SEQ]``.
+
+    SQLite reads ``LIMIT -1`` as "no limit" and a list slice reads ``[:-1]`` as
+    "all but one": a negative count is refused rather than given either meaning.
+
+    Raises:
+        InvalidValue: not an int (``bool`` included), or out of range.
+    """
+    if type(value) is not int or not minimum <= value <= MAX_SEQ:
+        raise InvalidValue(f"{what} must be an integer in [{minimum}, 2**63-1], got {value!r}")
+    return value
+
+
+def check_ttl(value: object, what: str = "ttl") -> float:
+    """Return ``value`` as a float if it is a real number in ``(0, MAX_LEASE_TTL]``.
+
+    NaN, infinities, zero and negative durations would make a lease that never
+    expires or never holds; they are refused the same way in every backend.
+
+    Raises:
+        InvalidValue: not an int or float (``bool`` included), or out of range.
+    """
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not 0 < value <= MAX_LEASE_TTL
+    ):
+        raise InvalidValue(f"{what} must be a number of seconds in (0, 86400], got {value!r}")
+    return float(value)
+
+
+def encode_claims(claims: Mapping[str, Any]) -> str:
+    """The claims as stored: compact JSON, non-ASCII escaped, so it round-trips.
+
+    Raises:
+        InvalidValue: not JSON (a set, NaN, a cycle, nesting deeper than Python's
+            recursion limit).
+    """
+    if not isinstance(claims, Mapping):
+        raise InvalidValue(f"claims must be a mapping, not {type(claims).__name__}")
+    try:
+        return json.dumps(claims, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidValue(f"claims are not JSON: {exc}") from None
+
+
+def decode_claims(text: str) -> dict[str, Any]:
+    """Inverse of :func:`encode_claims`."""
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+# -- whole calls -------------------------------------------------------------------
+
+
+def outbound_rows(items: Sequence[OutboundNew]) -> list[tuple[str, str, str]]:
+    """``enqueue``'s SETs as ``(partner, jti, token)``, in order.
+
+    Raises:
+        InvalidValue: a field is not a valid Unicode string.
+    """
+    return [
+        (
+            check_text(i.partner, "partner"),
+            check_text(i.jti, "jti"),
+            check_text(i.token, "token"),
+        )
+        for i in items
+    ]
+
+
+def inbound_rows(items: Sequence[InboundNew]) -> list[tuple[str, str, str, str]]:
+    """``accept_inbound``'s SETs as ``(iss, jti, token, claims as JSON)``, in order.
+
+    Raises:
+        InvalidValue: a field is not text, or the claims are not JSON.
+    """
+    return [
+        (
+            check_text(i.iss, "iss"),
+            check_text(i.jti, "jti"),
+            check_text(i.token, "token"),
+            encode_claims(i.claims),
+        )
+        for i in items
+    ]
+
+
+def answers_owed(answers: Sequence[Answer]) -> list[tuple[str, str | None, str | None]]:
+    """The answers to record as ``(jti, err, description)``, one per jti: the latest
+    for a jti wins, as an upsert would.
+
+    Raises:
+        InvalidValue: a field is not text.
+    """
+    owed: dict[str, tuple[str, str | None, str | None]] = {}
+    for a in answers:
+        jti = check_text(a.jti, "jti")
+        err = None if a.err is None else check_text(a.err, "err")
+        description = None if a.description is None else check_text(a.description, "description")
+        owed.pop(jti, None)  # the latest one's place, as a delete-then-insert
+        owed[jti] = (jti, err, description)
+    return list(owed.values())
