@@ -7,11 +7,13 @@ frame carrying it is delivered, or owed again if that frame is lost.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 
 from .communication import CommunicationObject, SetErr
 from .effects import AcksSent
+from .framebytes import answer_bytes
 from .vocabulary import SessionId
 
 __all__ = ["Debt", "answered"]
@@ -54,25 +56,32 @@ class Debt:
             self._via[jti] = via
 
     def take(
-        self, limit: int | None, via: SessionId | None = None
+        self, limit: int | None, via: SessionId | None = None, max_bytes: int | None = None
     ) -> tuple[list[str], dict[str, SetErr]]:
+        """Owed answers for one frame, oldest first: at most ``limit`` of them, those
+        pinned to another session left owed, and within ``max_bytes`` of JSON (the
+        first one always goes)."""
         count = len(self._owed) if limit is None else min(max(limit, 0), len(self._owed))
-        if not self._via:
-            # Nothing pinned (one node, one session): the oldest answers, as they come.
-            taken = [self._owed.popitem(last=False) for _ in range(count)]
-        else:
-            # Answers for this session or for any, oldest first; others wait for theirs.
-            jtis: list[str] = []
-            for jti in self._owed:
-                if len(jtis) >= count:
-                    break
-                pinned = self._via.get(jti)
-                if pinned is None or pinned == via:
-                    jtis.append(jti)
-            taken = []
+        budget = math.inf if max_bytes is None else max_bytes
+        pins = self._via
+        jtis: list[str] = []
+        size = 0
+        for jti, error in self._owed.items():
+            if len(jtis) >= count:
+                break
+            if pins:
+                pinned = pins.get(jti)
+                if pinned is not None and pinned != via:
+                    continue  # this session's answers, or any; others wait for theirs
+            cost = answer_bytes(jti, error)
+            if jtis and size + cost > budget:
+                break
+            size += cost
+            jtis.append(jti)
+        taken = [(jti, self._owed.pop(jti)) for jti in jtis]
+        if pins:
             for jti in jtis:
-                taken.append((jti, self._owed.pop(jti)))
-                self._via.pop(jti, None)
+                pins.pop(jti, None)
         ack: list[str] = []
         errs: dict[str, SetErr] = {}
         for jti, error in taken:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from .communication import SetErr
 from .jsonio import dumps
 
-__all__ = ["ENVELOPE_BYTES", "answers_bytes", "member_bytes"]
+__all__ = ["ENVELOPE_BYTES", "answer_bytes", "answers_bytes", "member_bytes"]
 
 # Bytes of a Communication Object around its members ({"sets":{},"ack":[],...}) and of
 # the other bodies SETs go in (multi-push, a poll response), with room to spare.
@@ -24,9 +24,16 @@ def member_bytes(jti: str, token: str) -> int:
     return len(dumps(jti)) + len(token) + 4
 
 
+def answer_bytes(jti: str, error: SetErr | None) -> int:
+    """Bytes one answer takes: ``"jti",`` in ``ack``, or ``"jti":{...},`` in ``setErrs``."""
+    if error is None:
+        return len(dumps(jti)) + 1
+    return len(dumps(jti)) + len(dumps(error.to_json())) + 2
+
+
 def answers_bytes(ack: list[str], errs: Mapping[str, SetErr]) -> int:
     """Bytes the answers take in a Communication Object, members and separators."""
-    size = sum(len(dumps(jti)) + 1 for jti in ack)
+    size = sum(answer_bytes(jti, None) for jti in ack)
     for jti, error in errs.items():
-        size += len(dumps(jti)) + len(dumps(error.to_json())) + 2
+        size += answer_bytes(jti, error)
     return size

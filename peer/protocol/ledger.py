@@ -418,10 +418,11 @@ class Ledger:
             The object to send; settle it with :meth:`frame_delivered` or
             :meth:`frame_lost`.
         """
-        ack, errs = self._debt.take(max_answers, via)
+        room = None if max_bytes is None else max_bytes - ENVELOPE_BYTES
+        ack, errs = self._debt.take(max_answers, via, room)
         budget = None
-        if max_bytes is not None:
-            budget = max_bytes - ENVELOPE_BYTES - answers_bytes(ack, errs)
+        if room is not None:
+            budget = room - answers_bytes(ack, errs)
         # With answers aboard, a SET that does not fit waits for a frame with fewer.
         sets = self.take_sets(
             now=now, limit=max_sets, max_bytes=budget, first_always=not (ack or errs)

@@ -144,3 +144,24 @@ def test_a_stored_set_over_max_set_bytes_fails_instead_of_being_sent() -> None:
     assert led.effects() == []
     frame = led.next_frame(now=0, max_sets=10, max_bytes=100_000)
     assert frame is not None and list(frame.sets) == ["fits"]
+
+
+def test_answers_alone_are_bounded_by_the_frame_size() -> None:
+    """Many owed answers with jtis that JSON escapes six-fold (control characters):
+    each frame of answers serializes within max_bytes, and every answer goes once.
+    Before, answers were taken by count only, and such a frame passed the limit."""
+    led = ledger()
+    owed = [f"{i:04d}" + "\x1f" * 40 for i in range(300)]
+    for jti in owed:
+        led.owe(jti, None if int(jti[:4]) % 3 else SetErr("invalid_request", "\x07" * 30))
+    seen: list[str] = []
+    for _ in range(len(owed)):
+        frame = led.next_frame(now=0, max_sets=100, max_bytes=ENVELOPE_BYTES + 2_000)
+        if frame is None:
+            break
+        assert len(frame.serialize()) <= ENVELOPE_BYTES + 2_000
+        assert len(frame.ack) + len(frame.set_errs) > 1  # many per frame, not one by one
+        seen.extend(frame.ack)
+        seen.extend(frame.set_errs)
+        led.frame_delivered(frame)
+    assert sorted(seen) == sorted(owed)

@@ -1,0 +1,58 @@
+"""An application using the facade as its docs show; checked with ``mypy --strict``.
+
+Not run: ``tests/typing/test_facade_types.py`` type-checks it, so a facade whose
+types an application cannot use under ``mypy --strict`` fails the suite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peer import (
+    Backpressure,
+    DuplicateJti,
+    Failure,
+    Peer,
+    PeerError,
+    SETTooLarge,
+    StoreError,
+    UnknownPartner,
+    load_config,
+)
+
+EVENT = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+
+
+async def main(config_path: Path) -> None:
+    config = load_config(config_path)
+    async with Peer(config) as node:
+        try:
+            jti: str = await node.publish(
+                "b",
+                {EVENT: {"event_timestamp": 1}},
+                sub_id={"format": "opaque", "id": "u1"},
+                jti="my-id-1",
+            )
+        except DuplicateJti as exc:
+            print("stored already:", exc)
+        except (Backpressure, SETTooLarge, UnknownPartner, StoreError) as exc:
+            print("not stored:", exc)
+        else:
+            print("published", jti)
+        for name, entry in node.stats().items():
+            pending: int = entry["pending"] + entry["inflight"]
+            session: str = entry["session"]
+            if session == "down" and pending > 100:
+                print(name, "is down with", pending, "SETs waiting")
+        failures: list[Failure] = node.failures()
+        for failure in failures:
+            print(failure.partner, failure.jti, failure.err, failure.description)
+        try:
+            await node.flush(timeout=5)
+        except PeerError as exc:
+            print(exc)
+        async for received in node.receive():
+            events = received.claims.get("events", {})
+            print(received.partner, received.jti, sorted(events))
+            await received.done()
+            break

@@ -1,0 +1,32 @@
+"""The facade passes an application's own ``mypy --strict`` (stats, failures, errors)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.mark.slow
+def test_an_application_using_the_facade_passes_mypy_strict(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            str(HERE / "application.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=HERE.parent.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
