@@ -1,6 +1,6 @@
 """setpeer: a Security Event Token peer.
 
-The public facade (API.md "Python facade"); every other module may change::
+The public facade (README "Python"); every other module may change::
 
     from peer import Peer, load_config
 

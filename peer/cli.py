@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-# Subcommand name -> module under peer.commands (API.md "CLI").
+# Subcommand name -> module under peer.commands (README "Command line").
 COMMANDS = {
     "run": "run",
     "migrate": "migrate",

@@ -24,7 +24,7 @@
 
 A :class:`WireError` carries its whole wire form: the RFC 8935 error code
 (``err``), the HTTP status and the WebSocket close code, so transports keep no
-table of their own (API.md "Errors on the wire").
+table of their own (docs/decisions.md, decision 6).
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ class UnsupportedMediaType(ProtocolError):
 
 class RequestTimeout(ProtocolError):
     """The request body did not arrive within its time (HTTP 408): a slow sender
-    cannot hold a connection and a task open for free (DESIGN "Security stance")."""
+    cannot hold a connection and a task open for free (``idle_timeout``)."""
 
     http_status = 408
     close_code = CLOSE_POLICY_VIOLATION

@@ -1,7 +1,7 @@
 """Logging setup: readable text or JSON lines. Never SET contents, tokens or keys.
 
-setpeer's own log calls name jti, iss, partner and event types only (DESIGN "Security
-stance"). The libraries below it are less careful at DEBUG: websockets logs every
+setpeer's own log calls name jti, iss, partner and event types only (docs/operations.md,
+"Logs"). The libraries below it are less careful at DEBUG: websockets logs every
 handshake header (``Authorization: Bearer ...``) and the start of every frame. So every
 record from setpeer, websockets, uvicorn, httpx and httpcore passes :func:`redact` as it
 is created (:func:`install_redaction`), whatever handler later receives it; an

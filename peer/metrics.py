@@ -1,4 +1,4 @@
-"""Prometheus metrics of one node (``GET /metrics``; issue 7, DESIGN "Operating it").
+"""Prometheus metrics of one node (``GET /metrics``; the list is in docs/operations.md).
 
 Counts and gauges are read from the Links at scrape time — the same numbers
 ``stats()`` and ``setpeer status`` show, so a scrape always matches them. Two

@@ -66,11 +66,11 @@ class Received:
         """Mark handled: never handed to the application again."""
         await self._store.mark_done([self.seq])
         if self._handled is not None:
-            self._handled()  # issue 6: the partner's inbox backlog shrinks (max_pending)
+            self._handled()  # the partner's inbox backlog shrinks (max_pending)
 
 
 class Peer:
-    """A setpeer node (API.md "Python facade").
+    """A setpeer node: the Python facade (README "Python").
 
     Args:
         config: the node's configuration (``load_config`` or built in code).
@@ -80,8 +80,9 @@ class Peer:
         self.config = config
         self.url = ""
         self.links: dict[str, Link] = {}
-        self.metrics = NodeMetrics(self.links)  # GET /metrics (issue 7)
-        # Names this node's leases in a shared store: unique per run (issue 7).
+        self.metrics = NodeMetrics(self.links)  # GET /metrics
+        # Names this node's leases in a shared store: unique per run, so two nodes (or
+        # two runs of one) never hold leases under one name.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # False makes /pushpull refuse WebSocket upgrades (partners use HTTP): for
         # operators behind proxies that cannot pass upgrades, and for tests.
@@ -107,7 +108,7 @@ class Peer:
 
     async def _start(self) -> None:
         config = self.config
-        install_redaction()  # issue 6: no credential or token in any library's log line
+        install_redaction()  # no credential or token in any library's log line
         config.validate()  # a config built in code gets the checks load_config applies
         self._store = store = await open_store(config.store, base_dir=config.config_dir)
         self._stack.push_async_callback(store.aclose)

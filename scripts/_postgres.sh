@@ -1,4 +1,5 @@
-# Sourced by scripts/test: a throwaway PostgreSQL server for tests/store (issue 7).
+# Sourced by scripts/test: a throwaway PostgreSQL server for tests/store and the other
+# PostgreSQL tests.
 #
 # Exports SETPEER_TEST_POSTGRES_URL (plus _DATA, _BIN and _USER, which
 # tests/store/test_postgres.py uses to stop and restart the server) and removes the

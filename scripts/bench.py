@@ -93,7 +93,7 @@ def b64(data: bytes) -> bytes:
 
 
 def claims() -> dict[str, Any]:
-    # A typical ~440-byte SET (PERFORMANCE.md): CAEP session-revoked with sub_id.
+    # A typical SET (~440 bytes of claims): CAEP session-revoked with sub_id.
     return build_claims(
         iss=ISS,
         aud=AUD,
@@ -403,7 +403,7 @@ def bench_transports(quick: bool) -> list[dict[str, Any]]:
             ("ES256", "websocket", 1, 1500),
             ("ES256", "http", 100, 2000),
             ("EdDSA", "websocket", 100, 2000),
-            # The compatibility adapters beside push-pull (issue 5). RFC 8935 push is
+            # The compatibility adapters beside push-pull. RFC 8935 push is
             # one SET per POST: the baseline users compare us against.
             ("ES256", "multipush", 100, 3000),
             ("ES256", "poll", 100, 3000),
@@ -618,7 +618,7 @@ def bench_stores(quick: bool) -> list[dict[str, Any]]:
             "count": count,
             **result,
             "sets_per_s_runs": [r["sets_per_s"] for r in runs[name]],
-            # Here the ratio is to the SQLite row (issue 7: PostgreSQL >= 0.70 of it),
+            # Here the ratio is to the SQLite row (target: PostgreSQL >= 0.70 of it),
             # and the two-node row's to the one-node PostgreSQL row (>= 1).
             "ratio": round(result["sets_per_s"] / sqlite, 3) if sqlite else None,
             **(

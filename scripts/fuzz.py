@@ -1,4 +1,4 @@
-"""Fuzz every input path of setpeer with hypothesis-generated and mutated input (issue 6).
+"""Fuzz every input path of setpeer with hypothesis-generated and mutated input.
 
 Paths (``--paths`` picks some):
 

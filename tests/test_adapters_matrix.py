@@ -1,4 +1,4 @@
-"""Every delivery mode between two real nodes, both directions at once (issue 5).
+"""Every delivery mode between two real nodes, both directions at once.
 
 Node ``a`` sends to ``b`` by one mode and ``b`` sends to ``a`` by another: push-pull
 over WebSocket or HTTP, RFC 8935 push, multi-push, RFC 8936 poll. Real uvicorn

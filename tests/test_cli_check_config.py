@@ -1,4 +1,4 @@
-"""``setpeer check-config``: the real command in a subprocess (API.md "CLI")."""
+"""``setpeer check-config``: the real command in a subprocess (README "Command line")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`setpeer keygen` and `setpeer verify`, run as real processes (API.md "CLI")."""
+"""`setpeer keygen` and `setpeer verify`, run as real processes (README "Command line")."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_keygen_gives_a_working_private_set(alg: str) -> None:
 
 
 def test_keygen_defaults_to_es256_and_thumbprint_kid(private: dict[str, Any]) -> None:
-    """ES256 by default (fastest to verify, PERFORMANCE.md); kid = RFC 7638 thumbprint."""
+    """ES256 by default (fastest to verify here); kid = RFC 7638 thumbprint."""
     key = private["keys"][0]
     assert key["alg"] == "ES256" and len(key["kid"]) == 43
 

@@ -1,4 +1,4 @@
-"""Configuration: every rule of peer.config, from TOML files and from code (API.md "Config").
+"""Configuration: every rule of peer.config, from TOML files and from code (docs/configuration.md).
 
 Configs are written to ``tmp_path`` from a Python dict (``toml()``), mutated one key at a
 time for the table-driven cases; hostile files are written as raw text.
@@ -151,7 +151,7 @@ def keys(found: list[tuple[str, str]]) -> list[str]:
 
 
 class TestValid:
-    """Valid configs load, with defaults and resolved paths (API.md "Config details")."""
+    """Valid configs load, with defaults and resolved paths."""
 
     def test_base_config_loads_with_documented_defaults(self, folder: Path) -> None:
         config = load(folder, base())
@@ -505,7 +505,7 @@ class TestLimits:
 
 
 class TestPaths:
-    """Relative paths start at the config file's folder (API.md "Config details")."""
+    """Relative paths start at the config file's folder."""
 
     def test_relative_and_absolute(self, folder: Path) -> None:
         sub = folder / "etc"
@@ -708,7 +708,7 @@ class TestHostileFiles:
 
 
 class TestBuiltInCode:
-    """API.md: "or build PeerConfig / Partner in code"; validate() reports the same problems."""
+    """A PeerConfig / Partner built in code: validate() reports the same problems."""
 
     def partner(self, **changes: Any) -> Partner:
         fields: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""``GET /metrics`` (issue 7): Prometheus text that matches ``stats()`` and ``status``.
+"""``GET /metrics``: Prometheus text that matches ``stats()`` and ``status``.
 
 Two real nodes exchange SETs; ``/metrics`` is scraped with a plain HTTP client while
 SETs flow and after, parsed with prometheus-client's own parser, and compared with

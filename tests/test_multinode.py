@@ -1,8 +1,8 @@
-"""Two nodes on one PostgreSQL database serve the same partner; one dies (issue 7).
+"""Two nodes on one PostgreSQL database serve the same partner; one dies.
 
 Nodes ``x1`` and ``x2`` are separate processes sharing one store, one issuer and one
 key; their partner ``p`` is a third node in this process. Each node has its own
-session to ``p`` and sends the outbox rows it leased (DESIGN.md "Storage"). SETs are
+session to ``p`` and sends the outbox rows it leased (docs/operations.md). SETs are
 published through both, and both deliver; one is killed with SIGKILL while SETs are
 being published and delivered; the other takes its leased rows over within the lease
 time, and every SET whose ``publish`` returned reaches ``p``'s application exactly once.

@@ -258,7 +258,7 @@ async def test_websocket_handshake_refusals(wire: tuple[Wire, Peer]) -> None:
 async def test_websocket_bad_frames_close_with_reason(
     wire: tuple[Wire, Peer], message: str | bytes, code: int
 ) -> None:
-    """API.md: malformed frame 1007, oversized 1009, each with a reason; others unaffected."""
+    """Malformed frame 1007, oversized 1009, each with a reason; others unaffected."""
     w, b = wire
     async with connect(
         w.ws,
@@ -288,7 +288,7 @@ async def test_websocket_bad_frames_close_with_reason(
 
 
 async def test_websocket_bad_sets_keep_session(wire: tuple[Wire, Peer]) -> None:
-    """Per-SET problems go in setErrs; the session stays usable (API.md)."""
+    """Per-SET problems go in setErrs; the session stays usable (decision 6)."""
     w, b = wire
     async with connect(
         w.ws,

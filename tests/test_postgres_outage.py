@@ -1,4 +1,4 @@
-"""PostgreSQL stopped and started again under a running node (issue 7).
+"""PostgreSQL stopped and started again under a running node.
 
 Node ``a`` keeps its store in the test PostgreSQL server and exchanges SETs with
 ``b`` (SQLite). While the server is down ``/readyz`` answers 503, ``publish`` raises

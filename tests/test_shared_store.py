@@ -1,4 +1,4 @@
-"""Several nodes in one process on one PostgreSQL schema (issue 7, DESIGN.md "Storage").
+"""Several nodes in one process on one PostgreSQL schema (docs/operations.md).
 
 Nodes ``a1`` and ``a2`` share the identity ``a`` and one database; ``b`` (SQLite) is
 their partner. A node that can send to the partner leases what it publishes in the

@@ -1,4 +1,4 @@
-"""Helpers shared by subcommands: config loading with the exit codes API.md gives."""
+"""Helpers shared by subcommands: config loading that exits 2 on a config problem."""
 
 from __future__ import annotations
 

@@ -76,8 +76,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"setpeer status: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        # API.md's six keys, plus the retry view: most attempts of an in-flight SET and
-        # the earliest planned retry (epoch seconds, null when nothing waits).
+        # The six COLUMNS scripts rely on, plus the retry view: most attempts of an
+        # in-flight SET and the earliest planned retry (epoch seconds, null when nothing waits).
         print(
             json.dumps(
                 {

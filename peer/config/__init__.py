@@ -1,8 +1,8 @@
 """Configuration: ``load_config(path) -> PeerConfig`` and the dataclasses it builds.
 
-Names follow API.md "Config (TOML)"; every key, default and rule is in
-docs/configuration.md. A config can also be built in code; ``PeerConfig.validate()``
-then reports the same problems, with the same key paths, as ``load_config``.
+Every key, default and rule is in docs/configuration.md. A config can also be built in
+code; ``PeerConfig.validate()`` then reports the same problems, with the same key paths,
+as ``load_config``.
 
 Modules: ``limits`` (Limits and their bounds), ``model`` (the dataclasses),
 ``secrets`` (``env:``/``file:`` references), ``rules`` (single-value rules: URLs and

@@ -1,6 +1,6 @@
 """``Limits``: sizes and timings from ``[peer.limits]`` and ``[partners.limits]``.
 
-Every default and every bound has a reason (STYLE.md §8): a node must answer any input
+Every default and every bound has a reason, written beside it: a node must answer any input
 in bounded time and memory, and a value far outside the bounds is almost always a typo
 (milliseconds written as seconds, a missing unit prefix), better refused at start-up
 than discovered in production.
@@ -75,7 +75,7 @@ class Limits:
         max_sets_per_frame: SETs in one Communication Object; also the multi-push batch
             limit answered with 413 (MP-22).
         window: SETs in flight per partner. Stop-and-wait caps a session at ~5-7k SETs/s
-            on loopback (PERFORMANCE.md); 1,000 keeps the pipe full.
+            on loopback (measured); 1,000 keeps the pipe full.
         ack_timeout: how long a sent SET waits for its ack before it counts as lost
             and is sent again (PP-21).
         retry_initial: first delay of the jittered exponential backoff between attempts.

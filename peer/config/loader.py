@@ -187,7 +187,7 @@ def _partner(table: _Table, peer_limits: Limits) -> Partner:
 
 
 def load_config(path: str | os.PathLike[str]) -> PeerConfig:
-    """Read and validate a TOML configuration file (API.md "Config (TOML)").
+    """Read and validate a TOML configuration file (keys: docs/configuration.md).
 
     Relative paths in it (``signing_keys``, ``jwks``, TLS files, ``file:`` secrets, a
     ``sqlite:///`` store) start at the file's folder.

@@ -2,7 +2,7 @@
 
 A config file is copied, committed, pasted into tickets; a secret in it leaks with it.
 So a secret is always named, and every message about one names the key and the
-reference's kind, never the value (DESIGN.md "Security stance").
+reference's kind, never the value (docs/configuration.md, "General rules").
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 One policy serves two purposes: the wait before a SET is sent again after its
 answer did not come (PP-24, MP-8, MP-21), and the wait before a Link dials its
-partner again after a failed session (DESIGN "Sessions"). Randomness comes from an
-injected ``random.Random``, so a seeded generator gives a reproducible schedule.
+partner again after a failed session (``reconnect_initial`` up to ``reconnect_max``).
+Randomness comes from an injected ``random.Random``, so a seeded generator gives a
+reproducible schedule.
 """
 
 from __future__ import annotations

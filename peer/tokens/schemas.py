@@ -11,7 +11,7 @@ The schemas may refer to ``schemas/subjects/subject-identifier.json`` (the in-pa
 one :mod:`referencing` registry, so nothing is ever fetched over the network.
 
 Speed: ``jsonschema`` spends 40-130 µs on a typical CAEP payload and ~1.8 ms on one
-with a complex ``subject``, as much as the signature check itself (PERFORMANCE.md).
+with a complex ``subject``, as much as the signature check itself (measured).
 So each schema is also compiled into plain predicates (:class:`_Compiler`, the subset
 of keywords our schemas use; any other keyword refuses to compile). The predicate
 answers "valid?"; only a payload it refuses goes through ``jsonschema``, which stays

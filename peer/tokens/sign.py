@@ -133,7 +133,7 @@ class Signer:
 
     @property
     def kid(self) -> str:
-        """The ``kid`` every SET we sign carries (API.md)."""
+        """The ``kid`` every SET we sign carries in its header."""
         return self.key.kid
 
     @property

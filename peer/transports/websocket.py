@@ -104,7 +104,7 @@ async def run_ws_session(link: Link, channel: Channel) -> None:
     """Exchange Communication Objects with the partner until the session ends.
 
     A malformed or oversized message closes the session with 1007/1009 and a reason
-    (API.md "Errors on the wire"); what was stored stays stored.
+    (docs/decisions.md, decision 6); what was stored stays stored.
     """
     session = link.session_opened(SessionKind.WEBSOCKET, closer=channel)
     try:
@@ -175,7 +175,7 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
 
 
 async def _refuse(link: Link, channel: Channel, exc: WireError) -> None:
-    """Close the session for ``exc`` with its close code and reason (API.md)."""
+    """Close the session for ``exc`` with its close code and reason."""
     log.info("partner=%s websocket refused: %s %s", link.name, exc.close_code, exc.description)
     await channel.close(exc.close_code, exc.close_reason)
 

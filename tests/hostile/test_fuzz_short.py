@@ -38,7 +38,7 @@ fuzz = load_fuzz()
     ids=["network", "parsers-config", "jwks"],
 )
 def test_fuzz_short(paths: tuple[str, ...]) -> None:
-    """Each path takes COUNT inputs with only typed errors (API.md "Errors on the wire")."""
+    """Each path takes COUNT inputs with only typed errors (docs/decisions.md, decision 6)."""
     results = fuzz.run(paths, COUNT, seed=SEED)
     assert [r.path for r in results] == list(paths)
     for result in results:

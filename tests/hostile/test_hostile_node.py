@@ -1,4 +1,4 @@
-"""Named attacks on a real `setpeer run` process (issue 6): each ends without a crash, the
+"""Named attacks on a real `setpeer run` process: each ends without a crash, the
 node's RSS stays bounded, and a valid SET is still acknowledged afterwards.
 
 One node serves the whole module (starting one costs ~1 s); every test measures the RSS
@@ -68,7 +68,7 @@ async def still_acks(node: NodeProcess, jti: str) -> None:
 
 
 async def test_deep_nesting_websocket(node: NodeProcess) -> None:
-    """10,000-level nesting in a WebSocket frame closes 1007 (API.md), nothing parsed."""
+    """10,000-level nesting in a WebSocket frame closes 1007 (decision 6), nothing parsed."""
     w = node.attacker
     with bounded(node):
         for opener, closer in (("[", "]"), ('{"a":', "}")):

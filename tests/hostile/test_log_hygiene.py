@@ -1,4 +1,4 @@
-"""Log hygiene (issue 6 item 6, DESIGN "Security stance"): with every logger at DEBUG, a full
+"""Log hygiene (docs/operations.md, "Logs"): with every logger at DEBUG, a full
 exchange plus bad input leaves no token, compact JWS, bearer or key in any log line."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Published wire examples of the delivery specs, as data, each naming its source.
 
-Documents (spec/README.md lists the versions): RFC 8935 (read from
+Documents and versions: RFC 8935 (read from
 draft-ietf-secevent-http-push-14), RFC 8936 (draft-ietf-secevent-http-poll-12),
 draft-deshpande-secevent-http-multi-set-push-02 (tag -02, commit d6ab824),
 draft-deshpande-secevent-http-multi-push-00 (aaronpk/draft-deshpande-secevent-http-multi-push)

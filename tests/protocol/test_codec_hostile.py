@@ -4,7 +4,7 @@ Random bytes and text, type-confused JSON, truncated and mutated published bodie
 ~1 MiB pathological bodies go to every parser. Whatever a parser returns must be
 well-shaped and must be answerable: acking or erroring every jti it accepted has to
 serialize (so a hostile jti cannot crash the answer). Each parse of a ~1 MiB body must
-finish within a second: a sanity bound, not a performance target (PERFORMANCE.md).
+finish within a second: a sanity bound, not a performance target.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The push-pull Communication Object codec (spec/pushpull.md, codec-observable items)."""
+"""The push-pull Communication Object codec (push-pull PP-n, codec-observable items)."""
 
 from __future__ import annotations
 

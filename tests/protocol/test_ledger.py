@@ -480,7 +480,7 @@ class TestBounds:
         assert led.room() == 1
 
     def test_tracked_names_every_unfinished_outbound_set(self) -> None:
-        """What a node renews its row leases for (issue 7): due, in flight, waiting."""
+        """What a node renews its row leases for: due, in flight, waiting."""
         led = ledger(window=2)
         fill(led, 4)
         sent(led, now=0)

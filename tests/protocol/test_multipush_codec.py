@@ -1,4 +1,4 @@
-"""Multi-SET push wire shapes, -02 with the other revisions' deltas (spec/multipush.md)."""
+"""Multi-SET push wire shapes, -02 with the other revisions' deltas (MP-n)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The protocol core is sans-I/O: no event loop, socket, web stack, store or clock.
 
-STYLE.md §2: time is an argument; the core never sleeps, awaits or reads a clock.
+Time is an argument: the core never sleeps, awaits or reads a clock.
 """
 
 from __future__ import annotations

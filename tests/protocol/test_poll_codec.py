@@ -1,4 +1,4 @@
-"""RFC 8936 poll wire shapes (spec/poll.md, codec-observable items)."""
+"""RFC 8936 poll wire shapes (POLL-n, codec-observable items)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RFC 8935 push wire shapes, both roles (spec/push.md, codec-observable items)."""
+"""RFC 8935 push wire shapes, both roles (PUSH-n, codec-observable items)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The backoff schedule (PP-24, MP-8: retry after a reasonable time, with backoff).
 
-The same policy spaces SET retries (PP-21, MP-21) and reconnects (DESIGN "Sessions").
+The same policy spaces SET retries (PP-21, MP-21) and reconnects.
 """
 
 from __future__ import annotations

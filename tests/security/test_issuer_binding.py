@@ -1,4 +1,4 @@
-"""Issuer binding (issue 6 item 4, SET-6, SSF-12): a partner speaks only for itself.
+"""Issuer binding (SET-6, SSF-12): a partner speaks only for itself.
 
 Node ``x`` has two partners, ``a`` and ``b``. Authenticated as ``a``, a plain HTTP
 client sends a SET that is validly signed with ``b``'s key and carries ``b``'s

@@ -1,4 +1,4 @@
-"""Keys from ``jwks_uri`` over HTTPS, and key rotation on both sides under load (issue 6).
+"""Keys from ``jwks_uri`` over HTTPS, and key rotation on both sides under load.
 
 Two nodes with trustme certificates fetch each other's public keys from
 ``https://.../.well-known/jwks.json``. Between rounds of traffic each side in turn

@@ -3,7 +3,7 @@ SSF 1.0 / CAEP 1.0 / RISC 1.0 example SETs (openid/sharedsignals e47d2a0).
 
 Each constant names the section and figure it is copied from. Values are copied
 exactly, flaws included; where a published example is broken, the flaw is kept in a
-``*_AS_PUBLISHED`` constant and the usable form sits beside it (spec/ssf.md pitfalls).
+``*_AS_PUBLISHED`` constant and the usable form sits beside it.
 
 The published tokens are unsigned or HS256 with unknown secrets (decision 9): tests
 re-sign these claims with a test key, and keep the unsigned Figure 6 to show that

@@ -1,4 +1,4 @@
-"""Signing and verifying SETs (spec/sets.md; the SSF SET profile of spec/ssf.md §1).
+"""Signing and verifying SETs (RFC 8417, SET-n; the SSF SET profile).
 
 SET-21 and SET-22 (TLS, confidentiality in transit) belong to the transports and are
 tested there, not here.

@@ -1,4 +1,4 @@
-"""Subject identifiers: spec/subject-ids.md SUBID-n, SSF 1.0 §3.3-3.5 (SSF-7, SSF-8).
+"""Subject identifiers: RFC 9493 SUBID-n, SSF 1.0 §3.3-3.5 (SSF-7, SSF-8).
 
 ``check_subject_id`` (lax and strict) and ``schemas/subjects/subject-identifier.json``
 are held to one table of cases; the schema is the lax policy written as JSON Schema.
