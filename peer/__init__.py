@@ -1,6 +1,6 @@
 """setpeer: a Security Event Token peer.
 
-The public facade (README "Python"); every other module may change::
+The public facade: the names in ``__all__``; every other module may change::
 
     from peer import Peer, load_config
 
@@ -13,7 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, PeerError, UnknownPartner
+from .errors import (
+    Backpressure,
+    ConfigError,
+    DuplicateJti,
+    PeerError,
+    SETTooLarge,
+    StoreError,
+    UnknownPartner,
+)
 
 if TYPE_CHECKING:
     from .config import Limits, Partner, PeerConfig, load_config
@@ -21,7 +29,9 @@ if TYPE_CHECKING:
     from .node import Peer, Received
 
 __all__ = [
+    "Backpressure",
     "ConfigError",
+    "DuplicateJti",
     "Failure",
     "Limits",
     "Partner",
@@ -29,6 +39,8 @@ __all__ = [
     "PeerConfig",
     "PeerError",
     "Received",
+    "SETTooLarge",
+    "StoreError",
     "UnknownPartner",
     "load_config",
 ]

@@ -17,14 +17,16 @@
     │                          retry later (.retry_after); nothing taken
     ├── Backpressure           publish refused: the partner's outbox is full
     ├── SETRejected            one SET is invalid: .err is its RFC 8935 code (setErrs entry)
+    ├── SETTooLarge            also ValueError: a SET over the partner's max_set_bytes
     ├── TransportError         network trouble talking to a partner
     │   ├── ConnectError
     │   └── SessionClosed      .code, .reason
     └── StoreError             the store failed or refused a write
+        └── DuplicateJti       also ValueError: a jti reused for one partner
 
 A :class:`WireError` carries its whole wire form: the RFC 8935 error code
 (``err``), the HTTP status and the WebSocket close code, so transports keep no
-table of their own (docs/decisions.md, decision 6).
+table of their own.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "Backpressure",
     "ConfigError",
     "ConnectError",
+    "DuplicateJti",
     "FrameTooLarge",
     "MalformedFrame",
     "Overloaded",
@@ -45,6 +48,7 @@ __all__ = [
     "ProtocolError",
     "RequestTimeout",
     "SETRejected",
+    "SETTooLarge",
     "SessionClosed",
     "StoreError",
     "TransportError",
@@ -217,7 +221,7 @@ class UnsupportedMediaType(ProtocolError):
 
 class RequestTimeout(ProtocolError):
     """The request body did not arrive within its time (HTTP 408): a slow sender
-    cannot hold a connection and a task open for free (``idle_timeout``)."""
+    cannot hold a connection and a task open for free."""
 
     http_status = 408
     close_code = CLOSE_POLICY_VIOLATION

@@ -29,7 +29,7 @@ from .errors import PeerError, StoreError, UnknownPartner
 from .link import Failure, Link, PartnerStats, build_links
 from .link.leases import TAKEOVER_POLL
 from .logs import install_redaction
-from .metrics import NodeMetrics
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, NodeMetrics
 from .publisher import Publisher, check_size
 from .server.app import create_app
 from .server.guards import ConnectionGuard
@@ -358,9 +358,9 @@ class Peer:
         pending = {n: s for n, s in self.stats().items() if s["pending"] or s["inflight"]}
         raise PeerError(f"flush timed out after {timeout}s; still pending: {pending}")
 
-    def render_metrics(self) -> bytes:
-        """``GET /metrics``: the Prometheus text exposition of this node's metrics."""
-        return self.metrics.render()
+    def render_metrics(self) -> tuple[bytes, str]:
+        """``GET /metrics``: this node's metrics in the Prometheus text format."""
+        return self.metrics.render(), METRICS_CONTENT_TYPE
 
     def public_jwks(self) -> dict[str, Any]:
         """Our public signing keys (``/.well-known/jwks.json``); never a private member."""

@@ -460,8 +460,9 @@ def _http(node: Node, client: httpx.Client, path: str) -> tuple[st.SearchStrateg
 class _Session:
     """One WebSocket session, reopened whenever the node closes it (as it must on junk)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, timeout: float) -> None:
         self.node = node
+        self.timeout = timeout
         self.ws: ClientConnection | None = None
         self._stack = contextlib.ExitStack()
 
@@ -474,6 +475,7 @@ class _Session:
                 subprotocols=["pushpull"],  # type: ignore[list-item]
                 compression=None,
                 max_size=None,
+                open_timeout=self.timeout,
             )
         )
 
@@ -531,6 +533,7 @@ def run(
     report: Callable[[Result], None] = lambda r: None,
     *,
     seed: int | None = None,
+    timeout: float = 30.0,
 ) -> list[Result]:
     """Fuzz ``paths`` with ``count`` inputs each; one Result per path.
 
@@ -539,14 +542,15 @@ def run(
         count: inputs per path.
         report: called with each path's result as soon as it is done.
         seed: a fixed hypothesis seed (repeatable runs), or None for fresh randomness.
+        timeout: seconds an HTTP request or a WebSocket opening may take.
     """
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         node = Node(folder)
         valid = node.token_for("fuzz-valid")
-        with node.running(), httpx.Client(timeout=30) as client:
-            session = _Session(node)
+        with node.running(), httpx.Client(timeout=timeout) as client:
+            session = _Session(node, timeout)
             try:
                 for path in paths:
                     result = Result(path, rss_before=rss())
@@ -567,7 +571,7 @@ def run(
                     # The node still takes a valid SET after the path's junk.
                     with contextlib.suppress(Exception):
                         session.close()
-                    session = _Session(node)
+                    session = _Session(node, timeout)
                     ok = client.post(
                         node.url + "/pushpull", json={"sets": {"after": valid}}, headers=node.auth
                     )

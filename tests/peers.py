@@ -15,6 +15,7 @@ import anyio
 from peer import Peer
 from peer.config import PeerConfig, load_config
 from peer.tokens.keys import generate_private_jwks, public_jwks
+from tests.timing import seconds
 
 __all__ = ["NodeFiles", "SESSION_REVOKED", "exchange_both_ways", "make_pair", "write_config"]
 
@@ -90,10 +91,11 @@ def make_pair(folder: Path) -> tuple[NodeFiles, NodeFiles]:
     return a, b
 
 
-async def exchange_both_ways(a: Peer, b: Peer, count: int, *, timeout: float = 60.0) -> None:
-    """``count`` SETs each way at once between two running nodes, then check the
-    outcome: each SET handed to the other application exactly once, all acked, nothing
-    pending, in flight or failed (PP-22, PUSH-12, MP-7, POLL-7)."""
+async def exchange_both_ways(a: Peer, b: Peer, count: int, *, timeout: float | None = None) -> None:
+    """``count`` SETs each way at once between two running nodes (within ``timeout``
+    seconds, 60 scaled by default), then check the outcome: each SET handed to the
+    other application exactly once, all acked, nothing pending, in flight or failed
+    (PP-22, PUSH-12, MP-7, POLL-7)."""
     got: dict[str, list[str]] = {"a": [], "b": []}
     sent: dict[str, list[str]] = {"a": [], "b": []}
     all_in = anyio.Event()
@@ -121,9 +123,10 @@ async def exchange_both_ways(a: Peer, b: Peer, count: int, *, timeout: float = 6
             for _ in range(8):
                 producers.start_soon(produce, a, "b", "a", a_next)
                 producers.start_soon(produce, b, "a", "b", b_next)
-        with anyio.fail_after(timeout):
-            await a.flush()
-            await b.flush()
+        limit = seconds(60) if timeout is None else timeout
+        with anyio.fail_after(limit):
+            await a.flush(timeout=limit)
+            await b.flush(timeout=limit)
             await all_in.wait()
         tg.cancel_scope.cancel()
 

@@ -8,7 +8,6 @@ application exactly once, is acknowledged, and nothing stays pending or in fligh
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
@@ -16,8 +15,10 @@ import pytest
 
 from peer import Peer
 from tests.peers import NodeFiles, exchange_both_ways, make_pair, write_config
+from tests.timing import MS
 
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
+# Every pair of modes, 500 SETs each way: about a minute and a half in all.
+pytestmark = pytest.mark.slow
 
 MODES = ["pushpull-ws", "pushpull-http", "push", "multipush", "poll"]
 COUNT = 500

@@ -1,4 +1,4 @@
-"""``setpeer check-config``: the real command in a subprocess (README "Command line")."""
+"""``setpeer check-config``: the real command in a subprocess."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from peer.tokens.keys import generate_private_jwks, public_jwks
+from tests.timing import seconds
 
 SECRET = "inline-Secret-that-must-not-leak"
 
@@ -45,7 +46,7 @@ def check_config(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
         [sys.executable, "-m", "peer", "check-config", *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=seconds(60),
         env=environment | (env or {}),
         check=False,
     )

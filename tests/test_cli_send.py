@@ -10,13 +10,18 @@ import textwrap
 from pathlib import Path
 
 from tests.peers import SESSION_REVOKED, make_pair, write_config
+from tests.timing import seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def setpeer(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "peer", *args], capture_output=True, text=True, timeout=60, cwd=ROOT
+        [sys.executable, "-m", "peer", *args],
+        capture_output=True,
+        text=True,
+        timeout=seconds(60),
+        cwd=ROOT,
     )
 
 
@@ -75,7 +80,11 @@ def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
         print(",".join(m for m in heavy if m in sys.modules))
     """)
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=seconds(60),
+        cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""

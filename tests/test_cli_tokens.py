@@ -1,4 +1,4 @@
-"""`setpeer keygen` and `setpeer verify`, run as real processes (README "Command line")."""
+"""`setpeer keygen` and `setpeer verify`, run as real processes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from peer.tokens.keys import ALGORITHMS, KeyStore, public_jwks
 from peer.tokens.sign import Signer, build_claims
+from tests.timing import seconds
 
 ISS, AUD = "https://a.example", "https://b.example"
 EVENT = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
@@ -24,7 +25,7 @@ def setpeer(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=seconds(60),
     )
 
 
@@ -63,7 +64,7 @@ def test_keygen_gives_a_working_private_set(alg: str) -> None:
 
 
 def test_keygen_defaults_to_es256_and_thumbprint_kid(private: dict[str, Any]) -> None:
-    """ES256 by default (fastest to verify here); kid = RFC 7638 thumbprint."""
+    """ES256 by default (fastest to verify); kid = RFC 7638 thumbprint."""
     key = private["keys"][0]
     assert key["alg"] == "ES256" and len(key["kid"]) == 43
 

@@ -8,7 +8,6 @@ SETs flow and after, parsed with prometheus-client's own parser, and compared wi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from peer import Peer
 from tests.peers import SESSION_REVOKED, make_pair, write_config
-
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
+from tests.timing import MS, seconds
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -60,9 +58,9 @@ async def test_metrics_match_stats_and_status(tmp_path: Path) -> None:
                         acked = during[("setpeer_sets_acked_total", (("partner", "b"),))]
                         assert 0 <= acked <= count
                 with anyio.fail_after(30_000 * MS):
-                    await a.flush()
+                    await a.flush(timeout=seconds(30))
                     while b.stats()["a"]["received"] < count:  # noqa: ASYNC110
-                        await anyio.sleep(0.01)
+                        await anyio.sleep(10 * MS)
                 tg.cancel_scope.cancel()
 
             # A bad SET: a counted rejection by reason on b.
@@ -109,6 +107,7 @@ async def test_metrics_match_stats_and_status(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
+        timeout=seconds(60),
     )
     stored = json.loads(status.stdout)["b"]
     assert (stored["acked"], stored["pending"], stored["inflight"]) == (count, 0, 0)

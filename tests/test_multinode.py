@@ -2,10 +2,11 @@
 
 Nodes ``x1`` and ``x2`` are separate processes sharing one store, one issuer and one
 key; their partner ``p`` is a third node in this process. Each node has its own
-session to ``p`` and sends the outbox rows it leased (docs/operations.md). SETs are
-published through both, and both deliver; one is killed with SIGKILL while SETs are
-being published and delivered; the other takes its leased rows over within the lease
-time, and every SET whose ``publish`` returned reaches ``p``'s application exactly once.
+session to ``p`` and sends the outbox rows it leased (docs/operations.md, "Several
+nodes with PostgreSQL"). SETs are published through both, and both deliver; one is
+killed with SIGKILL while SETs are being published and delivered; the other takes its
+leased rows over within the lease time, and every SET whose ``publish`` returned
+reaches ``p``'s application exactly once.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from peer import Peer
 from peer.link import LEASE_TTL
 from tests.peers import NodeFiles, write_config
 from tests.store.conftest import postgres_base_url, with_schema
+from tests.timing import MS, seconds
 
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
+pytestmark = pytest.mark.slow
+
 TOTAL = 5000
 FIRST = 1500  # each node's first batch; the survivor publishes the rest
 
@@ -113,7 +116,7 @@ class Node:
     def wait_for(self, prefix: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.read_available(0.05):
+            for line in self.read_available(50 * MS):
                 if line.startswith(prefix):
                     return line
         raise AssertionError(f"no {prefix!r} from the node within {timeout}s")
@@ -126,16 +129,16 @@ class Node:
             assert time.monotonic() < deadline, (
                 f"{batches} batches not published in {timeout}s ({len(self.jtis)} SETs)"
             )
-            self.read_available(0.05)
+            self.read_available(50 * MS)
 
     def ask(self, command: str) -> str:
         self.send(command)
-        return self.wait_for(command, 10).split(maxsplit=1)[1]
+        return self.wait_for(command, seconds(10)).split(maxsplit=1)[1]
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        self.process.wait()
+        self.process.wait(timeout=seconds(30))
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 pipe.close()
@@ -183,7 +186,7 @@ async def test_takeover_after_sigkill_delivers_every_set_once(
 
                 tg.start_soon(consume)
                 for node in nodes:
-                    await anyio.to_thread.run_sync(node.wait_for, "ready", 30)
+                    await anyio.to_thread.run_sync(node.wait_for, "ready", seconds(30))
                 for node in nodes:
                     node.send(f"publish {FIRST}")
 
@@ -193,14 +196,14 @@ async def test_takeover_after_sigkill_delivers_every_set_once(
 
                 with anyio.fail_after(30_000 * MS):
                     while not (await acked(nodes[0]) and await acked(nodes[1])):  # noqa: ASYNC110
-                        await anyio.sleep(0.05)
+                        await anyio.sleep(50 * MS)
 
                 # Kill one mid-stream: publishing, and holding leases on rows in flight.
                 victim, survivor = nodes
                 owner = await anyio.to_thread.run_sync(survivor.ask, "owner")
                 with anyio.fail_after(30_000 * MS):
                     while len(victim.jtis) < FIRST // 3:
-                        await anyio.to_thread.run_sync(victim.read_available, 0.05)
+                        await anyio.to_thread.run_sync(victim.read_available, 50 * MS)
                 victim.process.send_signal(signal.SIGKILL)
                 killed_at = time.monotonic()
                 await anyio.to_thread.run_sync(victim.process.wait)
@@ -220,22 +223,22 @@ async def test_takeover_after_sigkill_delivers_every_set_once(
 
                 with anyio.fail_after(30_000 * MS):
                     while await anyio.to_thread.run_sync(held_by_others):  # noqa: ASYNC110
-                        await anyio.sleep(0.2)
+                        await anyio.sleep(200 * MS)
                 took_over = time.monotonic() - killed_at
-                assert took_over < LEASE_TTL + 5, took_over
+                assert took_over < LEASE_TTL + seconds(5), took_over
 
                 # The survivor publishes the rest, so both together published TOTAL.
-                await anyio.to_thread.run_sync(survivor.wait_published, 1, 60)
+                await anyio.to_thread.run_sync(survivor.wait_published, 1, seconds(60))
                 rest = TOTAL - FIRST - len(victim.jtis)
                 survivor.send(f"publish {rest}")
-                await anyio.to_thread.run_sync(survivor.wait_published, 2, 60)
+                await anyio.to_thread.run_sync(survivor.wait_published, 2, seconds(60))
 
                 published = victim.jtis + survivor.jtis
                 assert len(published) == TOTAL == len(set(published))
                 with anyio.fail_after(60_000 * MS):
                     while not set(published) <= set(received):  # noqa: ASYNC110
-                        await anyio.sleep(0.05)
-                await anyio.sleep(0.5)  # a duplicate would show up now
+                        await anyio.sleep(50 * MS)
+                await anyio.sleep(500 * MS)  # a duplicate would show up now
                 tg.cancel_scope.cancel()
             outbox = await anyio.to_thread.run_sync(stored_jtis, shared_store)
         finally:

@@ -5,7 +5,6 @@ Real uvicorn servers, real websockets/httpx clients, real SQLite files.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from peer import Peer, PeerError, UnknownPartner
 from peer.errors import DuplicateJti, StoreError
 from tests.peers import SESSION_REVOKED, exchange_both_ways, make_pair, write_config
 from tests.store.conftest import _pg_schemas, pg_schema_url  # noqa: F401 (fixtures)
-
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
+from tests.timing import MS, seconds
 
 
 async def _exchange(tmp_path: Path, transport: str, count: int) -> None:
@@ -33,6 +31,7 @@ async def _exchange(tmp_path: Path, transport: str, count: int) -> None:
             assert a.stats()["b"]["session"] == transport
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", ["websocket", "http"])
 async def test_two_peers_exchange_2000_sets_both_ways(tmp_path: Path, transport: str) -> None:
     """PP-15/PP-7/PP-22/PP-23: 2,000 SETs each way at once; each delivered once and acked."""
@@ -81,14 +80,14 @@ async def test_publishes_during_an_outbox_read_are_not_stranded(tmp_path: Path) 
             for _ in range(rounds):
 
                 async def later() -> None:
-                    await anyio.sleep(rng.uniform(0, 0.002))
+                    await anyio.sleep(rng.uniform(0, 2 * MS))
                     await a.publish("b", {SESSION_REVOKED: {}})
 
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(a.publish, "b", {SESSION_REVOKED: {}})
                     tg.start_soon(later)
                 with anyio.fail_after(10_000 * MS):
-                    await a.flush()
+                    await a.flush(timeout=seconds(30))
             assert a.stats()["b"]["acked"] == 2 * rounds
 
 
@@ -125,15 +124,15 @@ async def test_publish_retried_with_its_jti_is_sent_once(
                         )
                     assert isinstance(refused.value, StoreError)
                     with anyio.fail_after(10_000 * MS):
-                        await a.flush()
+                        await a.flush(timeout=seconds(30))
                 others = [await a.publish("b", {SESSION_REVOKED: {}}) for _ in range(20)]
                 with anyio.fail_after(10_000 * MS):
-                    await a.flush()
+                    await a.flush(timeout=seconds(30))
                     while len(received) < 21:  # noqa: ASYNC110
-                        await anyio.sleep(0.01)
+                        await anyio.sleep(10 * MS)
                 with pytest.raises(DuplicateJti, match="retry-1"):
                     await a.forward("b", tokens["retry-1"])  # the very SET it sent
-                await anyio.sleep(0.2)  # a second copy would arrive now
+                await anyio.sleep(200 * MS)  # a second copy would arrive now
                 tg.cancel_scope.cancel()
             assert a.stats()["b"]["acked"] == 21
             assert a.stats()["b"]["pending"] == a.stats()["b"]["inflight"] == 0

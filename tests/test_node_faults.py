@@ -18,8 +18,8 @@ from peer import Peer
 from peer.protocol.vocabulary import new_session_id
 from peer.tokens.keys import generate_private_jwks, public_jwks
 from peer.tokens.sign import Signer, build_claims
-from tests.conftest import MS
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
+from tests.timing import MS, seconds
 
 FAST = {
     "reconnect_initial": 0.05,
@@ -57,7 +57,7 @@ async def test_fallback_to_http_and_back_to_websocket(tmp_path: Path) -> None:
             got: list[str] = []
             with anyio.fail_after(20_000 * MS):
                 await drain(b, 50, got)
-                await a.flush()
+                await a.flush(timeout=seconds(30))
             assert sorted(got) == sorted(jtis)
             b.accept_websocket = True
             await wait_for(lambda: a.stats()["b"]["session"] == "websocket")
@@ -65,7 +65,7 @@ async def test_fallback_to_http_and_back_to_websocket(tmp_path: Path) -> None:
             got.clear()
             with anyio.fail_after(20_000 * MS):
                 await drain(b, 50, got)
-                await a.flush()
+                await a.flush(timeout=seconds(30))
             assert sorted(got) == sorted(more)
             assert a.stats()["b"]["acked"] == 100 and a.failures() == []
 
@@ -92,7 +92,7 @@ async def test_partner_down_then_back(tmp_path: Path) -> None:
             got: list[str] = []
             with anyio.fail_after(20_000 * MS):
                 await drain(b, 30, got)
-                await a.flush()
+                await a.flush(timeout=seconds(30))
             assert sorted(got) == sorted(jtis)
         assert a.stats()["b"]["acked"] == 30 and a.stats()["b"]["pending"] == 0
 
@@ -288,7 +288,7 @@ async def test_websocket_bad_frames_close_with_reason(
 
 
 async def test_websocket_bad_sets_keep_session(wire: tuple[Wire, Peer]) -> None:
-    """Per-SET problems go in setErrs; the session stays usable (decision 6)."""
+    """Per-SET problems go in setErrs; the session stays usable."""
     w, b = wire
     async with connect(
         w.ws,
@@ -324,7 +324,7 @@ async def test_websocket_acks_and_sets_in_one_frame(wire: tuple[Wire, Peer]) -> 
         with anyio.fail_after(5_000 * MS):
             reply = json.loads(await ws.recv())
         assert reply["ack"] == ["z"]
-        await b.flush(timeout=5)
+        await b.flush(timeout=seconds(5))
     assert b.stats()["a"]["acked"] == 1
 
 
@@ -380,7 +380,7 @@ async def test_silent_partner_attempts_and_next_retry_show_in_status(tmp_path: P
                     [sys.executable, "-m", "peer", "status", "-c", str(tmp_path / "a.toml")],
                     capture_output=True,
                     text=True,
-                    timeout=60,
+                    timeout=seconds(60),
                 )
 
             # Attempts reach the store up to a second after they are made.

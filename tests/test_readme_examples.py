@@ -19,6 +19,7 @@ import pytest
 
 from tests.peers import make_pair, write_config
 from tests.test_crash import stop
+from tests.timing import seconds
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- readme-example: (\w+) -->\n```sh\n(.*?)```", re.DOTALL)
@@ -67,7 +68,7 @@ def run(example: str, env: dict[str, str]) -> str:
         env={k: v for k, v in env.items() if k != "cwd"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=seconds(60),
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

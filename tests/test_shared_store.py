@@ -9,7 +9,6 @@ leaves its SETs unleased, and a node that has one sends them.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,8 @@ import pytest
 from peer import Peer
 from tests.peers import SESSION_REVOKED, make_pair, write_config
 from tests.store.conftest import _pg_schemas, pg_schema_url  # noqa: F401 (fixtures)
+from tests.timing import MS, seconds
 
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 LIMITS = {"reconnect_initial": 0.05, "reconnect_max": 0.5, "ack_timeout": 2.0}
 
 
@@ -60,7 +59,7 @@ async def consume(node: Peer, into: list[str]) -> None:
 async def wait_for_session(node: Peer) -> None:
     with anyio.fail_after(10_000 * MS):
         while node.stats()["b"]["session"] == "down":  # noqa: ASYNC110
-            await anyio.sleep(0.01)
+            await anyio.sleep(10 * MS)
 
 
 async def test_each_node_sends_what_it_publishes(tmp_path: Path, store_url: str) -> None:
@@ -85,10 +84,10 @@ async def test_each_node_sends_what_it_publishes(tmp_path: Path, store_url: str)
                     publishers.start_soon(publish, a1, "a1")
                     publishers.start_soon(publish, a2, "a2")
             with anyio.fail_after(30_000 * MS):
-                await a1.flush()
-                await a2.flush()
+                await a1.flush(timeout=seconds(30))
+                await a2.flush(timeout=seconds(30))
                 while len(received) < 800:  # noqa: ASYNC110
-                    await anyio.sleep(0.02)
+                    await anyio.sleep(20 * MS)
             # Leases of acked rows linger until the next renewal; while they do, each
             # row is leased to the node that published it, never to the other.
             for node, name in ((a1, "a1"), (a2, "a2")):
@@ -121,7 +120,7 @@ async def test_a_node_without_a_session_leaves_its_sets_to_one_with(
                 sent = [await a2.publish("b", {SESSION_REVOKED: {}}) for _ in range(30)]
                 with anyio.fail_after(15_000 * MS):
                     while len(received) < 30:  # noqa: ASYNC110
-                        await anyio.sleep(0.02)
+                        await anyio.sleep(20 * MS)
                 assert set(lease_owners(store_url, sent).values()) <= {a1.owner, None}
                 assert a1.stats()["b"]["acked"] == 30
                 assert a2.stats()["b"]["acked"] == 0

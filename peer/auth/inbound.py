@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import ssl
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from starlette.requests import HTTPConnection
 
@@ -35,7 +35,7 @@ from .access_tokens import (
 from .discovery import resource_metadata_url
 
 if TYPE_CHECKING:
-    from ..link.port import LinkPort as Link
+    from ..config import Partner
 
 __all__ = [
     "RESOURCE_PATHS",
@@ -86,7 +86,17 @@ def _quoted(value: str) -> str:
     return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class InboundAuthenticator:
+class HasPartner(Protocol):
+    """Anything that names one partner (a Link)."""
+
+    @property
+    def partner(self) -> Partner: ...
+
+
+Link = TypeVar("Link", bound=HasPartner)
+
+
+class InboundAuthenticator(Generic[Link]):
     """Maps a presented credential to the one partner it belongs to.
 
     Static tokens and certificates are hashed and compared with every partner's

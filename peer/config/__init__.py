@@ -24,9 +24,9 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
-    PeerConfig,
     TLSConfig,
 )
+from .peer_config import PeerConfig
 from .rules import is_loopback
 from .secrets import check_secrets, resolve_secret
 

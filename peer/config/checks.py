@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from .limits import Limits, limit_problems
@@ -24,7 +24,6 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
-    PeerConfig,
     TLSConfig,
 )
 from .rules import (
@@ -38,6 +37,9 @@ from .rules import (
     url_problem,
 )
 from .secrets import secret_ref_problem
+
+if TYPE_CHECKING:
+    from .peer_config import PeerConfig
 
 __all__ = ["config_problems"]
 

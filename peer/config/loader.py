@@ -25,9 +25,9 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
-    PeerConfig,
     TLSConfig,
 )
+from .peer_config import PeerConfig
 
 __all__ = ["MAX_CONFIG_BYTES", "load_config"]
 

@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Any, Final, get_args
 
-from ..errors import ConfigError, UnknownPartner
 from ..protocol.vocabulary import DeliveryMode, Transport
 from .limits import Limits
 from .secrets import resolve_secret
@@ -29,7 +28,6 @@ __all__ = [
     "OAuthClient",
     "OutboundAuth",
     "Partner",
-    "PeerConfig",
     "TLSConfig",
 ]
 
@@ -38,25 +36,25 @@ SEND_VIA: Final = get_args(DeliveryMode)
 RECEIVE_VIA: Final = get_args(DeliveryMode)
 
 # A Partner built without limits inherits the PeerConfig's; this default marks "not given".
-_INHERIT_LIMITS: Final = Limits()
+INHERIT_LIMITS: Final = Limits()
 
 
-def _as_path(value: object, base: Path | None) -> Any:
+def as_path(value: object, base: Path | None) -> Any:
     """``value`` as a Path joined to ``base``; anything else is left for validate()."""
     if isinstance(value, Path | str) and value != "":
         path = Path(value)
         return path if base is None or path.is_absolute() else base / path
     if isinstance(value, os.PathLike) and not isinstance(value, Path):
-        return _as_path(os.fspath(value), base)
+        return as_path(os.fspath(value), base)
     return value
 
 
-def _resolve_paths(obj: object, names: tuple[str, ...], base: Path | None) -> None:
+def resolve_paths(obj: object, names: tuple[str, ...], base: Path | None) -> None:
     for name in names:
         value = getattr(obj, name)
         if value is not None:
             # Frozen: __post_init__ is the one place a field may still be set.
-            object.__setattr__(obj, name, _as_path(value, base))
+            object.__setattr__(obj, name, as_path(value, base))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +73,7 @@ class TLSConfig:
     client_ca: Path | None = None
 
     def __post_init__(self) -> None:
-        _resolve_paths(self, ("certfile", "keyfile", "client_ca"), None)
+        resolve_paths(self, ("certfile", "keyfile", "client_ca"), None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +84,7 @@ class ClientCert:
     keyfile: Path
 
     def __post_init__(self) -> None:
-        _resolve_paths(self, ("certfile", "keyfile"), None)
+        resolve_paths(self, ("certfile", "keyfile"), None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +112,7 @@ class OAuthClient:
     issuer: str | None = None
 
     def __post_init__(self) -> None:
-        _resolve_paths(self, ("private_key_jwt",), None)
+        resolve_paths(self, ("private_key_jwt",), None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,7 +154,7 @@ class InboundOAuth:
     ca: Path | None = None
 
     def __post_init__(self) -> None:
-        _resolve_paths(self, ("ca",), None)
+        resolve_paths(self, ("ca",), None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,7 +204,7 @@ class Partner:
     poll_endpoint: str | None = None
     auth: OutboundAuth = dataclasses.field(default_factory=OutboundAuth)
     inbound: InboundAuth = dataclasses.field(default_factory=InboundAuth)
-    limits: Limits = _INHERIT_LIMITS
+    limits: Limits = INHERIT_LIMITS
     ssf: bool = False
     strict_subjects: bool = False
     ca: Path | None = None
@@ -214,18 +212,18 @@ class Partner:
 
     def __post_init__(self) -> None:
         base = self.config_dir if isinstance(self.config_dir, Path) else None
-        _resolve_paths(self, ("jwks", "ca"), base)
+        resolve_paths(self, ("jwks", "ca"), base)
         auth = self.auth
         if isinstance(auth, OutboundAuth) and base is not None:
             cert, oauth = auth.client_cert, auth.oauth
             if isinstance(cert, ClientCert):
                 cert = dataclasses.replace(
                     cert,
-                    certfile=_as_path(cert.certfile, base),
-                    keyfile=_as_path(cert.keyfile, base),
+                    certfile=as_path(cert.certfile, base),
+                    keyfile=as_path(cert.keyfile, base),
                 )
             if isinstance(oauth, OAuthClient) and oauth.private_key_jwt is not None:
-                key = _as_path(oauth.private_key_jwt, base)
+                key = as_path(oauth.private_key_jwt, base)
                 oauth = dataclasses.replace(oauth, private_key_jwt=key)
             object.__setattr__(
                 self, "auth", dataclasses.replace(auth, client_cert=cert, oauth=oauth)
@@ -237,7 +235,7 @@ class Partner:
             and inbound.oauth.ca is not None
             and base is not None
         ):
-            their = dataclasses.replace(inbound.oauth, ca=_as_path(inbound.oauth.ca, base))
+            their = dataclasses.replace(inbound.oauth, ca=as_path(inbound.oauth.ca, base))
             object.__setattr__(self, "inbound", dataclasses.replace(inbound, oauth=their))
 
     @property
@@ -273,118 +271,3 @@ class Partner:
             return None
         key = f"partners[name={self.name!r}].auth.bearer"
         return resolve_secret(self.auth.bearer, self.config_dir or Path.cwd(), key=key)
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class PeerConfig:
-    """A node's whole configuration (``[peer]`` and every ``[[partners]]``).
-
-    Attributes:
-        issuer: our ``iss``; the audience partners put on SETs for us.
-        listen: ``HOST:PORT`` to serve on (``[::1]:8443`` for IPv6; port 0 = ephemeral).
-        store: ``memory://``, ``sqlite:///rel.db``, ``sqlite:////abs.db`` or
-            ``postgresql://...``; a relative SQLite path starts at ``config_dir``.
-        signing_keys: our private JWK Set; its first key signs.
-        allow_insecure_loopback: permit plain ``http``/``ws`` to, and plain HTTP on,
-            literal loopback addresses (127.0.0.0/8, ::1). For tests and demos.
-        tls: server TLS; None serves plain HTTP (loopback only, with the flag above).
-        public_url: the base URL partners reach us at (``https://b.example``): our
-            RFC 9728 resource identifiers (``<public_url>/pushpull``) and the audience
-            OAuth access tokens must carry. Default: the URL actually bound.
-        limits: the peer's limits, inherited by partners that do not override them.
-        partners: every partner, in file order.
-        config_dir: the folder relative paths start from (the TOML file's folder; the
-            working folder at construction for configs built in code).
-    """
-
-    issuer: str
-    listen: str = "127.0.0.1:8443"
-    store: str = "sqlite:///setpeer.db"
-    signing_keys: Path
-    allow_insecure_loopback: bool = False
-    tls: TLSConfig | None = None
-    public_url: str | None = None
-    limits: Limits = dataclasses.field(default_factory=Limits)
-    partners: tuple[Partner, ...] = ()
-    config_dir: Path = dataclasses.field(default_factory=Path.cwd)
-
-    def __post_init__(self) -> None:
-        base = self.config_dir if isinstance(self.config_dir, Path) else None
-        _resolve_paths(self, ("signing_keys",), base)
-        if isinstance(self.tls, TLSConfig) and base is not None:
-            tls = self.tls
-            object.__setattr__(
-                self,
-                "tls",
-                dataclasses.replace(
-                    tls,
-                    certfile=_as_path(tls.certfile, base),
-                    keyfile=_as_path(tls.keyfile, base),
-                    client_ca=None if tls.client_ca is None else _as_path(tls.client_ca, base),
-                ),
-            )
-        if isinstance(self.partners, list | tuple):
-            partners = tuple(self._adopt(p) for p in self.partners)
-            object.__setattr__(self, "partners", partners)
-
-    def _adopt(self, partner: object) -> object:
-        """A partner with the peer's folder and limits where it gave none."""
-        if not isinstance(partner, Partner):
-            return partner
-        changes: dict[str, Any] = {}
-        if partner.config_dir is None:
-            changes["config_dir"] = self.config_dir
-        if partner.limits is _INHERIT_LIMITS:
-            changes["limits"] = self.limits
-        return dataclasses.replace(partner, **changes) if changes else partner
-
-    @property
-    def signing_keys_path(self) -> Path:
-        """Our private JWK Set file."""
-        return self.signing_keys
-
-    @property
-    def listen_host(self) -> str:
-        """The host part of ``listen``, brackets removed."""
-        host, _, _ = self.listen.rpartition(":")
-        return host.removeprefix("[").removesuffix("]")
-
-    @property
-    def listen_port(self) -> int:
-        """The port part of ``listen`` (0: any free port)."""
-        return int(self.listen.rpartition(":")[2])
-
-    @property
-    def store_path(self) -> Path | None:
-        """The SQLite file the store URL names (relative to ``config_dir``), else None."""
-        prefix = "sqlite:///"
-        if not self.store.startswith(prefix) or len(self.store) == len(prefix):
-            return None
-        return self.config_dir / self.store[len(prefix) :]
-
-    def partner(self, name: str) -> Partner:
-        """The partner called ``name``.
-
-        Raises:
-            UnknownPartner: none is.
-        """
-        for partner in self.partners:
-            if partner.name == name:
-                return partner
-        raise UnknownPartner(f"no partner named {name!r}")
-
-    def problems(self) -> list[tuple[str, str]]:
-        """Every problem with this configuration, as ``(key_path, message)`` pairs."""
-        from .checks import config_problems
-
-        return config_problems(self)
-
-    def validate(self) -> None:
-        """Check this configuration the way ``load_config`` checks a file.
-
-        Raises:
-            ConfigError: every problem found, each with its key path.
-        """
-        problems = self.problems()
-        if problems:
-            raise ConfigError(problems)

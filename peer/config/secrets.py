@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .model import PeerConfig
+    from .peer_config import PeerConfig
 
 __all__ = ["check_secrets", "resolve_secret", "secret_ref_problem"]
 

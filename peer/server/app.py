@@ -15,7 +15,6 @@ from starlette.websockets import WebSocket
 
 from ..auth.inbound import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
 from ..errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
-from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..protocol.push import ERROR_HEADERS, error_response_body
 from ..transports.http_adapters import adapter_handlers
 from ..transports.http_pushpull import respond
@@ -84,7 +83,10 @@ class ServedNode(Protocol):
         ...
 
     def public_jwks(self) -> dict[str, Any]: ...
-    def render_metrics(self) -> bytes: ...
+    def render_metrics(self) -> tuple[bytes, str]:
+        """The metrics exposition and its media type."""
+        ...
+
     async def ready(self) -> bool: ...
 
 
@@ -143,7 +145,8 @@ def create_app(node: ServedNode) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:
-        return Response(node.render_metrics(), media_type=METRICS_CONTENT_TYPE)
+        body, media_type = node.render_metrics()
+        return Response(body, media_type=media_type)
 
     async def readyz(request: Request) -> Response:
         ready = await node.ready()

@@ -50,7 +50,7 @@ def metadata_document(
     return document
 
 
-def resource_metadata_routes(auth: InboundAuthenticator) -> list[Route]:
+def resource_metadata_routes(auth: InboundAuthenticator[Any]) -> list[Route]:
     """One GET route per resource; none when no partner uses OAuth (so no route is served for it).
 
     Args:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 from .fake_partner import Action, Answer, Call, Drop, Hang, fake_partner, sender_node
 from .wire import FAST, MS, SESSION_REVOKED, jti_of, setpeer_status, wait_for
@@ -40,6 +41,7 @@ def sent(calls: list[Call], jti: str) -> list[Call]:
     return [call for call in calls if jti in call.sets()]
 
 
+@pytest.mark.slow
 async def test_faults_are_retried_until_acked(tmp_path: Path) -> None:
     """MP-8, MP-21, PUSH-21, decision 4: 500, 429, a hang past ``ack_timeout``, a
     dropped connection and malformed 202 bodies are each retried; the SET is acked by

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from peer import Peer
 from peer.tokens.keys import generate_private_jwks
 from peer.tokens.sign import Signer, build_claims
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
+from tests.timing import MS, seconds
 
 __all__ = [
     "FAST",
@@ -40,10 +40,10 @@ __all__ = [
     "running_node",
     "setpeer_status",
     "setpeer_status_table",
+    "seconds",
     "wait_for",
 ]
 
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 
 SECEVENT_JWT = "application/secevent+jwt"
 
@@ -193,7 +193,7 @@ def _run_status(config: Path, *extra: str) -> str:
         [sys.executable, "-m", "peer", "status", "-c", str(config), *extra],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=seconds(60),
         check=True,
     )
     return out.stdout

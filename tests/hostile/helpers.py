@@ -25,8 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from peer.tokens.jose import sign_bytes
 from peer.tokens.keys import signing_key
 from peer.tokens.sign import Signer, build_claims
-from tests.conftest import MS
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
+from tests.timing import MS, seconds
 
 __all__ = [
     "Attacker",
@@ -107,9 +107,14 @@ class Attacker:
                         return
 
 
-def raw_http(host: str, port: int, data: bytes = b"", timeout: float = 5.0) -> socket.socket:
-    """A plain TCP connection to the node, ``data`` already sent."""
-    sock = socket.create_connection((host, port), timeout=timeout)
+def raw_http(
+    host: str, port: int, data: bytes = b"", timeout: float | None = None
+) -> socket.socket:
+    """A plain TCP connection to the node, ``data`` already sent (socket timeout: 5 s
+    scaled, unless given)."""
+    sock = socket.create_connection(
+        (host, port), timeout=seconds(5) if timeout is None else timeout
+    )
     if data:
         sock.sendall(data)
     return sock
@@ -166,7 +171,7 @@ class NodeProcess:
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=30)
+            return self.process.wait(timeout=seconds(30))
         finally:
             if self.process.stdout is not None:
                 self.process.stdout.close()

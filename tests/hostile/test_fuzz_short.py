@@ -10,6 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.timing import seconds
+
 COUNT = 200
 # Fixed seeds: the default suite repeats the same inputs; scripts/fuzz explores fresh ones.
 SEED = 20_261_123
@@ -31,15 +33,16 @@ fuzz = load_fuzz()
 @pytest.mark.parametrize(
     "paths",
     [
-        ("ws", "pushpull", "events", "multipush", "poll"),
-        ("parsers", "config"),
-        ("jwks",),
+        pytest.param(
+            ("ws", "pushpull", "events", "multipush", "poll"), id="network", marks=pytest.mark.slow
+        ),
+        pytest.param(("parsers", "config"), id="parsers-config"),
+        pytest.param(("jwks",), id="jwks"),
     ],
-    ids=["network", "parsers-config", "jwks"],
 )
 def test_fuzz_short(paths: tuple[str, ...]) -> None:
-    """Each path takes COUNT inputs with only typed errors (docs/decisions.md, decision 6)."""
-    results = fuzz.run(paths, COUNT, seed=SEED)
+    """Each path takes COUNT inputs with only typed errors, each in its wire form."""
+    results = fuzz.run(paths, COUNT, seed=SEED, timeout=seconds(30))
     assert [r.path for r in results] == list(paths)
     for result in results:
         assert result.count == COUNT, result.path

@@ -22,7 +22,6 @@ import websockets
 
 from peer.tokens.jose import sign_bytes
 from peer.tokens.keys import generate_private_jwks, public_jwks, signing_key
-from tests.conftest import MS
 from tests.hostile.helpers import (
     NodeProcess,
     b64,
@@ -31,6 +30,7 @@ from tests.hostile.helpers import (
     read_until_closed,
     run_node,
 )
+from tests.timing import MS, seconds
 
 # Small timeouts so the attacks end quickly; the connection cap high enough that the
 # idle-connection flood is closed by the handshake timeout, not refused on accept.
@@ -68,7 +68,7 @@ async def still_acks(node: NodeProcess, jti: str) -> None:
 
 
 async def test_deep_nesting_websocket(node: NodeProcess) -> None:
-    """10,000-level nesting in a WebSocket frame closes 1007 (decision 6), nothing parsed."""
+    """10,000-level nesting in a WebSocket frame closes 1007 (bad data), nothing parsed."""
     w = node.attacker
     with bounded(node):
         for opener, closer in (("[", "]"), ('{"a":', "}")):
@@ -106,7 +106,7 @@ def test_100mb_body_announced(node: NodeProcess) -> None:
     with bounded(node):
         sock = raw_http(w.host, w.port, head)
         with sock:
-            answer = read_until_closed(sock, 10.0)
+            answer = read_until_closed(sock, seconds(10))
         assert answer.startswith(b"HTTP/1.1 413 "), answer[:80]
         assert b"connection: close" in answer.lower()
     anyio.run(still_acks, node, "after-announced")
@@ -128,7 +128,7 @@ def test_100mb_body_trickled_chunked(node: NodeProcess) -> None:
                 while sent < 100 * MB:
                     sock.sendall(chunk)
                     sent += 64 * 1024
-            answer = read_until_closed(sock, 10.0)
+            answer = read_until_closed(sock, seconds(10))
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:80]
     # Cut near 1 MiB (plus what the socket buffers held), not after 100 MB.
     assert sent < 40 * MB
@@ -150,14 +150,14 @@ def test_slowloris_handshake(node: NodeProcess) -> None:
                     closed_at = closed_at or time.monotonic()
             if closed_at is not None or step > 200:
                 break
-            time.sleep(0.05)
+            time.sleep(50 * MS)
         for sock in socks:
             with sock:
-                answer = read_until_closed(sock, 10.0)
+                answer = read_until_closed(sock, seconds(10))
                 assert answer == b"" or answer.startswith(b"HTTP/1.1 408 ")
         elapsed = time.monotonic() - started
         # Closed by the 1 s handshake timeout, not after all the headers (10 s of trickle).
-        assert elapsed < 8.0
+        assert elapsed < seconds(8)
     anyio.run(still_acks, node, "after-slowloris")
 
 
@@ -171,7 +171,7 @@ def flood(node: NodeProcess, count: int) -> None:
             sock.connect((w.host, w.port))
             socks.append(sock)
         open_ = set(range(len(socks)))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + seconds(60)
         while open_ and time.monotonic() < deadline:
             for index in list(open_):
                 try:
@@ -182,13 +182,14 @@ def flood(node: NodeProcess, count: int) -> None:
                     data = b""
                 assert data == b"" or data.startswith(b"HTTP/1.1 408 ")
                 open_.discard(index)
-            time.sleep(0.2)
+            time.sleep(200 * MS)
         assert not open_, f"{len(open_)} of {count} connections still open"
     finally:
         for sock in socks:
             sock.close()
 
 
+@pytest.mark.slow
 def test_many_idle_connections(node: NodeProcess) -> None:
     """As many idle connections as the fd limit allows (up to 10,000), twice: all closed
     by the handshake timeout; the second flood reuses the memory of the first."""

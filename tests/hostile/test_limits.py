@@ -18,9 +18,9 @@ from peer.config import Limits
 from peer.errors import Backpressure, ConfigError, Overloaded
 from peer.link.partner_limits import PartnerGuard
 from peer.server.guards import MAX_HEADER_BYTES
-from tests.conftest import MS
 from tests.hostile.helpers import Attacker, raw_http, read_until_closed
 from tests.peers import SESSION_REVOKED, make_pair, write_config
+from tests.timing import MS, seconds
 
 QUICK = {"handshake_timeout": 0.3, "idle_timeout": 0.6}
 
@@ -52,9 +52,9 @@ async def test_silent_connection_closed_after_handshake_timeout(
     _, w = quick
     with raw_http(w.host, w.port) as sock:
         started = time.monotonic()
-        answer = await anyio.to_thread.run_sync(read_until_closed, sock, 5.0)
+        answer = await anyio.to_thread.run_sync(read_until_closed, sock, seconds(5))
     assert answer.startswith(b"HTTP/1.1 408 ")
-    assert 0.25 <= time.monotonic() - started < 3.0
+    assert 0.25 <= time.monotonic() - started < seconds(3)
 
 
 async def test_trickled_headers_closed_after_handshake_timeout(
@@ -69,13 +69,13 @@ async def test_trickled_headers_closed_after_handshake_timeout(
             try:
                 for _ in range(200):
                     sock.sendall(b"x")
-                    time.sleep(0.02)
+                    time.sleep(20 * MS)
             except OSError:
                 pass
-            read_until_closed(sock, 5.0)
+            read_until_closed(sock, seconds(5))
         return time.monotonic() - started
 
-    assert await anyio.to_thread.run_sync(trickle) < 3.0
+    assert await anyio.to_thread.run_sync(trickle) < seconds(3)
 
 
 async def test_oversized_headers_refused(quick: tuple[Peer, Attacker]) -> None:
@@ -83,7 +83,7 @@ async def test_oversized_headers_refused(quick: tuple[Peer, Attacker]) -> None:
     _, w = quick
     big = b"x-junk: " + b"a" * (MAX_HEADER_BYTES + 1) + b"\r\n"
     with raw_http(w.host, w.port, b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + big) as sock:
-        answer = await anyio.to_thread.run_sync(read_until_closed, sock, 5.0)
+        answer = await anyio.to_thread.run_sync(read_until_closed, sock, seconds(5))
     assert answer.startswith(b"HTTP/1.1 431 ")
     async with httpx.AsyncClient() as client:
         ok = await client.get(w.base + "/healthz", headers={"x-fine": "a" * 8000})
@@ -115,11 +115,11 @@ async def test_slow_body_gets_408(quick: tuple[Peer, Attacker]) -> None:
         with raw_http(w.host, w.port, head) as sock:
             try:
                 for _ in range(100):
-                    time.sleep(0.05)
+                    time.sleep(50 * MS)
                     sock.sendall(b" ")
             except OSError:
                 pass
-            return read_until_closed(sock, 5.0)
+            return read_until_closed(sock, seconds(5))
 
     answer = await anyio.to_thread.run_sync(slow)
     assert answer.startswith(b"HTTP/1.1 408 ")
@@ -132,7 +132,7 @@ async def test_connection_cap(tmp_path: Path) -> None:
         held = [raw_http(w.host, w.port) for _ in range(5)]
         await anyio.sleep(100 * MS)
         with raw_http(w.host, w.port, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n") as extra:
-            answer = await anyio.to_thread.run_sync(read_until_closed, extra, 2.0)
+            answer = await anyio.to_thread.run_sync(read_until_closed, extra, seconds(2))
         assert answer == b""  # closed without a word: the cap is below HTTP
         for sock in held:
             sock.close()
@@ -141,6 +141,7 @@ async def test_connection_cap(tmp_path: Path) -> None:
             assert (await client.get(w.base + "/healthz")).status_code == 200
 
 
+@pytest.mark.slow
 async def test_idle_websocket_closed_but_pinging_one_kept(quick: tuple[Peer, Attacker]) -> None:
     """A session with nothing received for idle_timeout closes 1001; pings keep one open."""
     _, w = quick
@@ -150,7 +151,7 @@ async def test_idle_websocket_closed_but_pinging_one_kept(quick: tuple[Peer, Att
                 await silent.recv()
     assert silent.close_code == 1001 and silent.close_reason == "idle timeout"
     async with await w.session(ping_interval=0.1, ping_timeout=1.0) as live:
-        await anyio.sleep(1.5)  # 2.5 idle timeouts
+        await anyio.sleep(2.5 * QUICK["idle_timeout"])  # pings keep it open that long
         await live.send(json.dumps({"sets": {"alive": w.set_token("alive")}}))
         with anyio.fail_after(5_000 * MS):
             assert json.loads(await live.recv())["ack"] == ["alive"]

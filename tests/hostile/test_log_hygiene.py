@@ -1,4 +1,4 @@
-"""Log hygiene (docs/operations.md, "Logs"): with every logger at DEBUG, a full
+"""Log hygiene (docs/operations.md "Logs"): with every logger at DEBUG, a full
 exchange plus bad input leaves no token, compact JWS, bearer or key in any log line."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import websockets
 
 from peer import Peer
 from peer.logs import redact
-from tests.conftest import MS
 from tests.hostile.helpers import Attacker
 from tests.peers import SESSION_REVOKED, make_pair, write_config
+from tests.timing import MS, seconds
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.3, "retry_initial": 0.05, "ack_timeout": 1}
 
@@ -51,8 +51,8 @@ async def test_no_secret_in_any_log_line(tmp_path: Path, caplog: pytest.LogCaptu
                         got += 1
                         if got == 5:
                             break
-            await a.flush(timeout=20)
-            await b.flush(timeout=20)
+            await a.flush(timeout=seconds(20))
+            await b.flush(timeout=seconds(20))
             # Bad input against b: a wrong bearer, a forged SET, a truncated one.
             w = Attacker(b.url, a_files, b_files)
             wrong_bearer = "hostile-bearer-value-0123456789abcdef"

@@ -14,8 +14,8 @@ import anyio
 import pytest
 
 from peer.errors import Backpressure
-from tests.conftest import MS
 from tests.link.pair import Side, link_pair, session
+from tests.timing import MS
 
 WAIT = 5_000 * MS
 

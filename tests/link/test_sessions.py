@@ -8,7 +8,7 @@ import pytest
 
 from peer.link.sessions import Sessions
 from peer.protocol.vocabulary import SessionKind
-from tests.conftest import MS
+from tests.timing import MS
 
 
 def test_state_is_the_best_open_kind() -> None:

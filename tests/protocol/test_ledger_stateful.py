@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -309,4 +310,4 @@ class TwoLedgers(RuleBasedStateMachine):
 
 
 TwoLedgers.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)
-TestTwoLedgers = TwoLedgers.TestCase
+TestTwoLedgers = pytest.mark.slow(TwoLedgers.TestCase)

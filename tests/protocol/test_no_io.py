@@ -15,6 +15,7 @@ import sys
 import pytest
 
 import peer.protocol
+from tests.timing import seconds
 
 FORBIDDEN = [
     "asyncio",
@@ -45,7 +46,13 @@ def test_import_peer_protocol_loads_no_io_modules() -> None:
         "    importlib.import_module('peer.protocol.' + m.name)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds(60),
+    )
     loaded = set(json.loads(out.stdout))
     assert {"peer.protocol.ledger", "peer.protocol.retry"} <= loaded
     assert {f"peer.protocol.{name}" for name in MODULES} <= loaded

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
-from .helpers import MS, Pki
+from .helpers import MS, Pki, seconds
 
 __all__ = ["AuthorizationServer", "authorization_server", "require_node"]
 
@@ -37,7 +37,7 @@ def require_node() -> str:
             [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=OIDC_DIR,
             check=True,
-            timeout=600,
+            timeout=seconds(600),
             stdout=subprocess.DEVNULL,
         )
     return node
@@ -98,5 +98,5 @@ async def authorization_server(
                 yield AuthorizationServer(issuer=info["issuer"], port=info["port"])
             finally:
                 process.terminate()
-                with anyio.move_on_after(5), contextlib.suppress(Exception):
+                with anyio.move_on_after(seconds(5)), contextlib.suppress(Exception):
                     await process.wait()

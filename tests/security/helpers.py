@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from peer.config import (
     TLSConfig,
 )
 from tests.peers import SESSION_REVOKED, NodeFiles
+from tests.timing import MS, seconds
 
 __all__ = [
     "LIMITS",
@@ -38,11 +38,11 @@ __all__ = [
     "cert_sha256",
     "exchange",
     "node_config",
+    "seconds",
     "sha256_hex",
     "wait_for_log",
 ]
 
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 # Quick reconnects so refusals show up in the log within a test's patience.
 LIMITS = Limits(reconnect_initial=0.05, reconnect_max=0.5, retry_initial=0.2, retry_max=1.0)
 

@@ -32,7 +32,7 @@ from peer.tokens.keys import generate_private_jwks, public_jwks
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair
 
 from .authorization_server import AuthorizationServer, authorization_server
-from .helpers import MS, Pki, exchange, node_config, wait_for_log
+from .helpers import MS, Pki, exchange, node_config, seconds, wait_for_log
 
 SCOPE = "pushpull"
 PATHS = ("/pushpull", "/events", "/multipush", "/poll")
@@ -134,6 +134,7 @@ async def test_discovery_and_private_key_jwt_exchange_both_ways(
         assert claims["sub"] == "a" and claims["scope"] == SCOPE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", ["websocket", "http"])
 async def test_token_expiry_and_refresh_mid_stream_lose_no_set(
     tmp_path: Path, transport: str, caplog: pytest.LogCaptureFixture
@@ -161,8 +162,8 @@ async def test_token_expiry_and_refresh_mid_stream_lose_no_set(
                         await node_a.publish("b", {SESSION_REVOKED: {}}, jti=f"a{i}")
                         await node_b.publish("a", {SESSION_REVOKED: {}}, jti=f"b{i}")
                         await anyio.sleep(50 * MS)
-                await node_a.flush(timeout=30)
-                await node_b.flush(timeout=30)
+                await node_a.flush(timeout=seconds(30))
+                await node_b.flush(timeout=seconds(30))
             assert sorted(got["b"]) == sorted(f"a{i}" for i in range(count))
             assert sorted(got["a"]) == sorted(f"b{i}" for i in range(count))
             assert node_a.links["b"].outbound_auth.tokens_obtained >= 3

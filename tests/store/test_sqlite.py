@@ -31,7 +31,7 @@ from peer.store.memory import MemoryStore
 from peer.store.sqlite import SQLiteStore
 from peer.store.sqlite_schema import STEPS
 from peer.store.wake import wake_path
-from tests.conftest import MS
+from tests.conftest import MS, seconds
 
 RECOUNT = """
 SELECT partner, SUM(state = 0 AND attempts = 0), SUM(state = 0 AND attempts > 0),
@@ -120,6 +120,7 @@ class TestSchema:
             await store.aclose()
         assert recount(db)["b"] == (2, 1, 1, 0, 0)
 
+    @pytest.mark.slow
     def test_concurrent_first_opens_migrate_once(self, tmp_path: Path) -> None:
         """`run` and `send` creating a fresh file at once: both succeed, one schema.
 
@@ -205,7 +206,9 @@ class TestCrashSafety:
         import subprocess
 
         done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, timeout=60
+            [sys.executable, "-c", textwrap.dedent(script)],
+            capture_output=True,
+            timeout=seconds(60),
         )
         assert done.returncode == -signal.SIGKILL, done.stderr.decode()
 
@@ -461,6 +464,7 @@ async def _observe(store: Store) -> object:
     )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

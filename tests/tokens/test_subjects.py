@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from typing import Any
 
@@ -27,9 +26,9 @@ from peer.tokens.subjects import (
     check_subject_id,
     subject_format,
 )
+from tests.timing import FACTOR
 from tests.tokens import examples
 
-FACTOR = float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
 SCHEMA = json.loads((schema_dir() / "subjects" / "subject-identifier.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
