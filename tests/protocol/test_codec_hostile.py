@@ -25,6 +25,7 @@ from peer.protocol.multipush import MultiPushRequest, MultiPushResponse
 from peer.protocol.poll import PollRequest, PollResponse
 from peer.protocol.push import parse_push_request
 from tests.protocol import spec_examples as ex
+from tests.timing import seconds
 
 LIMITS = FrameLimits()  # the defaults: 1 MiB frames, 1,000 SETs, 10,000 acks, depth 32
 MAX = LIMITS.max_frame_bytes
@@ -104,7 +105,7 @@ def survive(name: str, body: bytes | str, bound: float = 1.0) -> Any:
         assert 400 <= error.http_status < 500 and error.err == "invalid_request"
         result = error
     elapsed = time.perf_counter() - started
-    assert elapsed < bound, f"{name} took {elapsed:.3f} s on {len(body)} bytes"
+    assert elapsed < seconds(bound), f"{name} took {elapsed:.3f} s on {len(body)} bytes"
     if not isinstance(result, WireError):
         check(name, result)
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 
@@ -12,8 +11,7 @@ from peer.protocol import Acked, AcksSent, CommunicationObject, Effect, Failed, 
 from peer.protocol.ledger import DEFAULT_MAX_ANSWERS, EXHAUSTED, Ledger
 from peer.protocol.retry import RetryPolicy
 from peer.protocol.vocabulary import SessionId, new_session_id
-
-MS = 0.001 * float(os.environ.get("SETPEER_TEST_TIMEOUT_FACTOR", "1"))
+from tests.timing import MS
 
 
 def ledger(

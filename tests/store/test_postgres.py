@@ -519,7 +519,6 @@ class TestUnreachable:
         with pytest.raises(StoreError):
             await open_store(bad)
 
-    @pytest.mark.slow
     async def test_server_restart(self, url: str) -> None:
         """pg_ctl stop -m fast: calls raise StoreError; started again: they work again."""
         data = os.environ.get("SETPEER_TEST_POSTGRES_DATA")

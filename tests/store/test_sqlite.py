@@ -120,7 +120,6 @@ class TestSchema:
             await store.aclose()
         assert recount(db)["b"] == (2, 1, 1, 0, 0)
 
-    @pytest.mark.slow
     def test_concurrent_first_opens_migrate_once(self, tmp_path: Path) -> None:
         """`run` and `send` creating a fresh file at once: both succeed, one schema.
 
@@ -464,7 +463,6 @@ async def _observe(store: Store) -> object:
     )
 
 
-@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -20,6 +20,7 @@ from peer.tokens.jose import sign_bytes
 from peer.tokens.keys import KeyStore, generate_private_jwks, public_jwks, signing_key
 from peer.tokens.sign import Signer, build_claims
 from peer.tokens.verify import VerifiedSET, Verifier
+from tests.timing import seconds
 
 ISS, AUD, NOW = "https://tx.example", "https://rx.example", 2000.0
 KEYS = generate_private_jwks("ES256")
@@ -38,7 +39,7 @@ CLAIMS = build_claims(
 VALID = Signer(KEYS).sign(CLAIMS)
 HEADER = {"alg": "ES256", "typ": "secevent+jwt", "kid": KEY.kid}
 # Each hostile case must end within this (the depth and size checks run before parsing).
-FAST = 1.0
+FAST = seconds(1)
 
 common = settings(
     max_examples=300,
