@@ -29,7 +29,8 @@ from ..errors import ConfigError, ConnectError, WireError
 from ..protocol.jsonio import loads_strict
 from ..tokens.jose import b64encode, sign_bytes
 from ..tokens.keys import SigningKey, signing_key
-from .discovery import read_capped
+from .bounded_read import ResponseCut, bounded_request
+from .discovery import FETCH_DEADLINE
 
 __all__ = [
     "ASSERTION_TYPE",
@@ -170,14 +171,20 @@ async def request_token(
         raise ConfigError([(key_path, "give client_secret or private_key_jwt")])
     where = f"token endpoint {token_endpoint}"
     try:
-        async with client.stream(
-            "POST", token_endpoint, data=form, headers=headers, follow_redirects=False
-        ) as response:
-            body = await read_capped(response, MAX_RESPONSE_BYTES)
-            if body is None:
-                raise TokenRequestError(f"{where}: response larger than {MAX_RESPONSE_BYTES}")
+        response = await bounded_request(
+            client,
+            "POST",
+            token_endpoint,
+            data=form,
+            headers=headers,
+            max_bytes=MAX_RESPONSE_BYTES,
+            deadline=FETCH_DEADLINE,
+        )
+    except ResponseCut as exc:
+        raise TokenRequestError(f"{where}: {exc}") from None
     except httpx.HTTPError as exc:
         raise TokenRequestError(f"{where}: {type(exc).__name__}: {exc}") from exc
+    body = response.content
     obtained_at = time.monotonic()
     document = _json(body)
     if response.status_code != 200:

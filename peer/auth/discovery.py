@@ -18,8 +18,10 @@ import httpx
 from ..errors import ConnectError, WireError
 from ..protocol.jsonio import loads_strict
 from ..protocol.media import media_type
+from .bounded_read import ResponseCut, bounded_request, read_capped
 
 __all__ = [
+    "FETCH_DEADLINE",
     "AuthorizationServerMetadata",
     "DiscoveryError",
     "MetadataAbsent",
@@ -39,6 +41,8 @@ WELL_KNOWN_AS: Final = "/.well-known/oauth-authorization-server"
 WELL_KNOWN_OIDC: Final = "/.well-known/openid-configuration"
 # Real metadata documents are 1-5 KiB; 64 KiB bounds what a hostile server can make us read.
 MAX_METADATA_BYTES: Final = 64 * 1024
+# Each read has its own timeout; this bounds a whole fetch (a body that trickles).
+FETCH_DEADLINE: Final = 20.0
 _MAX_DEPTH: Final = 16
 
 
@@ -93,17 +97,6 @@ def as_metadata_urls(issuer: str) -> tuple[str, str]:
     return _insert_well_known(issuer, WELL_KNOWN_AS), issuer.rstrip("/") + WELL_KNOWN_OIDC
 
 
-async def read_capped(response: httpx.Response, max_bytes: int) -> bytes | None:
-    """The body of a streamed response, read while it arrives; None once it passes
-    ``max_bytes`` (the rest is never read)."""
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > max_bytes:
-            return None
-    return bytes(body)
-
-
 async def fetch_json(
     client: httpx.AsyncClient,
     url: str,
@@ -111,6 +104,7 @@ async def fetch_json(
     what: str,
     media_types: tuple[str, ...] = ("application/json",),
     max_bytes: int = MAX_METADATA_BYTES,
+    deadline: float = FETCH_DEADLINE,
 ) -> dict[str, Any]:
     """GET ``url`` and return its JSON object (OPRM-12, OPRM-14).
 
@@ -121,28 +115,35 @@ async def fetch_json(
         media_types: Content-Types accepted (a JWK Set may be
             ``application/jwk-set+json``, RFC 7517 §8.5).
         max_bytes: the largest body accepted, counted while it arrives.
+        deadline: seconds for the whole fetch, to the last byte of the body.
 
     Raises:
         MetadataAbsent: 404 or 410.
         DiscoveryError: any other failure: TLS, network, status, media type, size,
-            not a JSON object. The message names ``what`` and the URL.
+            time, not a JSON object. The message names ``what`` and the URL.
     """
     try:
-        async with client.stream(
-            "GET", url, headers={"accept": ", ".join(media_types)}, follow_redirects=False
-        ) as response:
-            if response.status_code in (404, 410):
-                raise MetadataAbsent(f"{what} {url}: HTTP {response.status_code}")
-            if response.status_code != 200:
-                raise DiscoveryError(f"{what} {url}: HTTP {response.status_code}")
-            if media_type(response.headers.get("content-type")) not in media_types:
-                raise DiscoveryError(f"{what} {url}: Content-Type is not {media_types[0]}")
-            body = await read_capped(response, max_bytes)
-            if body is None:
-                raise DiscoveryError(f"{what} {url}: larger than {max_bytes} bytes")
+        response = await bounded_request(
+            client,
+            "GET",
+            url,
+            headers={"accept": ", ".join(media_types)},
+            max_bytes=max_bytes,
+            deadline=deadline,
+            body_of=(200,),
+        )
+    except ResponseCut as exc:
+        raise DiscoveryError(f"{what}: {exc}") from None
     except httpx.HTTPError as exc:
         # The TLS verification reason (expired, wrong host, unknown CA) is in str(exc).
         raise DiscoveryError(f"{what} {url}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code in (404, 410):
+        raise MetadataAbsent(f"{what} {url}: HTTP {response.status_code}")
+    if response.status_code != 200:
+        raise DiscoveryError(f"{what} {url}: HTTP {response.status_code}")
+    if media_type(response.headers.get("content-type")) not in media_types:
+        raise DiscoveryError(f"{what} {url}: Content-Type is not {media_types[0]}")
+    body = response.content
     try:
         document = loads_strict(body, max_bytes=max_bytes, max_depth=_MAX_DEPTH)
     except WireError as exc:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import anyio
 import httpx
 
+from ..auth.bounded_read import ResponseCut, bounded_request
 from ..errors import ConnectError, PeerError, SessionClosed, UnsupportedMediaType, WireError
 from ..protocol.communication import CommunicationObject
 from ..protocol.media import JSON, media_type
@@ -152,11 +153,21 @@ async def _exchange(session: _Session, frame: CommunicationObject) -> Communicat
         max_response_events=0 if link.inbox_full else link.batch_size,
     )
     try:
-        response = await client.post(
+        response = await bounded_request(
+            client,
+            "POST",
             url,
+            max_bytes=link.limits.max_frame_bytes,
+            # The whole exchange, to the last byte (httpx's timeouts are per read).
+            deadline=link.limits.handshake_timeout + link.limits.ack_timeout,
+            body_of=(200,),
             content=request.serialize(),
             headers={"content-type": JSON, "accept": JSON, **link.auth_headers()},
         )
+    except ResponseCut:
+        # Over the frame size or the deadline: cut, its SETs and answers owed again.
+        link.frame_lost(frame)
+        raise
     except httpx.HTTPError as exc:
         link.frame_lost(frame)
         raise ConnectError(f"POST {url}: {type(exc).__name__}") from exc

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from ..auth.bounded_read import ResponseCut, bounded_request
 from ..errors import WireError
 from ..protocol.communication import SetErr
 from ..protocol.media import JSON
@@ -94,13 +95,20 @@ async def _send_batch(
     sets: dict[str, str],
 ) -> None:
     try:
-        response = await client.post(
+        response = await bounded_request(
+            client,
+            "POST",
             url,
+            max_bytes=link.limits.max_frame_bytes,
+            # The whole exchange, to the last byte (httpx's timeouts are per read).
+            deadline=link.limits.handshake_timeout + link.limits.ack_timeout,
             content=MultiPushRequest(sets).serialize(),
             headers={"content-type": JSON, "accept": JSON, **link.auth_headers()},
         )
-    except httpx.HTTPError as exc:
-        log.info("partner=%s multi-push failed: %s", link.name, type(exc).__name__)
+    except (httpx.HTTPError, ResponseCut) as exc:
+        # An answer over the frame size or the deadline is cut: retried like no answer.
+        why = str(exc) if isinstance(exc, ResponseCut) else type(exc).__name__
+        log.info("partner=%s multi-push failed: %s", link.name, why)
         link.retry_later(sets)
         reach.unreachable()
         return

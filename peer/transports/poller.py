@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ..auth.bounded_read import ResponseCut, bounded_request
 from ..errors import WireError
 from ..protocol.media import JSON
 from ..protocol.poll import PollRequest, PollResponse
@@ -34,10 +35,11 @@ async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
     assert url is not None, "config checks require poll_endpoint for receive_via = poll"
     reach = Reachability(link, SessionKind.POLL)
     # The partner holds a long poll up to its own timeout (agreed out of band):
-    # our read timeout leaves it room.
-    timeout = httpx.Timeout(
-        link.limits.handshake_timeout, read=link.limits.long_poll_timeout + 10.0
-    )
+    # our read timeout leaves it room. The whole poll, to the last byte of the
+    # answer, has the long poll and then ack_timeout (default 10 s) for the answer.
+    limits = link.limits
+    timeout = httpx.Timeout(limits.handshake_timeout, read=limits.long_poll_timeout + 10.0)
+    deadline = limits.handshake_timeout + limits.long_poll_timeout + limits.ack_timeout
     more = False
     try:
         while True:
@@ -53,8 +55,13 @@ async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
                 set_errs=set_errs,
             )
             try:
-                response = await client.post(
+                response = await bounded_request(
+                    client,
+                    "POST",
                     url,
+                    max_bytes=link.limits.max_frame_bytes,
+                    deadline=deadline,
+                    body_of=(200,),  # POLL-21: the body of an error is undefined
                     content=request.serialize(),
                     headers={
                         "content-type": JSON,
@@ -65,8 +72,10 @@ async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
                     },
                     timeout=timeout,
                 )
-            except httpx.HTTPError as exc:
-                log.info("partner=%s poll failed: %s", link.name, type(exc).__name__)
+            except (httpx.HTTPError, ResponseCut) as exc:
+                # Over the frame size or the deadline: cut, and treated like no answer.
+                why = str(exc) if isinstance(exc, ResponseCut) else type(exc).__name__
+                log.info("partner=%s poll failed: %s", link.name, why)
                 if frame is not None:
                     link.frame_lost(frame)
                 reach.unreachable()

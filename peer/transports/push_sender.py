@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from ..auth.bounded_read import ResponseCut, bounded_request
 from ..protocol.communication import SetErr
 from ..protocol.media import JSON, SECEVENT_JWT
 from ..protocol.push import Accepted, Rejected, classify_push_response
@@ -47,6 +48,8 @@ async def run_push_sender(link: Link, client: httpx.AsyncClient) -> None:
 
 
 async def _worker(link: Link, client: httpx.AsyncClient, url: str, reach: Reachability) -> None:
+    # The whole exchange, to the last byte of the answer (httpx's timeouts are per read).
+    deadline = link.limits.handshake_timeout + link.limits.ack_timeout
     while True:
         await reach.wait()
         woken = link.outbound_ready.snapshot()
@@ -56,13 +59,19 @@ async def _worker(link: Link, client: httpx.AsyncClient, url: str, reach: Reacha
             continue
         [(jti, token)] = sets.items()
         try:
-            response = await client.post(
+            response = await bounded_request(
+                client,
+                "POST",
                 url,
+                max_bytes=link.limits.max_frame_bytes,
+                deadline=deadline,
                 content=token.encode("ascii"),
                 headers={"content-type": SECEVENT_JWT, "accept": JSON, **link.auth_headers()},
             )
-        except httpx.HTTPError as exc:
-            log.info("partner=%s push failed: %s", link.name, type(exc).__name__)
+        except (httpx.HTTPError, ResponseCut) as exc:
+            # An answer over the frame size or the deadline is cut: retried like no answer.
+            why = str(exc) if isinstance(exc, ResponseCut) else type(exc).__name__
+            log.info("partner=%s push failed: %s", link.name, why)
             link.retry_later([jti])
             reach.unreachable()
             continue

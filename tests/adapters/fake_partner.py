@@ -2,8 +2,9 @@
 
 It plays the *other* side of the outbound loops (a push or multi-push recipient, a
 poll transmitter) and answers each request as a test's script says: a status with
-headers and body, a hang (no answer until the client gives up), or a dropped
-connection (the transport closed without a byte of answer). Every request is
+headers and body, a hang (no answer until the client gives up), a dropped
+connection (the transport closed without a byte of answer), or a body that streams
+(huge, or a byte at a time forever) until the client hangs up. Every request is
 recorded with its arrival time, so tests can check what was sent and when.
 """
 
@@ -22,7 +23,7 @@ import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from peer import Peer
@@ -37,6 +38,7 @@ __all__ = [
     "FakePartner",
     "Hang",
     "SenderNode",
+    "Stream",
     "by_jti",
     "fake_partner",
     "sender_node",
@@ -100,7 +102,18 @@ class Drop:
     """Close the connection without answering."""
 
 
-Action = Answer | Hang | Drop
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stream:
+    """Answer ``status`` with a chunked body: ``size`` bytes as fast as the client
+    reads, or (``size`` None) one byte every ``every`` seconds, never ending. When the
+    client stops reading, the time goes to :attr:`FakePartner.cut_at`."""
+
+    size: int | None = None
+    every: float = 0.1
+    status: int = 200
+
+
+Action = Answer | Hang | Drop | Stream
 Script = Callable[[Call], Action]
 
 
@@ -139,6 +152,7 @@ class FakePartner:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.calls: list[Call] = []
+        self.cut_at: list[float] = []
         self.url = ""
 
     def paths(self, path: str) -> list[Call]:
@@ -148,8 +162,9 @@ class FakePartner:
     def asgi(self) -> Callable[..., Any]:
         routes = [
             Route(path, self._endpoint, methods=["POST"])
-            for path in ("/events", "/multipush", "/poll")
+            for path in ("/events", "/multipush", "/poll", "/pushpull")
         ]
+        routes.append(Route("/jwks", self._endpoint, methods=["GET"]))
         app = Starlette(routes=routes)
 
         async def outer(scope: Any, receive: Any, send: Any) -> None:
@@ -172,6 +187,10 @@ class FakePartner:
         if isinstance(action, Answer):
             await anyio.sleep(action.delay)
             return action.response()
+        if isinstance(action, Stream):
+            return StreamingResponse(
+                self._stream(request, action), action.status, media_type="application/json"
+            )
         if isinstance(action, Drop):
             cycle: Any = request.scope["fake.send"].__self__
             cycle.transport.close()
@@ -181,6 +200,22 @@ class FakePartner:
             while (await request.receive())["type"] != "http.disconnect":
                 pass
         return Response(status_code=500)
+
+    async def _stream(self, request: Request, action: Stream) -> AsyncIterator[bytes]:
+        chunk = b" " * 65536  # one object, sent again and again: the fake holds nothing
+        sent = 0
+        try:
+            while action.size is None or sent < action.size:
+                if await request.is_disconnected():
+                    break
+                if action.size is None:
+                    await anyio.sleep(action.every)
+                    yield b" "
+                else:
+                    yield chunk
+                    sent += len(chunk)
+        finally:
+            self.cut_at.append(time.monotonic())
 
 
 @contextlib.asynccontextmanager
