@@ -8,6 +8,7 @@ application exactly once, is acknowledged, and nothing stays pending or in fligh
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -98,13 +99,23 @@ def _configs(tmp: Path, a_to_b: str, b_to_a: str) -> tuple[NodeFiles, NodeFiles,
 
 
 @pytest.mark.parametrize(("a_to_b", "b_to_a"), PAIRS, ids=[f"{x}_to_{y}" for x, y in PAIRS])
-async def test_matrix_both_directions(tmp_path: Path, a_to_b: str, b_to_a: str) -> None:
-    """PUSH-12, MP-7, POLL-7/11, PP-22: 500 SETs each way, each delivered once, acked."""
+async def test_matrix_both_directions(
+    tmp_path: Path, a_to_b: str, b_to_a: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PUSH-12, MP-7, POLL-7/11, PP-22: 500 SETs each way, each delivered once, acked.
+
+    And never a 429 between two nodes with default limits: a node's own sender, however
+    it sends and receives, stays within a partner's default ``max_sessions`` (8 pushes
+    beside a WebSocket or a poll made 9 sessions against a cap of 8, and every push
+    paused a second for Retry-After, again and again)."""
     from peer.config import load_config
 
     _configs(tmp_path, a_to_b, b_to_a)
+    caplog.set_level(logging.INFO, logger="setpeer")
     async with (
         Peer(load_config(tmp_path / "b.toml")) as b,
         Peer(load_config(tmp_path / "a.toml")) as a,
     ):
         await exchange_both_ways(a, b, COUNT, timeout=60_000 * MS)
+    refused = [r.getMessage() for r in caplog.records if "429" in r.getMessage()]
+    assert refused == [], refused[:3]

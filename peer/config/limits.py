@@ -96,9 +96,11 @@ class Limits:
             session on which nothing (not even a ping or pong) arrives, is closed; a
             request body must arrive whole within it (else 408).
         max_sessions: concurrent inbound sessions of one partner: its WebSocket
-            sessions plus its HTTP requests being served. Our own dialer keeps one
-            WebSocket or four HTTP requests; 8 leaves room for a reconnect overlapping
-            the old session. Beyond it: 429 with ``Retry-After``, or the upgrade refused.
+            sessions plus its HTTP requests being served. Our own node, as a partner,
+            holds at most 8 pushes, or 4 multi-push batches, plus a WebSocket or 4 HTTP
+            push-pull requests, plus a poll; 16 covers that with room for a reconnect
+            overlapping the old session. Beyond it: 429 with ``Retry-After``, or the
+            upgrade refused.
         max_inbound_sets_per_second: SETs one partner may send us per second, averaged
             over a second's burst. Each costs a signature check (~0.1 ms for ES256), so
             50,000/s is far above any one partner's honest rate yet bounds the CPU one
@@ -127,7 +129,7 @@ class Limits:
     long_poll_timeout: float = 25.0
     handshake_timeout: float = 10.0
     idle_timeout: float = 60.0
-    max_sessions: int = 8
+    max_sessions: int = 16
     max_inbound_sets_per_second: int = 50_000
     max_pending: int = 1_000_000
     max_connections: int = 1000

@@ -330,5 +330,5 @@ def test_new_limits_are_checked(tmp_path: Path, key: str, value: object) -> None
 def test_default_limits() -> None:
     """The default limits are the documented ones (docs/configuration.md)."""
     limits = Limits()
-    assert (limits.max_sessions, limits.max_pending) == (8, 1_000_000)
+    assert (limits.max_sessions, limits.max_pending) == (16, 1_000_000)
     assert (limits.max_inbound_sets_per_second, limits.max_connections) == (50_000, 1000)

@@ -231,7 +231,7 @@ async def test_unknown_kid_refetches_once_then_invalid_key(tmp_path: Path) -> No
             answers.append(reply.json())
 
         async with anyio.create_task_group() as tg:
-            for i in range(0, 40, 8):  # five requests at once (max_sessions is 8), eight SETs each
+            for i in range(0, 40, 8):  # five requests at once (under max_sessions), eight SETs each
                 tg.start_soon(post, minted[i : i + 8])
         errs = {jti: e["err"] for answer in answers for jti, e in answer["setErrs"].items()}  # type: ignore[attr-defined]
         assert errs == {jti: "invalid_key" for jti, _ in minted}
