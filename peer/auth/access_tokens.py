@@ -12,7 +12,9 @@ every signed token we read meets (:mod:`peer.tokens.jws`, the SET verifier's own
 embedded key headers; no ``crit``; ``b64`` absent or true; ``kid`` a string when
 present; ``typ`` ``at+jwt`` when present); ``iss`` exactly the configured issuer
 (before any key is looked up); the signature; ``exp`` (required), ``nbf``, ``iat``
-with :data:`CLOCK_SKEW`; ``aud`` one of our resource identifiers (RFC 8707, OPRM-27).
+with :data:`CLOCK_SKEW`, each a NumericDate within
+:data:`~peer.tokens.jws.MAX_NUMERIC_DATE` (bounded before any arithmetic); ``aud``
+one of our resource identifiers (RFC 8707, OPRM-27).
 Scope and subject are checked by the caller, which knows which partner the token maps
 to.
 """
@@ -31,7 +33,7 @@ import anyio
 import httpx
 
 from ..errors import AuthenticationFailed
-from ..tokens.jws import JWSError, JWSReader, json_segment, split
+from ..tokens.jws import JWSError, JWSReader, is_numeric_date, json_segment, split
 from ..tokens.keys import KeyStore, VerificationKey
 from .discovery import DiscoveryError, fetch_as_metadata, fetch_json
 
@@ -218,20 +220,21 @@ class AccessTokenVerifier:
         return claims
 
 
-def _number(claims: dict[str, Any], name: str) -> float | None:
+def _number(claims: dict[str, Any], name: str) -> int | float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TokenRejected(f"access token {name} is not a number")
-    return float(value)
+    # Bounded before any arithmetic: "exp": 10**400 is refused, never an OverflowError.
+    if not is_numeric_date(value):
+        raise TokenRejected(f"access token {name} is not a NumericDate")
+    return value
 
 
 def _check_times(claims: dict[str, Any], now: float) -> None:
     exp = _number(claims, "exp")
     if exp is None:
         raise TokenRejected("access token has no exp")  # RFC 9068 §2.2: REQUIRED
-    if now >= exp + CLOCK_SKEW:
+    if exp <= now - CLOCK_SKEW:
         raise TokenRejected("access token expired")
     nbf = _number(claims, "nbf")
     if nbf is not None and nbf > now + CLOCK_SKEW:
