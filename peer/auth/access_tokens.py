@@ -15,8 +15,8 @@ present; ``typ`` ``at+jwt`` when present); ``iss`` exactly the configured issuer
 with :data:`CLOCK_SKEW`, each a NumericDate within
 :data:`~peer.tokens.jws.MAX_NUMERIC_DATE` (bounded before any arithmetic); ``aud``
 one of our resource identifiers (RFC 8707, OPRM-27).
-Scope and subject are checked by the caller, which knows which partner the token maps
-to.
+The client a token speaks for is :func:`token_client`'s one rule over ``sub`` and
+``client_id``; which partner that client is, and its scope, are checked by the caller.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ __all__ = [
     "AccessTokenVerifier",
     "AuthorizationServerKeys",
     "TokenRejected",
+    "token_client",
     "unverified_issuer",
 ]
 
@@ -218,6 +219,31 @@ class AccessTokenVerifier:
             # RFC 8707 / OPRM-27: a token for another resource is never accepted here.
             raise TokenRejected("access token audience is not this resource")
         return claims
+
+
+def token_client(claims: dict[str, Any]) -> str:
+    """The client a verified access token speaks for: one rule over two claims.
+
+    RFC 9068 §2.2: ``client_id`` names the client; ``sub`` names the resource owner,
+    which for client credentials is the client itself. Our partners are clients that
+    authenticate as themselves, so both must name the same client: ``sub`` and
+    ``client_id`` are each a string when present, at least one is present (some
+    servers leave ``sub`` out), and when both are present they are equal. A token whose
+    ``client_id`` is one partner and ``sub`` another (or a user's token, issued to a
+    partner's client on someone's behalf) speaks for nobody here (docs/decisions.md).
+
+    Raises:
+        TokenRejected: neither claim, a claim that is not a string, or two clients.
+    """
+    named = [claims[name] for name in ("sub", "client_id") if name in claims]
+    if not named:
+        raise TokenRejected("access token names no client (sub, client_id)")
+    if not all(isinstance(value, str) and value for value in named):
+        raise TokenRejected("access token sub and client_id must be non-empty strings")
+    if len(set(named)) != 1:
+        raise TokenRejected("access token sub and client_id name different clients")
+    client: str = named[0]
+    return client
 
 
 def _number(claims: dict[str, Any], name: str) -> int | float | None:
