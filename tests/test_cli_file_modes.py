@@ -87,7 +87,7 @@ def test_check_config_and_run_warn_about_readable_secrets(tmp_path: Path) -> Non
     stderr = process.stderr.read()
     process.stdout.close()
     process.stderr.close()
-    assert f"warning: {key} is readable" in stderr
+    assert f"WARNING setpeer {key} is readable" in stderr
     # The store run created is private; with the key fixed, no warning is left.
     assert mode(tmp_path / "b.db") == 0o600
     key.chmod(0o600)

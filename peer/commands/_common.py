@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import stat
 import sys
@@ -64,12 +65,16 @@ def readable_secret_files(config: PeerConfig) -> list[tuple[Path, int]]:
     return found
 
 
-def warn_readable(config: PeerConfig) -> None:
-    """One warning line on stderr per secret file group or others may read; the exit
-    code is not changed (an operator may share a key file on purpose)."""
+def warn_readable(config: PeerConfig, log: logging.Logger | None = None) -> None:
+    """One warning per secret file group or others may read: a line on stderr, or a
+    record of ``log`` (``run``: text or JSON like every other line); the exit code is
+    not changed (an operator may share a key file on purpose)."""
     for path, mode in readable_secret_files(config):
-        print(
-            f"warning: {path} is readable by group or others (mode {mode:04o}); "
-            f"it holds secrets: chmod 600 {path}",
-            file=sys.stderr,
+        text = (
+            f"{path} is readable by group or others (mode {mode:04o}); "
+            f"it holds secrets: chmod 600 {path}"
         )
+        if log is not None:
+            log.warning("%s", text)
+        else:
+            print(f"warning: {text}", file=sys.stderr)

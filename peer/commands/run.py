@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the node; graceful on SIGINT/SIGTERM (exit 0)."""
     config = load_or_exit(args.config)
     configure_logging(args.log_format, args.log_level)
-    warn_readable(config)
+    warn_readable(config, logging.getLogger("setpeer"))
     try:
         anyio.run(_serve, config)
     except OSError as exc:
