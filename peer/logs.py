@@ -6,6 +6,12 @@ handshake header (``Authorization: Bearer ...``) and the start of every frame. S
 record from setpeer, websockets, uvicorn, httpx and httpcore passes :func:`redact` as it
 is created (:func:`install_redaction`), whatever handler later receives it; an
 application's own handlers and formatters need no change.
+
+The same pass escapes control characters (:func:`escape_controls`): a partner's text
+that reaches a log line (a WebSocket close reason, a header, an error description)
+can neither start a new line, which a reader would take for a record of its own
+(attributed to another partner), nor move a terminal's cursor or clear its screen.
+A record is one line; only an exception's traceback follows it, every line indented.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["configure_logging", "install_redaction", "redact"]
+__all__ = ["configure_logging", "escape_controls", "install_redaction", "redact"]
 
 # Loggers whose records are redacted: ours and the libraries that see our traffic.
 _REDACTED = ("setpeer", "websockets", "uvicorn", "httpx", "httpcore")
@@ -45,17 +52,80 @@ def redact(text: str) -> str:
     return _JWK_SECRET.sub(r"\1<redacted>", text)
 
 
+# C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``,
+    ``\\x1b``, ``\\u2028``): printable, on one line, inert in a terminal."""
+    return _CONTROL.sub(_escaped, text) if _CONTROL.search(text) else text
+
+
+def _escape_arg(value: object) -> object:
+    """A format argument whose text is escaped; numbers stay numbers (``%d``)."""
+    if isinstance(value, str):
+        return escape_controls(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    try:
+        text = str(value)
+    except Exception:
+        return value
+    return escape_controls(text) if _CONTROL.search(text) else value
+
+
+def _escape_record(record: logging.LogRecord, message: str) -> None:
+    """Escape ``record``'s message; the arguments stay separate where possible, for
+    formatters that read them (uvicorn's access log unpacks ``record.args``)."""
+    if not _CONTROL.search(message):
+        return
+    args = record.args
+    if isinstance(args, tuple):
+        record.args = tuple(_escape_arg(arg) for arg in args)
+    elif isinstance(args, Mapping):
+        record.args = {key: _escape_arg(arg) for key, arg in args.items()}
+    record.msg = escape_controls(str(record.msg))
+    try:
+        if not _CONTROL.search(record.getMessage()):
+            return
+    except Exception:
+        pass
+    record.msg, record.args = escape_controls(message), None
+
+
+def _indented(text: str) -> str:
+    """A traceback whose every line is indented and free of controls: nothing in an
+    exception's message can pass for a record of its own."""
+    return "\n".join("  " + escape_controls(line) for line in text.split("\n"))
+
+
 def _scrub(record: logging.LogRecord) -> None:
     try:
         message = record.getMessage()
     except Exception:  # a bad format string is the caller's bug; keep the raw parts out
         message = str(record.msg)
+        record.msg, record.args = message, None
     cleaned = redact(message)
     if cleaned != message:
         record.msg, record.args = cleaned, None
+    _escape_record(record, cleaned)
     if record.exc_info and record.exc_info[0] is not None:
         # Formatted once here, so every handler prints the redacted text.
-        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        text = logging.Formatter().formatException(record.exc_info)
+        record.exc_text = _indented(redact(text))
+    if record.stack_info:
+        record.stack_info = _indented(redact(record.stack_info))
 
 
 _installed = False
@@ -94,7 +164,8 @@ class JSONFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            # The redacted text the record factory prepared, when it did.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry)
 
 

@@ -56,6 +56,7 @@ def check_config(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
 def folder(tmp_path: Path) -> Path:
     private = generate_private_jwks("ES256")
     (tmp_path / "a.jwks.json").write_text(json.dumps(private))
+    (tmp_path / "a.jwks.json").chmod(0o600)  # a private key others may read: a warning
     (tmp_path / "b.public.json").write_text(json.dumps(public_jwks(generate_private_jwks())))
     (tmp_path / "peer.toml").write_text(VALID)
     return tmp_path

@@ -12,9 +12,11 @@ every signed token we read meets (:mod:`peer.tokens.jws`, the SET verifier's own
 embedded key headers; no ``crit``; ``b64`` absent or true; ``kid`` a string when
 present; ``typ`` ``at+jwt`` when present); ``iss`` exactly the configured issuer
 (before any key is looked up); the signature; ``exp`` (required), ``nbf``, ``iat``
-with :data:`CLOCK_SKEW`; ``aud`` one of our resource identifiers (RFC 8707, OPRM-27).
-Scope and subject are checked by the caller, which knows which partner the token maps
-to.
+with :data:`CLOCK_SKEW`, each a NumericDate within
+:data:`~peer.tokens.jws.MAX_NUMERIC_DATE` (bounded before any arithmetic); ``aud``
+one of our resource identifiers (RFC 8707, OPRM-27).
+The client a token speaks for is :func:`token_client`'s one rule over ``sub`` and
+``client_id``; which partner that client is, and its scope, are checked by the caller.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import anyio
 import httpx
 
 from ..errors import AuthenticationFailed
-from ..tokens.jws import JWSError, JWSReader, json_segment, split
+from ..tokens.jws import JWSError, JWSReader, is_numeric_date, json_segment, split
 from ..tokens.keys import KeyStore, VerificationKey
 from .discovery import DiscoveryError, fetch_as_metadata, fetch_json
 
@@ -42,6 +44,7 @@ __all__ = [
     "AccessTokenVerifier",
     "AuthorizationServerKeys",
     "TokenRejected",
+    "token_client",
     "unverified_issuer",
 ]
 
@@ -218,20 +221,46 @@ class AccessTokenVerifier:
         return claims
 
 
-def _number(claims: dict[str, Any], name: str) -> float | None:
+def token_client(claims: dict[str, Any]) -> str:
+    """The client a verified access token speaks for: one rule over two claims.
+
+    RFC 9068 §2.2: ``client_id`` names the client; ``sub`` names the resource owner,
+    which for client credentials is the client itself. Our partners are clients that
+    authenticate as themselves, so both must name the same client: ``sub`` and
+    ``client_id`` are each a string when present, at least one is present (some
+    servers leave ``sub`` out), and when both are present they are equal. A token whose
+    ``client_id`` is one partner and ``sub`` another (or a user's token, issued to a
+    partner's client on someone's behalf) speaks for nobody here (docs/decisions.md).
+
+    Raises:
+        TokenRejected: neither claim, a claim that is not a string, or two clients.
+    """
+    named = [claims[name] for name in ("sub", "client_id") if name in claims]
+    if not named:
+        raise TokenRejected("access token names no client (sub, client_id)")
+    if not all(isinstance(value, str) and value for value in named):
+        raise TokenRejected("access token sub and client_id must be non-empty strings")
+    if len(set(named)) != 1:
+        raise TokenRejected("access token sub and client_id name different clients")
+    client: str = named[0]
+    return client
+
+
+def _number(claims: dict[str, Any], name: str) -> int | float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TokenRejected(f"access token {name} is not a number")
-    return float(value)
+    # Bounded before any arithmetic: "exp": 10**400 is refused, never an OverflowError.
+    if not is_numeric_date(value):
+        raise TokenRejected(f"access token {name} is not a NumericDate")
+    return value
 
 
 def _check_times(claims: dict[str, Any], now: float) -> None:
     exp = _number(claims, "exp")
     if exp is None:
         raise TokenRejected("access token has no exp")  # RFC 9068 §2.2: REQUIRED
-    if now >= exp + CLOCK_SKEW:
+    if exp <= now - CLOCK_SKEW:
         raise TokenRejected("access token expired")
     nbf = _number(claims, "nbf")
     if nbf is not None and nbf > now + CLOCK_SKEW:

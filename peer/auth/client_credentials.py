@@ -203,7 +203,8 @@ async def request_token(
     expires_in = document.get("expires_in")
     lifetime = DEFAULT_LIFETIME
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        lifetime = float(expires_in)
+        # min() first: float(10**400) would raise; a day is longer than any real token.
+        lifetime = float(min(expires_in, 86_400))
     return AccessToken(value=token, obtained_at=obtained_at, lifetime=lifetime)
 
 

@@ -30,6 +30,7 @@ from .access_tokens import (
     AccessTokenVerifier,
     AuthorizationServerKeys,
     TokenRejected,
+    token_client,
     unverified_issuer,
 )
 from .discovery import resource_metadata_url
@@ -226,10 +227,8 @@ class InboundAuthenticator(Generic[Link]):
         if verifier is None:
             raise TokenRejected("invalid bearer token")
         claims = await verifier.verify(token, audiences=self.resources())
-        # RFC 9068 §2.2: for client credentials ``sub`` is the client; fall back to
-        # ``client_id`` for servers that leave ``sub`` out.
-        subject = claims.get("sub", claims.get("client_id"))
-        mapped = self._oauth.get((verifier.issuer, subject)) if isinstance(subject, str) else None
+        # One rule for sub and client_id (token_client): both name the same client.
+        mapped = self._oauth.get((verifier.issuer, token_client(claims)))
         if mapped is None:
             raise TokenRejected("access token subject is not a known partner")
         oauth = mapped.partner.inbound.oauth

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..config import PeerConfig, load_config
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
+from ..store import sqlite_path
 
-__all__ = ["add_config_argument", "load_or_exit"]
+__all__ = ["add_config_argument", "load_or_exit", "readable_secret_files", "warn_readable"]
 
 EXIT_CONFIG = 2
 
@@ -28,3 +33,48 @@ def load_or_exit(path: Path) -> PeerConfig:
         for key_path, message in exc.problems:
             print(f"{key_path}: {message}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def _secret_files(config: PeerConfig) -> Iterator[Path]:
+    """Files only the node's user should read: private keys and the SQLite store."""
+    yield config.signing_keys_path
+    if config.tls is not None:
+        yield config.tls.keyfile
+    for partner in config.partners:
+        oauth = partner.auth.oauth if partner.auth is not None else None
+        if oauth is not None and oauth.private_key_jwt is not None:
+            yield oauth.private_key_jwt
+    if config.store.startswith("sqlite:///"):
+        try:
+            db = sqlite_path(config.store, config.config_dir)
+        except StoreError:
+            return
+        yield from (db, Path(f"{db}-wal"), Path(f"{db}-shm"))
+
+
+def readable_secret_files(config: PeerConfig) -> list[tuple[Path, int]]:
+    """Existing secret files that group or others may read: ``(path, mode)`` each."""
+    found = []
+    for path in _secret_files(config):
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            continue  # absent (or unreadable): load_config or the store reports it
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            found.append((path, mode))
+    return found
+
+
+def warn_readable(config: PeerConfig, log: logging.Logger | None = None) -> None:
+    """One warning per secret file group or others may read: a line on stderr, or a
+    record of ``log`` (``run``: text or JSON like every other line); the exit code is
+    not changed (an operator may share a key file on purpose)."""
+    for path, mode in readable_secret_files(config):
+        text = (
+            f"{path} is readable by group or others (mode {mode:04o}); "
+            f"it holds secrets: chmod 600 {path}"
+        )
+        if log is not None:
+            log.warning("%s", text)
+        else:
+            print(f"warning: {text}", file=sys.stderr)

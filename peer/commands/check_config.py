@@ -1,5 +1,8 @@
 """``setpeer check-config -c peer.toml``: validate; exit 2 listing every problem.
 
+Private key files and SQLite store files that group or others may read get a warning
+line on stderr (the exit code stays 0).
+
 Beyond what ``load_config`` checks, the secrets (``env:``/``file:`` references) are
 resolved too, since a node would otherwise only find an unset variable when it first
 dials; ``--no-secrets`` skips that where the secrets are not available (a CI lint).
@@ -14,7 +17,7 @@ from typing import Any
 
 from ..config import check_secrets, load_config
 from ..errors import ConfigError
-from ._common import EXIT_CONFIG, add_config_argument
+from ._common import EXIT_CONFIG, add_config_argument, warn_readable
 
 __all__ = ["add_parser", "main"]
 
@@ -56,6 +59,7 @@ def main(args: argparse.Namespace) -> int:
         for key_path, message in problems:
             print(_line(key_path, message), file=sys.stderr)
         return EXIT_CONFIG
+    warn_readable(config)
     count = len(config.partners)
     print(f"ok: {count} partners")
     return 0

@@ -13,7 +13,7 @@ import anyio
 from ..config import PeerConfig
 from ..logs import configure_logging
 from ..node import Peer
-from ._common import add_config_argument, load_or_exit
+from ._common import add_config_argument, load_or_exit, warn_readable
 
 __all__ = ["add_parser", "main"]
 
@@ -43,6 +43,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the node; graceful on SIGINT/SIGTERM (exit 0)."""
     config = load_or_exit(args.config)
     configure_logging(args.log_format, args.log_level)
+    warn_readable(config, logging.getLogger("setpeer"))
     try:
         anyio.run(_serve, config)
     except OSError as exc:

@@ -12,6 +12,7 @@ per-partner counts are kept by triggers so ``stats()`` never scans a table.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -135,12 +136,27 @@ CREATE TABLE outbox_leases (
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 
 
+def _create_private(path: Path) -> None:
+    """Create a new database file with mode 0600: it holds every SET. SQLite creates
+    ``-wal`` and ``-shm`` with the database's mode, so they are private too. An existing
+    file is left as it is (``setpeer run`` warns when others may read it)."""
+    if str(path) == ":memory:" or path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it first
+    except OSError:
+        pass  # sqlite3.connect reports why the file cannot be made
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in WAL mode, autocommit (we issue BEGIN), FULL sync by default.
 
     Raises:
         sqlite3.Error: cannot open; StoreError: WAL is not available there.
     """
+    _create_private(path)
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
     )

@@ -25,7 +25,7 @@ receiver answers with, and a short phrase for callers that word their own errors
 from __future__ import annotations
 
 import base64
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 from ..errors import WireError
 from ..protocol.communication import COMPACT_JWS
@@ -33,12 +33,37 @@ from ..protocol.jsonio import loads_strict
 from .jose import verify_bytes
 from .keys import ALGORITHMS, VerificationKey
 
-__all__ = ["CompactJWS", "JWSError", "JWSReader", "json_segment", "segment_bytes", "split"]
+__all__ = [
+    "MAX_NUMERIC_DATE",
+    "CompactJWS",
+    "JWSError",
+    "JWSReader",
+    "is_numeric_date",
+    "json_segment",
+    "segment_bytes",
+    "split",
+]
 
 Code = Literal["invalid_request", "invalid_key"]
 _KEY_HEADERS: Final = ("jwk", "jku", "x5u", "x5c")
 _APPLICATION: Final = "application/"
 _PARTS: Final = {"header": "JOSE header", "claims": "claims"}
+# The largest NumericDate we accept: I-JSON's integer range (RFC 7493 §2.2), about
+# 285 million years. Python's JSON reader returns integers of any size; 10**400 would
+# make float() and every int/float sum raise OverflowError.
+MAX_NUMERIC_DATE: Final = 2**53 - 1
+
+
+def is_numeric_date(value: object) -> TypeGuard[int | float]:
+    """A NumericDate (RFC 7519 §2) within ±:data:`MAX_NUMERIC_DATE`: bool is not one.
+
+    The bound is checked without converting to float (exact for integers of any size;
+    NaN and infinities compare false), so arithmetic on the value afterwards with a
+    clock reading and a skew cannot raise.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return -MAX_NUMERIC_DATE <= value <= MAX_NUMERIC_DATE
 
 
 class JWSError(Exception):

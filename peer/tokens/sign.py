@@ -9,7 +9,6 @@ cross-checks every algorithm with joserfc both ways.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import orjson
 
 from .jose import b64encode, sign_bytes
+from .jws import is_numeric_date
 from .keys import SigningKey, signing_key
 
 __all__ = ["Signer", "build_claims"]
@@ -34,10 +34,6 @@ def _is_uri(value: object) -> bool:
         and scheme[:1].isalpha()
         and all(c.isascii() and (c.isalnum() or c in "+.-") for c in scheme)
     )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def build_claims(
@@ -85,13 +81,13 @@ def build_claims(
     for uri, payload in events.items():
         if not _is_uri(uri) or not isinstance(payload, Mapping):
             raise ValueError("events maps event-type URIs to payload objects (SET-1)")
-    if not _is_number(iat):
+    if not is_numeric_date(iat):
         raise ValueError("iat must be a NumericDate (SET-7)")
     if jti is not None and (not isinstance(jti, str) or not jti):
         raise ValueError("jti must be a non-empty string (SET-8)")
     if txn is not None and not isinstance(txn, str):
         raise ValueError("txn must be a string (SET-13)")
-    if toe is not None and not _is_number(toe):
+    if toe is not None and not is_numeric_date(toe):
         raise ValueError("toe must be a NumericDate (SET-13)")
     claims: dict[str, Any] = dict(extra or {})
     claims.update(

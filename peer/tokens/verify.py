@@ -20,6 +20,11 @@ never another exception (JSON, base64 and signature errors are all mapped here):
 ``invalid_audience``  ``aud`` absent or without our audience (SET-9)
 ====================  =========================================================
 
+Numbers: a NumericDate (``iat``, ``exp``, ``nbf``, ``toe``) must lie within
+±:data:`~peer.tokens.jws.MAX_NUMERIC_DATE` (I-JSON's integer range); the bound is
+checked before any arithmetic, so ``"iat": 10**400`` is refused with
+``invalid_request`` like any other bad claim, never raised out of the frame.
+
 Time: SETs are never refused for age, only for an ``iat`` (or ``nbf``) more than
 ``max_future_skew`` ahead of ``now``: a SET describes a past fact and may be
 redelivered hours later (SET-24, SET-25). An ``exp`` that has passed is honoured
@@ -41,13 +46,12 @@ which measured as slow as this whole function while doing less.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeGuard
+from typing import Any
 
 from ..errors import SETRejected
-from .jws import JWSError, JWSReader, json_segment, split
+from .jws import JWSError, JWSReader, is_numeric_date, json_segment, split
 from .keys import KeyStore
 
 __all__ = ["UnknownKey", "VerifiedSET", "Verifier", "unverified_jti"]
@@ -105,11 +109,6 @@ def unverified_jti(token: str) -> str:
     if not isinstance(jti, str) or not jti:
         raise SETRejected("invalid_request", "jti must be a non-empty string")
     return jti
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    """A JSON number (NumericDate, RFC 7519 §2): bool is not one, nor NaN/Infinity."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Verifier:
@@ -211,7 +210,12 @@ class Verifier:
             jws.verify(key)
         except JWSError as exc:
             raise SETRejected(exc.code, exc.description) from None
-        jti = self._check_claims(claims, now=now, expected_jti=expected_jti)
+        try:
+            jti = self._check_claims(claims, now=now, expected_jti=expected_jti)
+        except OverflowError:
+            # A number too large for a float met arithmetic (a schema's multipleOf, say):
+            # this SET is refused, never the frame it came in.
+            raise SETRejected("invalid_request", "a number in the claims is out of range") from None
         return VerifiedSET(claims=claims, header=dict(jws.header), jti=jti, iss=iss)
 
     def _check_claims(
@@ -219,7 +223,7 @@ class Verifier:
     ) -> str:
         """Check the claims of a SET whose signature verified; returns its jti."""
         iat = claims.get("iat")
-        if not _is_number(iat):
+        if not is_numeric_date(iat):
             raise SETRejected("invalid_request", "iat must be a NumericDate (SET-7)")
         if iat > now + self.max_future_skew:
             raise SETRejected("invalid_request", "iat is in the future")
@@ -239,7 +243,7 @@ class Verifier:
                 raise SETRejected("invalid_request", "event payloads must be objects (SET-1)")
         if "txn" in claims and not isinstance(claims["txn"], str):
             raise SETRejected("invalid_request", "txn must be a string (SET-13)")
-        if "toe" in claims and not _is_number(claims["toe"]):
+        if "toe" in claims and not is_numeric_date(claims["toe"]):
             raise SETRejected("invalid_request", "toe must be a NumericDate (SET-13)")
         self._check_time_claims(claims, now)
         if self.ssf:
@@ -274,13 +278,13 @@ class Verifier:
             if self.ssf:
                 raise SETRejected("invalid_request", "SSF SETs carry no exp (SSF-13, SET-19)")
             exp = claims["exp"]
-            if not _is_number(exp):
+            if not is_numeric_date(exp):
                 raise SETRejected("invalid_request", "exp must be a NumericDate")
-            if exp + self.max_future_skew < now:
+            if exp < now - self.max_future_skew:
                 raise SETRejected("invalid_request", "the SET expired (exp)")
         if "nbf" in claims:
             nbf = claims["nbf"]
-            if not _is_number(nbf):
+            if not is_numeric_date(nbf):
                 raise SETRejected("invalid_request", "nbf must be a NumericDate")
             if nbf > now + self.max_future_skew:
                 raise SETRejected("invalid_request", "the SET is not valid yet (nbf)")

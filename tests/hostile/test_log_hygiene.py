@@ -117,3 +117,91 @@ def test_redact(line: str, secret: str, kept: str) -> None:
     """redact() removes credentials, JWS and private key members; challenges stay readable."""
     cleaned = redact(line)
     assert secret not in cleaned and kept in cleaned
+
+
+# A close reason (at most 123 bytes) that would forge a record and clear the screen.
+FORGED = "bye\n2030-01-01 00:00:00,000 INFO setpeer partner=other forged\x1b[2J\u2028\x85end"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_close_reason_cannot_forge_a_log_record(tmp_path: Path, log_format: str) -> None:
+    """A real ``setpeer run``: partner a closes its session with a newline, a forged
+    record for another partner and a terminal escape in the reason. The log shows one
+    line for it, escaped; JSON lines stay JSON."""
+    import signal
+    import subprocess
+    import sys
+
+    a_files, b_files = make_pair(tmp_path)
+    write_config(b_files, a_files)
+    stderr = tmp_path / "b.log"
+    with stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "peer", "run", "-c", str(tmp_path / "b.toml")]
+            + ["--log-format", log_format],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("setpeer listening on "), line
+        attacker = Attacker(line.split()[-1], a_files, b_files)
+        async with await attacker.session() as ws:
+            await ws.close(4000, FORGED)
+        with anyio.fail_after(seconds(10)):
+            while "forged" not in stderr.read_text(errors="replace"):  # noqa: ASYNC110 - a file
+                await anyio.sleep(20 * MS)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=seconds(30)) == 0
+        if process.stdout is not None:
+            process.stdout.close()
+    text = stderr.read_text()
+    print(text)
+    lines = text.splitlines()
+    assert "\x1b" not in text and "\u2028" not in text and "\x85" not in text
+    forged = [entry for entry in lines if "forged" in entry]
+    assert len(forged) == 1, forged
+    assert not any(entry.startswith("2030-01-01") for entry in lines)
+    if log_format == "json":
+        records = [json.loads(entry) for entry in lines]  # every line is one JSON object
+        (message,) = [r["message"] for r in records if "forged" in r["message"]]
+    else:
+        message = forged[0]
+    assert "partner=a websocket closed 4000 bye\\n2030-01-01" in message
+    assert "forged\\x1b[2J\\u2028\\x85end" in message
+
+
+def test_escaping_keeps_uvicorn_style_args_and_tracebacks_indented() -> None:
+    """Arguments stay a tuple (uvicorn's access formatter unpacks them); every control
+    character is escaped; a traceback's lines are all indented."""
+    from peer.logs import install_redaction
+
+    install_redaction()
+    logger = logging.getLogger("uvicorn.access")
+    record = logger.makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/x\r\nINFO forged\x1b[0m\x9b", "1.1", 200),
+        None,
+    )
+    assert isinstance(record.args, tuple) and record.args[4] == 200
+    assert record.getMessage() == (
+        '127.0.0.1:5 - "GET /x\\r\\nINFO forged\\x1b[0m\\x9b HTTP/1.1" 200'
+    )
+    try:
+        raise ValueError("boom\nERROR setpeer partner=other forged")
+    except ValueError:
+        import sys
+
+        record = logger.makeRecord(
+            "setpeer.x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    assert record.exc_text is not None
+    assert all(line.startswith("  ") for line in record.exc_text.split("\n"))
+    assert "boom\\nERROR setpeer" in record.exc_text
