@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio
@@ -27,7 +27,14 @@ from .partner_limits import PartnerGuard
 if TYPE_CHECKING:
     from ..auth.partner_keys import RemoteKeys
 
-__all__ = ["STORE_WAIT", "VERIFY_IN_THREAD", "InboundPipeline", "Verdicts"]
+__all__ = [
+    "REFUSALS_LOG_INTERVAL",
+    "STORE_WAIT",
+    "VERIFY_IN_THREAD",
+    "InboundPipeline",
+    "RefusalLog",
+    "Verdicts",
+]
 
 _Checked = tuple[dict[str, "SetErr | None"], list[InboundNew], list[str]]
 
@@ -43,6 +50,47 @@ their session ends meanwhile (then they are still counted)."""
 
 Verdicts = dict[str, SetErr | None]
 """The verdict per inbound jti: None (accepted, or a duplicate) or the error."""
+
+
+REFUSALS_LOG_INTERVAL = 10.0
+"""Seconds between two log lines about one partner's refused SETs; the refusals
+between them are summed up by error (all are counted in the metrics)."""
+
+
+class RefusalLog:
+    """One partner's refused SETs, logged at a bounded rate: the first at once, then
+    one line per :data:`REFUSALS_LOG_INTERVAL` with the counts by error since."""
+
+    def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self._clock = clock
+        self._counts: dict[str, int] = {}
+        self._last = ""
+        self._since = clock()
+        self._next = 0.0
+
+    def refused(self, jti: str, err: str) -> None:
+        self._counts[err] = self._counts.get(err, 0) + 1
+        self._last = jti
+        now = self._clock()
+        if now < self._next:
+            return
+        total = sum(self._counts.values())
+        counts = " ".join(f"{e}={n}" for e, n in sorted(self._counts.items()))
+        if total == 1:
+            log.info("partner=%s jti=%s rejected err=%s", self.name, safe_jti(jti), err)
+        else:
+            log.info(
+                "partner=%s rejected %d SETs in %.0f s: %s (last jti=%s)",
+                self.name,
+                total,
+                now - self._since,
+                counts,
+                safe_jti(self._last),
+            )
+        self._counts.clear()
+        self._since = now
+        self._next = now + REFUSALS_LOG_INTERVAL
 
 
 class InboundPipeline:
@@ -80,6 +128,7 @@ class InboundPipeline:
         self._counters = counters
         self._inbox = inbox
         self._observer = observer
+        self._refusals = RefusalLog(name)
 
     def count_rejected(self, err: str) -> None:
         """One inbound SET refused with ``err`` (``setpeer_sets_rejected_total``)."""
@@ -122,9 +171,10 @@ class InboundPipeline:
             if owe
             else []
         )
-        for err in verdicts.values():
+        for jti, err in verdicts.items():
             if err is not None:
                 self.count_rejected(err.err)
+                self._refusals.refused(jti, err.err)
         await self._store_shielded(items, answers)
         return verdicts
 
@@ -173,7 +223,6 @@ class InboundPipeline:
                 verdicts[jti] = SetErr(exc.err, exc.description)
                 if isinstance(exc, UnknownKey):
                     unknown.append(jti)
-                log.info("partner=%s jti=%s rejected err=%s", self.name, safe_jti(jti), exc.err)
                 continue
             verdicts[jti] = None
             items.append(InboundNew(verified.iss, jti, token, verified.claims))

@@ -87,6 +87,11 @@ class Link:
         self.outbound_ready = Signal()  # something to send: SETs due or answers owed
         self.store = store
         self._timer = Signal()  # the Ledger's next deadline moved
+        self._paid = Signal()  # answers we owed were delivered
+        self._answering = 0  # SETs being verified and stored: their answers come next
+        # Answers owed at most before the partner's SETs wait (or get 429): one full
+        # frame of answers, more than a partner keeping its window ever leaves owed.
+        self.max_owed = self.frame_limits.max_acks_per_frame
         self._progress = progress_signal
         self.sessions = Sessions(partner.limits.idle_timeout)
         self.outcomes = Outcomes(self.name, observer)
@@ -292,6 +297,7 @@ class Link:
             self.ledger.frame_delivered(frame)
             self._apply(self.ledger.effects())
             self._progress.set()
+            self._paid.set()
 
     def frame_lost(self, frame: CommunicationObject) -> None:
         """``frame`` may not have arrived: owe its answers again, resend its SETs soon."""
@@ -384,7 +390,12 @@ class Link:
                 lives (then on any): when the partner runs several nodes on one
                 store, each node hears the answers to the SETs it sent.
         """
-        verdicts = await self.pipeline.accept(sets, rejected, owe=owe)
+        count = len(sets) + len(rejected or {}) if owe else 0
+        self._answering += count
+        try:
+            verdicts = await self.pipeline.accept(sets, rejected, owe=owe)
+        finally:
+            self._answering -= count
         # A session that ended while the store worked owes nothing on itself: the
         # answers are in the store (acks_due), and the partner's resend is answered.
         await anyio.lowlevel.checkpoint()
@@ -408,11 +419,23 @@ class Link:
             wait = guard.rate_wait()
         if guard.inbox_full:
             guard.check_inbound()
+        # Over its owed answers the partner is not reading them: its SETs wait until
+        # answers are delivered, so refused SETs cannot pile up in memory and store.
+        while self.owes_too_much:
+            await self._paid.wait()
         guard.prepay(count)
 
+    @property
+    def owes_too_much(self) -> bool:
+        """``max_owed`` answers are owed (SETs admitted whose answers come included):
+        more SETs from the partner must wait (or get 429)."""
+        owed = self.ledger.owed + self._answering + self.inbound.prepaid
+        return owed >= self.max_owed
+
     def check_inbound(self) -> None:
-        """Refuse SETs while the partner is over its rate or backlog (Overloaded)."""
-        self.inbound.check_inbound()
+        """Refuse SETs while the partner is over its rate or backlog, or leaves
+        ``max_owed`` answers unread (Overloaded)."""
+        self.inbound.check_inbound(owes_too_much=self.owes_too_much)
 
     @property
     def inbox_full(self) -> bool:

@@ -79,6 +79,11 @@ class PartnerGuard:
         self._tokens -= count
         self._prepaid += count
 
+    @property
+    def prepaid(self) -> int:
+        """SETs charged by a reader that the Link has not taken in yet."""
+        return self._prepaid
+
     def rate_wait(self) -> float:
         """Seconds until the partner may send again; 0 when it may now."""
         self._refill()
@@ -97,8 +102,9 @@ class PartnerGuard:
         """The partner's SETs fill ``max_pending`` inbox rows not yet handled."""
         return self.backlog >= self.max_pending
 
-    def check_inbound(self) -> None:
-        """Refuse more SETs while the partner is over its rate or its backlog.
+    def check_inbound(self, *, owes_too_much: bool = False) -> None:
+        """Refuse more SETs while the partner is over its rate or its backlog, or
+        (``owes_too_much``) does not read the answers we owe it.
 
         Raises:
             Overloaded: with the ``retry_after`` the partner should honour.
@@ -109,6 +115,8 @@ class PartnerGuard:
                 f"inbox holds {self.backlog} unhandled SETs (max_pending): try again later",
                 retry_after=5.0,
             )
+        if owes_too_much:
+            raise Overloaded("the answers owed to you are not read: read them first")
         wait = self.rate_wait()
         if wait > 0:
             raise Overloaded(

@@ -143,20 +143,30 @@ _PIPELINE = 32
 
 
 async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
+    """Read the partner's messages, each only once there is room for its work.
+
+    A slot of the session's pipeline is taken BEFORE the next message is read, so a
+    partner sending faster than its frames are handled is paused by TCP instead of
+    piling up parsed frames and tasks. A frame without SETs (answers only, or ``{}``)
+    is handled inline and costs no task.
+    """
     limiter = anyio.CapacityLimiter(_PIPELINE)
 
-    async def handle(frame: CommunicationObject) -> None:
-        async with limiter:
-            try:
-                await link.frame_received(frame, via=session)
-            except WireError as exc:
-                await _refuse(link, channel, exc)
-                tg.cancel_scope.cancel()
+    async def handle(frame: CommunicationObject, slot: object) -> None:
+        try:
+            await link.frame_received(frame, via=session)
+        except WireError as exc:
+            await _refuse(link, channel, exc)
+            tg.cancel_scope.cancel()
+        finally:
+            limiter.release_on_behalf_of(slot)
 
     async with anyio.create_task_group() as tg:
         while True:
-            message = await channel.recv()
+            slot = object()
+            await limiter.acquire_on_behalf_of(slot)  # room first (and a checkpoint)
             try:
+                message = await channel.recv()
                 frame = CommunicationObject.parse(message, limits=link.frame_limits)
                 if frame.sets or frame.rejected:
                     # Over the partner's rate the reader pauses (TCP pushes back on
@@ -165,13 +175,18 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
                     # later: the refused frame was neither stored nor acknowledged.
                     await link.admit_frame(len(frame.sets) + len(frame.rejected))
             except WireError as exc:
+                limiter.release_on_behalf_of(slot)
                 await _refuse(link, channel, exc)
                 return
-            if limiter.available_tokens == 0:
-                # Back-pressure: stop reading until a frame is done.
-                async with limiter:
-                    pass
-            tg.start_soon(handle, frame)
+            except BaseException:
+                limiter.release_on_behalf_of(slot)
+                raise
+            if frame.sets or frame.rejected:
+                tg.start_soon(handle, frame, slot)
+                continue
+            limiter.release_on_behalf_of(slot)
+            if frame.ack or frame.set_errs:
+                await link.frame_received(frame, via=session)  # answers only: no I/O
 
 
 async def _refuse(link: Link, channel: Channel, exc: WireError) -> None:

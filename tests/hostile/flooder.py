@@ -1,0 +1,106 @@
+"""A partner's flood, in its own process: ``python -m tests.hostile.flooder MODE ...``.
+
+Run apart from the test so that the flood's own CPU never slows the partner being
+timed. Modes (each over ``CONNECTIONS`` WebSockets, for ``SECONDS`` seconds):
+
+- ``junk``: frames of 1,000 ``"a.b.c"`` SETs with unique 900-byte jtis, answers never read;
+- ``empty``: ``{}`` messages as fast as the node takes them;
+- ``badsig``: frames of 7 SETs (verified inline) signed by a key b does not know;
+- ``brackets``: 1 MiB messages of ``[[[...`` (each closes the session; reconnects).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import anyio
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from peer.tokens.keys import generate_private_jwks
+from peer.tokens.sign import Signer, build_claims
+from tests.peers import SESSION_REVOKED
+
+
+async def _session(url: str, token: str, **kwargs: object) -> ClientConnection:
+    return await connect(
+        url,
+        additional_headers={"authorization": f"Bearer {token}"},
+        subprotocols=["pushpull"],  # type: ignore[list-item]
+        compression=None,
+        max_size=None,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def _drain(ws: ClientConnection) -> None:
+    try:
+        async for _ in ws:
+            pass
+    except ConnectionClosed:
+        pass
+
+
+async def _flood(mode: str, url: str, token: str, folder: Path, until: float) -> None:
+    prefix = secrets.token_hex(4)
+    if mode == "junk":
+        ws = await _session(url, token, max_queue=1)  # stops reading at once
+        for f in range(1_000_000):
+            sets = {f"{prefix}-{f}-{i}-" + "j" * 900: "a.b.c" for i in range(1000)}
+            with anyio.move_on_after(until - time.monotonic()):
+                await ws.send(json.dumps(sets and {"sets": sets}))
+            if time.monotonic() >= until:
+                return
+    elif mode == "empty":
+        async with await _session(url, token) as ws:
+            while time.monotonic() < until:
+                for _ in range(100):
+                    await ws.send("{}")
+    elif mode == "badsig":
+        signer = Signer(generate_private_jwks("ES256"))  # a key b does not know
+        tokens = []
+        for i in range(64):
+            claims = build_claims(
+                iss="https://a.test.example",
+                aud="https://b.test.example",
+                events={SESSION_REVOKED: {}},
+                iat=int(time.time()),
+                jti=f"x{i}",
+            )
+            tokens.append(signer.sign(claims))
+        async with await _session(url, token) as ws, anyio.create_task_group() as tg:
+            tg.start_soon(_drain, ws)
+            n = 0
+            while time.monotonic() < until:
+                sets = {f"{prefix}-{n}-{i}": tokens[(n + i) % 64] for i in range(7)}
+                await ws.send(json.dumps({"sets": sets}))
+                n += 1
+            tg.cancel_scope.cancel()
+    elif mode == "brackets":
+        body = "[" * (1024 * 1024 - 16)
+        while time.monotonic() < until:
+            try:
+                async with await _session(url, token) as ws:
+                    await ws.send(body)
+                    await _drain(ws)
+            except (ConnectionClosed, OSError):
+                await anyio.sleep(0.001)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+async def main(
+    mode: str, url: str, token: str, folder: str, duration: str, connections: str
+) -> None:
+    until = time.monotonic() + float(duration)
+    async with anyio.create_task_group() as tg:
+        for _ in range(int(connections)):
+            tg.start_soon(_flood, mode, url, token, Path(folder), until)
+
+
+if __name__ == "__main__":
+    anyio.run(main, *sys.argv[1:])

@@ -1,0 +1,88 @@
+"""One partner's flood must not exhaust node ``b`` nor starve its other partner.
+
+Each test times partner ``c``'s 1,000 SETs quiet, then during partner ``a``'s flood
+(goal: within 3x, none lost), and bounds what the flood may cost ``b``. The flood
+runs in its own process (tests/hostile/flooder.py), node ``b`` in another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.hostile.floods import Flooded, deliver, flooded_node, sample_rss, start_flood
+from tests.timing import seconds
+
+pytestmark = pytest.mark.slow
+
+MB = 1024 * 1024
+
+
+async def _flood_and_time(
+    node: Flooded, mode: str, *, duration: float, connections: int = 1
+) -> tuple[float, float, int]:
+    """c's quiet time, its time during the flood, and b's peak RSS meanwhile."""
+    quiet = await deliver(node.c, tag="quiet-")
+    peak = [node.rss()]
+    flooder = start_flood(node, mode, duration, connections)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sample_rss, node, peak)
+            await anyio.sleep(seconds(1))  # the flood is under way
+            busy = await deliver(node.c, tag="busy-")
+            assert flooder.poll() is None, "the flood ended before c's SETs were in"
+            await anyio.to_thread.run_sync(flooder.wait, seconds(duration + 30))
+            tg.cancel_scope.cancel()
+    finally:
+        if flooder.poll() is None:
+            flooder.kill()
+        flooder.wait()
+    print(
+        f"\n{mode}: c's 1,000 SETs quiet {quiet:.2f} s, during the flood {busy:.2f} s "
+        f"({busy / quiet:.1f}x); b's peak RSS {peak[0] / MB:.0f} MB"
+    )
+    return quiet, busy, peak[0]
+
+
+async def test_refused_sets_bounded_when_answers_are_not_read(tmp_path: Path) -> None:
+    """Frames of 1,000 junk SETs with unique long jtis, answers never read: b's RSS,
+    store and log stay bounded; c's SETs still arrive."""
+    async with flooded_node(tmp_path) as node:
+        await anyio.sleep(seconds(0.5))
+        rss0, store0, log0 = node.rss(), node.store_bytes(), node.log_bytes()
+        quiet, busy, peak = await _flood_and_time(node, "junk", duration=seconds(8))
+        grown = node.store_bytes() - store0
+        logged = node.log_bytes() - log0
+        print(
+            f"store grew {grown / MB:.1f} MB, log {logged / 1024:.0f} KiB, "
+            f"RSS {rss0 / MB:.0f} -> {peak / MB:.0f} MB"
+        )
+        assert grown < 64 * MB
+        assert logged < 64 * 1024
+        assert peak - rss0 < 150 * MB
+        assert busy < 3 * quiet + seconds(0.5)
+
+
+async def test_empty_frames_flood(tmp_path: Path) -> None:
+    """A flood of ``{}`` messages on 4 WebSockets: no task per frame, RSS bounded,
+    c's SETs within 3x."""
+    async with flooded_node(tmp_path) as node:
+        await anyio.sleep(seconds(0.5))
+        rss0 = node.rss()
+        quiet, busy, peak = await _flood_and_time(
+            node, "empty", duration=seconds(10), connections=4
+        )
+        assert peak - rss0 < 100 * MB
+        assert busy < 3 * quiet + seconds(0.5)
+
+
+@pytest.mark.parametrize("mode", ["badsig", "brackets"])
+async def test_cpu_flood_does_not_starve_another_partner(tmp_path: Path, mode: str) -> None:
+    """Bad-signature SETs under the rate limit, or 1 MiB ``[[[...`` messages: c's
+    SETs within 3x of quiet."""
+    async with flooded_node(tmp_path) as node:
+        await anyio.sleep(seconds(0.5))
+        quiet, busy, _ = await _flood_and_time(node, mode, duration=seconds(10), connections=4)
+        assert busy < 3 * quiet + seconds(0.5)
