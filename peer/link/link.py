@@ -9,7 +9,6 @@ only through :class:`~peer.link.port.LinkPort`.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from ..protocol.ledger import ENVELOPE_BYTES, Ledger
 from ..protocol.vocabulary import PUSHPULL_KINDS, SessionId, SessionKind, SessionState
 from ..signal import Signal
 from ..store.base import OutboundNew, Store
+from .clock import keep_time
 from .inbound import InboundPipeline, Verdicts
 from .leases import RowSource
 from .outbox_feed import OutboxFeed
@@ -470,20 +470,9 @@ class Link:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def _clock(self) -> None:
-        """Wake at the Ledger's next deadline: retries due, answers overdue."""
-        while True:
-            woken = self._timer.snapshot()
-            deadline = self.ledger.next_deadline()
-            delay = math.inf if deadline is None else max(0.0, deadline - time.time())
-            with anyio.move_on_after(delay):
-                await woken.wait()
-            now = time.time()
-            if deadline is not None and now >= deadline:
-                self.ledger.tick(now=now)
-                self._apply(self.ledger.effects())
-                self.outbound_ready.set()
-                self.feed.wake()  # SETs that failed made room in the buffer
+    def _after_tick(self) -> None:
+        self.outbound_ready.set()
+        self.feed.wake()  # SETs that failed made room in the buffer
 
     async def run(self) -> None:
         """Background work of this partner until cancelled."""
@@ -491,7 +480,7 @@ class Link:
             if self.pipeline.remote_keys is not None:
                 tg.start_soon(self.pipeline.remote_keys.run)
             tg.start_soon(self.feed.run)
-            tg.start_soon(self._clock)
+            tg.start_soon(keep_time, self.ledger, self._timer, self._apply, self._after_tick)
             tg.start_soon(self.writes.run)
             tg.start_soon(self.feed.rows.keep, self.feed)
 
