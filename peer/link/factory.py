@@ -14,6 +14,7 @@ from ..signal import Signal
 from ..store.base import Store, shared_store
 from ..tokens.keys import KeyStore
 from ..tokens.verify import Verifier
+from .fair_share import FairShare
 from .leases import LeasedRows, LocalRows, RowSource
 from .link import Link
 from .outcomes import Failure, Observer
@@ -32,6 +33,7 @@ def build_link(
     progress: Signal,
     observer: Observer | None = None,
     rng: random.Random | None = None,
+    share: FairShare | None = None,
 ) -> Link:
     """The Link of ``partner``, not yet restored (see :meth:`Link.restore`).
 
@@ -44,6 +46,7 @@ def build_link(
         progress: set when a SET is acked or failed.
         observer: the node's metrics.
         rng: jitter for retries (shared by the node's Links).
+        share: the node's turns at CPU-heavy work (shared by the node's Links).
     """
     limits = partner.limits
     ledger = Ledger(
@@ -77,6 +80,7 @@ def build_link(
         progress_signal=progress,
         remote_keys=None if partner.jwks_uri is None else RemoteKeys(partner, keys),
         observer=observer,
+        share=share,
     )
 
 
@@ -99,6 +103,7 @@ async def build_links(
 ) -> dict[str, Link]:
     """Every partner's Link, restored from the store, by partner name."""
     rng = random.Random()
+    share = FairShare()  # one for the node: partners take turns at its CPU
     links: dict[str, Link] = {}
     for partner in config.partners:
         link = build_link(
@@ -110,6 +115,7 @@ async def build_links(
             progress=progress,
             observer=observer,
             rng=rng,
+            share=share,
         )
         await restore(link)
         links[partner.name] = link

@@ -21,6 +21,7 @@ from ..protocol.communication import SetErr
 from ..signal import Signal
 from ..store.base import Answer, InboundNew, Store
 from ..tokens.verify import UnknownKey, Verifier
+from .fair_share import FairShare
 from .outcomes import LinkCounters, Observer, safe_jti
 from .partner_limits import PartnerGuard
 
@@ -105,6 +106,7 @@ class InboundPipeline:
         inbox: set when a new SET is stored (wakes ``receive()``).
         remote_keys: the partner's keys from its ``jwks_uri``, if it has one.
         observer: told how long each store write took.
+        share: the node's turns at CPU-heavy work (a private one by default).
     """
 
     def __init__(
@@ -118,8 +120,10 @@ class InboundPipeline:
         inbox: Signal,
         remote_keys: RemoteKeys | None = None,
         observer: Observer | None = None,
+        share: FairShare | None = None,
     ) -> None:
         self.name = name
+        self.share = FairShare() if share is None else share
         self.verifier = verifier
         self.guard = guard
         self.remote_keys = remote_keys
@@ -202,12 +206,18 @@ class InboundPipeline:
         if self._observer is not None:
             self._observer.store_time("accept_inbound", time.monotonic() - started)
 
-    async def _verify(
-        self, sets: Mapping[str, str]
-    ) -> tuple[Verdicts, list[InboundNew], list[str]]:
-        if len(sets) >= VERIFY_IN_THREAD:
-            return await anyio.to_thread.run_sync(self._verify_all, sets)
-        return self._verify_all(sets)
+    async def _verify(self, sets: Mapping[str, str]) -> _Checked:
+        """Verify with a turn of the node's share: one partner's flood of SETs to check
+        cannot starve another's (see :mod:`.fair_share`)."""
+        await self.share.acquire(self.name)
+        try:
+            if len(sets) >= VERIFY_IN_THREAD:
+                # The signature checks release the GIL: a frame's worth runs in a
+                # worker thread beside the event loop, on the other core.
+                return await anyio.to_thread.run_sync(self._verify_all, sets)
+            return self._verify_all(sets)
+        finally:
+            self.share.release()
 
     def _verify_all(self, sets: Mapping[str, str]) -> _Checked:
         """Verify each SET: the verdict per jti, the SETs to store, and the jtis whose

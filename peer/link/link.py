@@ -8,10 +8,11 @@ only through :class:`~peer.link.port.LinkPort`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -24,6 +25,7 @@ from ..protocol.vocabulary import PUSHPULL_KINDS, SessionId, SessionKind, Sessio
 from ..signal import Signal
 from ..store.base import OutboundNew, Store
 from .clock import keep_time
+from .fair_share import FairShare
 from .inbound import InboundPipeline, Verdicts
 from .leases import RowSource
 from .outbox_feed import OutboxFeed
@@ -37,7 +39,13 @@ if TYPE_CHECKING:
     from ..auth.partner_keys import RemoteKeys
     from ..tokens.verify import Verifier
 
-__all__ = ["Link"]
+__all__ = ["PARSE_IN_THREAD", "Link"]
+
+T = TypeVar("T")
+
+PARSE_IN_THREAD = 64 * 1024
+"""Frames of at least this many bytes are parsed in a worker thread (a 1 MiB frame
+costs milliseconds, or tens of them for hostile nesting)."""
 
 log = logging.getLogger("setpeer.link")
 
@@ -58,6 +66,7 @@ class Link:
         progress_signal: set whenever a SET is acked or failed (wakes ``flush()``).
         remote_keys: the partner's keys from its ``jwks_uri``, if it has one.
         observer: told publish-to-ack and store times (the node's metrics).
+        share: the node's turns at CPU-heavy work, shared fairly between partners.
     """
 
     def __init__(
@@ -73,6 +82,7 @@ class Link:
         progress_signal: Signal,
         remote_keys: RemoteKeys | None = None,
         observer: Observer | None = None,
+        share: FairShare | None = None,
     ) -> None:
         self.partner = partner
         self.name = partner.name
@@ -105,6 +115,7 @@ class Link:
             inbox=inbox_signal,
             remote_keys=remote_keys,
             observer=observer,
+            share=share,
         )
         self.writes = WriteBehind(self.name, store, lambda: self.session_state, observer)
         self.feed = OutboxFeed(
@@ -404,6 +415,20 @@ class Link:
                 self.ledger.owe(jti, err, via)
             self.outbound_ready.set()
         return verdicts
+
+    async def parse(self, parser: Callable[..., T], data: str | bytes) -> T:
+        """``parser(data, limits=...)`` for a frame of this partner. A large one is
+        parsed in a worker thread, with a turn of the node's share, so that one
+        partner's stream of large frames cannot hold the event loop."""
+        if len(data) < PARSE_IN_THREAD:
+            return parser(data, limits=self.frame_limits)
+        share = self.pipeline.share
+        await share.acquire(self.name)
+        try:
+            job = functools.partial(parser, data, limits=self.frame_limits)
+            return await anyio.to_thread.run_sync(job)
+        finally:
+            share.release()
 
     async def admit_frame(self, count: int) -> None:
         """A reader is about to hand in a frame of ``count`` SETs: wait while the

@@ -8,8 +8,8 @@ touching them, and a binding can be tested against any object that has these.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..config import Limits, Partner
 from ..protocol.communication import CommunicationObject, SetErr
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ..auth.outbound import OutboundAuth
 
 __all__ = ["LinkPort"]
+
+T = TypeVar("T")
 
 
 class LinkPort(Protocol):
@@ -103,6 +105,10 @@ class LinkPort(Protocol):
         owe: bool = True,
         via: SessionId | None = None,
     ) -> dict[str, SetErr | None]: ...
+    async def parse(self, parser: Callable[..., T], data: str | bytes) -> T:
+        """``parser(data, limits=...)``; large frames off the event loop, in turn."""
+        ...
+
     async def admit_frame(self, count: int) -> None: ...
     def check_inbound(self) -> None: ...
     @property

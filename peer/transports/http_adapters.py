@@ -92,7 +92,7 @@ def adapter_handlers(
             if media_type(request.headers.get("content-type")) != JSON:
                 # POLL-2; a plain 400 is what POLL-21 asks when nothing is more specific.
                 raise _json_required()
-            polled = PollRequest.parse(body, limits=link.frame_limits)
+            polled = await link.parse(PollRequest.parse, body)
         except WireError as exc:
             log.info("POST /poll refused: %s %s", exc.http_status, exc.description)
             return error_response(exc)
@@ -113,7 +113,7 @@ async def _multipush(link: Link, request: Request, read_body: ReadBody) -> Respo
     if not is_multipush_media_type(request.headers.get("content-type")):
         raise _json_required()
     # MP-22: over max_sets_per_frame or the byte limit -> FrameTooLarge -> 413.
-    batch = MultiPushRequest.parse(body, limits=link.frame_limits)
+    batch = await link.parse(MultiPushRequest.parse, body)
     link.request_seen(SessionKind.MULTIPUSH)
     verdicts = await link.accept_sets(batch.sets, batch.rejected, owe=False)
     answer = MultiPushResponse(

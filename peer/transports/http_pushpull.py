@@ -41,7 +41,7 @@ async def respond(link: Link, body: bytes, content_type: str | None) -> Communic
     """
     if media_type(content_type) != JSON:
         raise UnsupportedMediaType("Content-Type must be application/json")
-    request = CommunicationObject.parse(body, limits=link.frame_limits)
+    request = await link.parse(CommunicationObject.parse, body)
     if request.sets or request.rejected:
         # Over its rate or our inbox backlog, the partner's request is refused whole
         # (429, PP-13): nothing stored or acknowledged, it sends it again later.
@@ -179,7 +179,7 @@ async def _exchange(session: _Session, frame: CommunicationObject) -> Communicat
         raise ConnectError(f"POST {url}: HTTP {response.status_code}")
     await link.frame_delivered(frame)
     try:
-        reply = CommunicationObject.parse(response.content, limits=link.frame_limits)
+        reply = await link.parse(CommunicationObject.parse, response.content)
     except WireError as exc:
         raise SessionClosed(1002, f"bad response: {exc.description}") from exc
     await link.frame_received(reply, via=session.id)

@@ -119,7 +119,7 @@ async def _send_batch(
     status = response.status_code
     if 200 <= status < 300:  # 202 (-02) or 200 (-00, decision 4)
         try:
-            answer = MultiPushResponse.parse(response.content, limits=link.frame_limits)
+            answer = await link.parse(MultiPushResponse.parse, response.content)
         except WireError as exc:
             # Unreadable: nothing is known about these SETs; try them again later.
             log.info("partner=%s bad multi-push answer: %s", link.name, exc.description)

@@ -98,7 +98,7 @@ async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
             if frame is not None:
                 await link.frame_delivered(frame)
             try:
-                answer = PollResponse.parse(response.content, limits=link.frame_limits)
+                answer = await link.parse(PollResponse.parse, response.content)
             except WireError as exc:
                 log.info("partner=%s bad poll response: %s", link.name, exc.description)
                 reach.pause(link.limits.reconnect_max)

@@ -167,7 +167,7 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
             await limiter.acquire_on_behalf_of(slot)  # room first (and a checkpoint)
             try:
                 message = await channel.recv()
-                frame = CommunicationObject.parse(message, limits=link.frame_limits)
+                frame = await link.parse(CommunicationObject.parse, message)
                 if frame.sets or frame.rejected:
                     # Over the partner's rate the reader pauses (TCP pushes back on
                     # it) instead of closing a session that is merely fast; over the

@@ -5,7 +5,8 @@ timed. Modes (each over ``CONNECTIONS`` WebSockets, for ``SECONDS`` seconds):
 
 - ``junk``: frames of 1,000 ``"a.b.c"`` SETs with unique 900-byte jtis, answers never read;
 - ``empty``: ``{}`` messages as fast as the node takes them;
-- ``badsig``: frames of 7 SETs (verified inline) signed by a key b does not know;
+- ``badsig``: frames of 7 SETs (verified inline) with a's key id and a forged
+  signature, so each one costs ``b`` a full signature check before it is refused;
 - ``brackets``: 1 MiB messages of ``[[[...`` (each closes the session; reconnects).
 """
 
@@ -21,7 +22,6 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from peer.tokens.keys import generate_private_jwks
 from peer.tokens.sign import Signer, build_claims
 from tests.peers import SESSION_REVOKED
 
@@ -61,7 +61,9 @@ async def _flood(mode: str, url: str, token: str, folder: Path, until: float) ->
                 for _ in range(100):
                     await ws.send("{}")
     elif mode == "badsig":
-        signer = Signer(generate_private_jwks("ES256"))  # a key b does not know
+        # a's own key (its kid is known to b), then the signature forged: b pays a
+        # whole verification for each SET. A key b does not know is refused cheaply.
+        signer = Signer(json.loads((folder / "a.jwks.json").read_text()))
         tokens = []
         for i in range(64):
             claims = build_claims(
@@ -71,7 +73,9 @@ async def _flood(mode: str, url: str, token: str, folder: Path, until: float) ->
                 iat=int(time.time()),
                 jti=f"x{i}",
             )
-            tokens.append(signer.sign(claims))
+            head, body, signature = signer.sign(claims).split(".")
+            forged = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
+            tokens.append(f"{head}.{body}.{forged}")
         async with await _session(url, token) as ws, anyio.create_task_group() as tg:
             tg.start_soon(_drain, ws)
             n = 0
