@@ -95,6 +95,7 @@ class Peer:
         self._tg: anyio.abc.TaskGroup | None = None
         self._server: HTTPServer | None = None
         self._private_jwks: Any = None
+        self._unready: str | None = None  # why /readyz last said 503 (logged once)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -367,12 +368,23 @@ class Peer:
         return public_jwks(self._private_jwks)
 
     async def ready(self) -> bool:
-        """Readiness: the store answers and the signing keys are loaded."""
+        """Readiness: the store answers, a write could commit, and the signing keys
+        are loaded. A change of readiness is logged once, with the reason."""
         if self._store is None or self._publisher is None:
             return False
+        reason = None
         try:
             with anyio.fail_after(2):
                 await self._store.stats()
-        except (StoreError, TimeoutError):
-            return False
-        return True
+                await self._store.probe_write()
+        except StoreError as exc:
+            reason = str(exc)
+        except TimeoutError:
+            reason = "the store did not answer a read and a write within 2 s"
+        if reason != self._unready:
+            if reason is None:
+                log.info("ready: the store can write again")
+            else:
+                log.warning("not ready: %s", reason)
+            self._unready = reason
+        return reason is None

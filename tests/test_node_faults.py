@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -425,3 +426,40 @@ async def test_sets_stored_as_their_session_ends_are_counted(tmp_path: Path) -> 
                 await rx.done()
                 break
         assert await link.store.acks_due("a") != []  # owed durably: a resend is answered
+
+
+async def test_readyz_says_503_while_the_store_cannot_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds SQLite's write lock (every write of ours would fail
+    with "database is locked"): /readyz answers 503, with the reason logged, and
+    200 again once the lock is gone. Reads work all along, which is all readiness
+    checked before."""
+
+    a_files, b_files = make_pair(tmp_path)
+    caplog.set_level("INFO", logger="setpeer.node")
+    async with Peer(write_config(a_files, b_files, limits=FAST)) as a, httpx.AsyncClient() as web:
+        assert (await web.get(a.url + "/readyz")).status_code == 200
+        db = a.config.store_path
+        assert db is not None
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            started = anyio.current_time()
+            ready = await web.get(a.url + "/readyz", timeout=seconds(10))
+            print(
+                f"/readyz with the write lock held: {ready.status_code} after"
+                f" {anyio.current_time() - started:.2f} s"
+            )
+            assert ready.status_code == 503
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        started = anyio.current_time()
+        with anyio.fail_after(10_000 * MS):
+            while (await web.get(a.url + "/readyz")).status_code != 200:  # noqa: ASYNC110
+                await anyio.sleep(20 * MS)
+        print(f"/readyz 200 again {anyio.current_time() - started:.2f} s after the lock went")
+    messages = [r.getMessage() for r in caplog.records if r.name == "setpeer.node"]
+    assert any(m.startswith("not ready: ") for m in messages), messages
+    assert "ready: the store can write again" in messages

@@ -199,6 +199,18 @@ class Store(Protocol):
     async def stats(self) -> dict[str, PartnerCounts]:
         """Counts per partner that ever had a row; cheap (no table scan)."""
 
+    async def probe_write(self) -> None:
+        """Check that a write could commit now (readiness); cheap, changes nothing.
+
+        Takes the write path (SQLite: the write lock; PostgreSQL: the writer's
+        connection, refused if read-only or a standby). After a transaction failed as
+        a whole (disk full, I/O error), the probe commits a write that changes nothing,
+        so the store is writable again only once a write really commits.
+
+        Raises:
+            StoreError: why no write can commit (closed, locked, read-only, full...).
+        """
+
     async def set_session(self, partner: str, state: str) -> None:
         """Record the partner's session state for ``setpeer status``."""
 

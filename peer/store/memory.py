@@ -252,6 +252,10 @@ class MemoryStore:
             if partner is None or r.partner == partner
         ]
 
+    async def probe_write(self) -> None:
+        self._check_open()
+        await anyio.lowlevel.checkpoint()
+
     async def stats(self) -> dict[str, PartnerCounts]:
         self._check_open()
         await anyio.lowlevel.checkpoint()

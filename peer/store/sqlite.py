@@ -363,6 +363,20 @@ class SQLiteStore:
 
         await self._write(write, durable=False)
 
+    async def probe_write(self) -> None:
+        """A write through the writer: BEGIN IMMEDIATE (the write lock) and COMMIT;
+        after a failed transaction, one that rewrites ``user_version`` unchanged."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        writer = self._writer
+
+        def probe(conn: sqlite3.Connection) -> None:
+            if writer.failure is not None:  # read in the writer thread that sets it
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+
+        await self._write(probe, durable=False)
+
     async def sessions(self) -> dict[str, str]:
         def read(conn: sqlite3.Connection) -> dict[str, str]:
             return dict(conn.execute("SELECT partner, state FROM sessions").fetchall())

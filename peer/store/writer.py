@@ -87,6 +87,9 @@ class _Turns(Generic[F]):
 
     def __init__(self) -> None:
         self.closed = False
+        self.failure: StoreError | None = None
+        """Why the last transaction failed as a whole (None once one commits): the
+        store cannot write, whatever a read says (readiness asks for it)."""
         self._turns: dict[asyncio.AbstractEventLoop, list[Write[F]]] = {}
         self._queue: queue.SimpleQueue[list[Write[F]] | None] = queue.SimpleQueue()
 
@@ -184,7 +187,9 @@ class ThreadWriter(_Turns[F]):
             batch, stop = self._batch(first)
             try:
                 results = self._commit(batch)
+                self.failure = None
             except Exception as exc:  # the whole transaction failed
+                self.failure = self._error(exc)
                 results = [(False, self._error(exc)) for _ in batch]
             if self._after is not None:
                 self._after(batch, results)
@@ -253,7 +258,9 @@ class TaskWriter(_Turns[F]):
             batch, stop = self._batch(first)
             try:
                 results = await self._commit(batch)
+                self.failure = None
             except Exception as exc:  # the whole group failed
+                self.failure = self._error(exc)
                 results = [(False, self._error(exc)) for _ in batch]
             _settle(list(zip(batch, results, strict=True)))
 

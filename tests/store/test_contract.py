@@ -365,6 +365,22 @@ class TestLifecycle:
         with pytest.raises(StoreError):
             await store.stats()
 
+    async def test_probe_write(self, backend: Backend) -> None:
+        """probe_write() passes on an open store, changes nothing, and refuses once
+        it is closed (readiness asks it)."""
+        store = await backend.open()
+        try:
+            await store.enqueue([out("b", "1")])
+            stats = await store.stats()
+            for _ in range(3):
+                await store.probe_write()
+            assert await store.stats() == stats
+            assert await jtis(store, "b") == ["1"]
+        finally:
+            await store.aclose()
+        with pytest.raises(StoreError):
+            await store.probe_write()
+
     async def test_close_finishes_queued_writes(self, backend: Backend) -> None:
         """Writes queued before aclose() are committed, not dropped."""
         store = await backend.open()

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import psycopg
@@ -575,6 +576,23 @@ class TestUnreachable:
             await watch.aclose()  # type: ignore[attr-defined]
             await store.aclose()
             await watcher.aclose()
+
+
+async def test_probe_write_refuses_read_only_transactions(url: str) -> None:
+    """With ``default_transaction_read_only`` every write fails, reads work:
+    probe_write() says so (readiness 503), stats() alone did not."""
+    store = await open_store(url)
+    await store.aclose()
+    option = quote("-cdefault_transaction_read_only=on", safe="")
+    read_only = await open_store(url.replace("options=", f"options={option}%20", 1))
+    try:
+        await read_only.stats()  # reads still answer
+        with pytest.raises(StoreError, match="read-only"):
+            await read_only.probe_write()
+        with pytest.raises(StoreError):
+            await read_only.set_session("b", "down")
+    finally:
+        await read_only.aclose()
 
 
 def test_test_server_keeps_fsync() -> None:
