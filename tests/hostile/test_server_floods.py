@@ -6,6 +6,8 @@ locked out), headers in one write, two ``Authorization`` headers.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import socket
 import time
 from collections.abc import Iterator
@@ -15,7 +17,9 @@ import anyio
 import httpx
 import pytest
 
-from peer import Peer
+from peer import ConfigError, Peer, load_config
+from peer.config import MetricsConfig
+from peer.server.app import metrics_on_partner_listener
 from tests.hostile.helpers import NodeProcess, raise_fd_limit, raw_http, read_until_closed
 from tests.peers import SESSION_REVOKED, make_pair, write_config
 from tests.timing import MS, seconds
@@ -226,3 +230,77 @@ async def test_two_authorization_headers_are_refused(tmp_path: Path, valid_first
                 headers={"authorization": valid, "content-type": "application/json"},
             )
             assert ok.status_code == 200
+
+
+# -- /metrics ------------------------------------------------------------------------
+
+METRICS_TOKEN = "scrape-secret-0123456789"
+
+
+async def test_metrics_behind_a_token(tmp_path: Path) -> None:
+    """[peer.metrics] token_sha256: /metrics without the bearer is 401, with it 200."""
+    a_files, b_files = make_pair(tmp_path)
+    digest = hashlib.sha256(METRICS_TOKEN.encode()).hexdigest()
+    config = dataclasses.replace(
+        write_config(b_files, a_files), metrics=MetricsConfig(token_sha256=digest)
+    )
+    async with Peer(config) as b, httpx.AsyncClient() as client:
+        refused = await client.get(b.url + "/metrics")
+        assert refused.status_code == 401 and b"setpeer_" not in refused.content
+        wrong = await client.get(b.url + "/metrics", headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        scraped = await client.get(
+            b.url + "/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        assert scraped.status_code == 200 and b"setpeer_sets_pending" in scraped.content
+
+
+async def test_metrics_on_their_own_listener(tmp_path: Path) -> None:
+    """[peer.metrics] listen: /metrics there, none on the partner listener."""
+    a_files, b_files = make_pair(tmp_path)
+    config = dataclasses.replace(
+        write_config(b_files, a_files), metrics=MetricsConfig(listen="127.0.0.1:0")
+    )
+    async with Peer(config) as b, httpx.AsyncClient() as client:
+        assert b.metrics_url is not None and b.metrics_url != b.url
+        assert (await client.get(b.url + "/metrics")).status_code == 404
+        scraped = await client.get(b.metrics_url + "/metrics")
+        assert scraped.status_code == 200 and b"setpeer_sets_pending" in scraped.content
+        assert (await client.get(b.metrics_url + "/healthz")).status_code == 404
+
+
+def test_metrics_default_is_loopback_only(tmp_path: Path) -> None:
+    """Without [peer.metrics], a partner listener off loopback serves no /metrics."""
+    a_files, b_files = make_pair(tmp_path)
+    config = write_config(b_files, a_files)
+    assert metrics_on_partner_listener(config)  # 127.0.0.1: this host only
+    public = dataclasses.replace(config, listen="192.0.2.10:8443")
+    assert not metrics_on_partner_listener(public)
+    digest = hashlib.sha256(METRICS_TOKEN.encode()).hexdigest()
+    assert metrics_on_partner_listener(
+        dataclasses.replace(public, metrics=MetricsConfig(token_sha256=digest))
+    )
+
+
+def test_metrics_keys_are_checked(tmp_path: Path) -> None:
+    a_files, b_files = make_pair(tmp_path)
+    config = dataclasses.replace(
+        write_config(b_files, a_files),
+        metrics=MetricsConfig(listen="nowhere", token_sha256="abc"),
+    )
+    keys = [key for key, _ in config.problems()]
+    assert "peer.metrics.listen" in keys and "peer.metrics.token_sha256" in keys
+
+
+def test_metrics_table_is_read_from_toml(tmp_path: Path) -> None:
+    a_files, b_files = make_pair(tmp_path)
+    write_config(b_files, a_files)
+    path = tmp_path / "b.toml"
+    table = '[peer.metrics]\nlisten = "127.0.0.1:9464"\ntoken_sha256 = "' + "ab" * 32 + '"\n'
+    path.write_text(path.read_text().replace("[[partners]]", table + "[[partners]]", 1))
+    metrics = load_config(path).metrics
+    assert metrics == MetricsConfig(listen="127.0.0.1:9464", token_sha256="ab" * 32)
+    path.write_text(path.read_text().replace("token_sha256", "tokn", 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "peer.metrics.tokn" in [key for key, _ in info.value.problems]
