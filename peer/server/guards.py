@@ -63,7 +63,6 @@ _HTTP_METHODS: Final = (
     "on_response_complete",
     "pause_writing",
     "resume_writing",
-    "timeout_keep_alive_handler",
 )
 _HTTP_STATE: Final = (
     "loop",
@@ -71,7 +70,7 @@ _HTTP_STATE: Final = (
     "cycle",
     "pipeline",  # pipelined requests parsed, waiting
     "flow",  # read_paused, write_paused
-    "timeout_keep_alive_task",
+    "timeout_keep_alive",  # seconds, read when the keep-alive timer is armed
 )
 _WS_METHODS: Final = ("connection_made", "connection_lost", "data_received")
 _WS_STATE: Final = ("loop",)

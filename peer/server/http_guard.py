@@ -57,7 +57,7 @@ def guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
     """``base`` (uvicorn's httptools protocol) under ``guard`` (module docstring)."""
 
     class GuardedHTTP(base):  # type: ignore[misc]
-        timeout_keep_alive_task: asyncio.TimerHandle | None  # uvicorn's keep-alive timer
+        timeout_keep_alive: float  # uvicorn's, per connection
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -73,6 +73,10 @@ def guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
             self._authenticated = False
             self._drained = False  # the write buffer went below its low-water mark
             self._lost = False
+            # uvicorn arms its keep-alive timer with this, per connection: a stranger's
+            # connection does not get the long one (see _mark).
+            self._partner_keep_alive = self.timeout_keep_alive
+            self.timeout_keep_alive = guard.stranger_keep_alive
 
         # -- connection ------------------------------------------------------------
 
@@ -112,6 +116,7 @@ def guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
         def _mark(self) -> None:
             if not self._authenticated:
                 self._authenticated = True
+                self.timeout_keep_alive = self._partner_keep_alive
                 guard.forget(self)
 
         # -- input -----------------------------------------------------------------
@@ -216,13 +221,6 @@ def guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
             transport = self.transport
             if transport is None or transport.is_closing():
                 return
-            keep_alive = self.timeout_keep_alive_task
-            if not self._authenticated and keep_alive is not None:
-                # A stranger's connection does not get the long keep-alive.
-                keep_alive.cancel()
-                self.timeout_keep_alive_task = self.loop.call_later(
-                    guard.stranger_keep_alive, self.timeout_keep_alive_handler
-                )
             if self._backlog:
                 transport.pause_reading()  # uvicorn resumed it; the backlog goes first
                 self.loop.call_soon(self._pump)
