@@ -31,7 +31,7 @@ from .link.leases import TAKEOVER_POLL
 from .logs import install_redaction
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, NodeMetrics
 from .publisher import Publisher, check_size
-from .server.app import create_app
+from .server.app import create_app, create_metrics_app, metrics_on_partner_listener
 from .server.guards import ConnectionGuard
 from .server.serve import HTTPServer, server_ssl_options
 from .signal import Signal
@@ -94,6 +94,8 @@ class Peer:
         self._stack = contextlib.AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
         self._server: HTTPServer | None = None
+        self._metrics_server: HTTPServer | None = None
+        self.metrics_url: str | None = None  # the [peer.metrics] listener, if any
         self._private_jwks: Any = None
         self._unready: str | None = None  # why /readyz last said 503 (logged once)
 
@@ -144,6 +146,7 @@ class Peer:
         )
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self.url = await self._tg.start(self._server.serve)
+        await self._serve_metrics()
         for link in self.links.values():
             self._tg.start_soon(link.run)
             self._tg.start_soon(self._dial, link)
@@ -224,9 +227,38 @@ class Peer:
                         await link.release_rows()
             if self._server is not None:
                 await self._server.stop()
+            if self._metrics_server is not None:
+                await self._metrics_server.stop()
         self._tg.cancel_scope.cancel()
         self._tg = None
         await self._stack.aclose()
+
+    async def _serve_metrics(self) -> None:
+        """``/metrics`` on its own listener, when ``[peer.metrics] listen`` says so."""
+        config, limits = self.config, self.config.limits
+        listen = config.metrics.listen
+        if listen is None:
+            if not metrics_on_partner_listener(config):
+                log.warning(
+                    "GET /metrics is not served: the partner listener is not on loopback; "
+                    "set [peer.metrics] listen or token_sha256"
+                )
+            return
+        host, _, port = listen.rpartition(":")
+        self._metrics_server = HTTPServer(
+            create_metrics_app(self),
+            host=host.removeprefix("[").removesuffix("]"),
+            port=int(port),
+            max_frame_bytes=limits.max_frame_bytes,
+            idle_timeout=limits.idle_timeout,
+            guard=ConnectionGuard(
+                max_connections=64,  # scrapers, not partners
+                handshake_timeout=limits.handshake_timeout,
+                idle_timeout=limits.idle_timeout,
+            ),
+        )
+        assert self._tg is not None
+        self.metrics_url = await self._tg.start(self._metrics_server.serve)
 
     # -- facade --------------------------------------------------------------------
 

@@ -174,12 +174,20 @@ class InboundAuthenticator(Generic[Link]):
         """The partner behind ``conn``'s credentials (a Request or a WebSocket).
 
         Raises:
-            Unauthorized: no credentials, none that match a partner, or credentials
-                that name different partners.
+            Unauthorized: no credentials, none that match a partner, credentials
+                that name different partners, or two ``Authorization`` headers.
         """
         path = conn.url.path
         by_cert = self._by_certificate(conn.scope)
-        authorization = conn.headers.get("authorization")
+        presented = conn.headers.getlist("authorization")
+        if len(presented) > 1:
+            # Which one counts would be a guess, and intermediaries may pick another
+            # than we do (RFC 9110 §5.3 does not allow the field twice).
+            raise Unauthorized(
+                "more than one Authorization header",
+                self.challenge(path, "invalid_request", "one Authorization header only"),
+            )
+        authorization = presented[0] if presented else None
         if not authorization:
             if by_cert is not None:
                 return by_cert

@@ -21,6 +21,7 @@ from .model import (
     ClientCert,
     InboundAuth,
     InboundOAuth,
+    MetricsConfig,
     OAuthClient,
     OutboundAuth,
     Partner,
@@ -112,6 +113,7 @@ def _check_peer(walk: _Walk, config: PeerConfig) -> None:
     walk.add("peer.issuer", text_problem(config.issuer))
     host, problem = listen_problem(config.listen)
     walk.add("peer.listen", problem)
+    _check_metrics(walk, config.metrics)
     base = config.config_dir
     if not isinstance(base, Path):
         walk.add("config_dir", "must be a Path")
@@ -143,6 +145,16 @@ def _check_peer(walk: _Walk, config: PeerConfig) -> None:
         walk.add("peer.tls", "must be a [peer.tls] table (TLSConfig)")
     _check_public_url(walk, config, host if problem is None else None)
     walk.problems.extend(limit_problems(config.limits, "peer.limits"))
+
+
+def _check_metrics(walk: _Walk, metrics: object) -> None:
+    if not isinstance(metrics, MetricsConfig):
+        walk.add("peer.metrics", "must be a [peer.metrics] table (MetricsConfig)")
+        return
+    if metrics.listen is not None:
+        walk.add("peer.metrics.listen", listen_problem(metrics.listen)[1])
+    if metrics.token_sha256 is not None:
+        walk.add("peer.metrics.token_sha256", hex64_problem(metrics.token_sha256))
 
 
 def _check_public_url(walk: _Walk, config: PeerConfig, listen_host: str | None) -> None:

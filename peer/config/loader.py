@@ -22,6 +22,7 @@ from .model import (
     ClientCert,
     InboundAuth,
     InboundOAuth,
+    MetricsConfig,
     OAuthClient,
     OutboundAuth,
     Partner,
@@ -124,6 +125,14 @@ def _tls(table: _Table | None) -> TLSConfig | None:
     return TLSConfig(**{"certfile": None, "keyfile": None, **values})
 
 
+def _metrics(table: _Table | None) -> MetricsConfig:
+    if table is None:
+        return MetricsConfig()
+    values = table.values("listen", "token_sha256")
+    table.finish()
+    return MetricsConfig(**values)
+
+
 def _outbound(table: _Table | None) -> OutboundAuth:
     if table is None:
         return OutboundAuth()
@@ -217,6 +226,7 @@ def load_config(path: str | os.PathLike[str]) -> PeerConfig:
         )
     )
     values["tls"] = _tls(peer.table("tls"))
+    values["metrics"] = _metrics(peer.table("metrics"))
     limits = values["limits"] = _limits(peer.table("limits"), Limits())
     peer.finish()
 

@@ -25,6 +25,7 @@ __all__ = [
     "ClientCert",
     "InboundAuth",
     "InboundOAuth",
+    "MetricsConfig",
     "OAuthClient",
     "OutboundAuth",
     "Partner",
@@ -55,6 +56,26 @@ def resolve_paths(obj: object, names: tuple[str, ...], base: Path | None) -> Non
         if value is not None:
             # Frozen: __post_init__ is the one place a field may still be set.
             object.__setattr__(obj, name, as_path(value, base))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsConfig:
+    """Where ``GET /metrics`` is served, and with which credential (``[peer.metrics]``).
+
+    The metrics name partners and count their refusals: not for outsiders. Without
+    either key they are served on the partner listener only when it is on a loopback
+    address.
+
+    Attributes:
+        listen: ``HOST:PORT`` of a separate plain-HTTP listener that serves only
+            ``/metrics``; the partner listener then serves none.
+        token_sha256: hex SHA-256 of the bearer a scrape must present
+            (``Authorization: Bearer ...``), wherever ``/metrics`` is served; with it,
+            the partner listener serves ``/metrics`` on any address.
+    """
+
+    listen: str | None = None
+    token_sha256: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ConfigError, UnknownPartner
 from .checks import config_problems
 from .limits import Limits
-from .model import INHERIT_LIMITS, Partner, TLSConfig, as_path, resolve_paths
+from .model import INHERIT_LIMITS, MetricsConfig, Partner, TLSConfig, as_path, resolve_paths
 
 __all__ = ["PeerConfig"]
 
@@ -34,6 +34,7 @@ class PeerConfig:
         public_url: the base URL partners reach us at (``https://b.example``): our
             RFC 9728 resource identifiers (``<public_url>/pushpull``) and the audience
             OAuth access tokens must carry. Default: the URL actually bound.
+        metrics: where ``GET /metrics`` is served and its credential (``[peer.metrics]``).
         limits: the peer's limits, inherited by partners that do not override them.
         partners: every partner, in file order.
         config_dir: the folder relative paths start from (the TOML file's folder; the
@@ -47,6 +48,7 @@ class PeerConfig:
     allow_insecure_loopback: bool = False
     tls: TLSConfig | None = None
     public_url: str | None = None
+    metrics: MetricsConfig = dataclasses.field(default_factory=MetricsConfig)
     limits: Limits = dataclasses.field(default_factory=Limits)
     partners: tuple[Partner, ...] = ()
     config_dir: Path = dataclasses.field(default_factory=Path.cwd)

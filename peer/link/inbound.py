@@ -9,15 +9,17 @@ rotation loses no SET). The signature checks of a large frame run in a worker th
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
 from ..errors import Overloaded, SETRejected, StoreError
 from ..protocol.communication import SetErr
+from ..protocol.limits import FrameLimits
 from ..signal import Signal
 from ..store.base import Answer, InboundNew, Store
 from ..tokens.verify import UnknownKey, Verifier
@@ -28,7 +30,10 @@ from .partner_limits import PartnerGuard
 if TYPE_CHECKING:
     from ..auth.partner_keys import RemoteKeys
 
+T = TypeVar("T")
+
 __all__ = [
+    "PARSE_IN_THREAD",
     "REFUSALS_LOG_INTERVAL",
     "STORE_WAIT",
     "VERIFY_IN_THREAD",
@@ -40,6 +45,10 @@ __all__ = [
 _Checked = tuple[dict[str, "SetErr | None"], list[InboundNew], list[str]]
 
 log = logging.getLogger("setpeer.link")
+
+PARSE_IN_THREAD = 64 * 1024
+"""Frames of at least this many bytes are parsed in a worker thread (a 1 MiB frame
+costs milliseconds, more for hostile shapes)."""
 
 VERIFY_IN_THREAD = 8
 """Frames with at least this many SETs are verified in a worker thread; a handful
@@ -205,6 +214,18 @@ class InboundPipeline:
                 self._inbox.set()
         if self._observer is not None:
             self._observer.store_time("accept_inbound", time.monotonic() - started)
+
+    async def parse(self, parser: Callable[..., T], data: str | bytes, limits: FrameLimits) -> T:
+        """``parser(data, limits=limits)``. A large frame is parsed in a worker thread,
+        with a turn of the node's share, so that one partner's stream of large frames
+        cannot hold the event loop."""
+        if len(data) < PARSE_IN_THREAD:
+            return parser(data, limits=limits)
+        await self.share.acquire(self.name)
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(parser, data, limits=limits))
+        finally:
+            self.share.release()
 
     async def _verify(self, sets: Mapping[str, str]) -> _Checked:
         """Verify with a turn of the node's share: one partner's flood of SETs to check

@@ -8,7 +8,6 @@ only through :class:`~peer.link.port.LinkPort`.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ from ..protocol.ledger import ENVELOPE_BYTES, Ledger
 from ..protocol.vocabulary import PUSHPULL_KINDS, SessionId, SessionKind, SessionState
 from ..signal import Signal
 from ..store.base import OutboundNew, Store
+from .admission import Admission
 from .clock import keep_time
 from .fair_share import FairShare
 from .inbound import InboundPipeline, Verdicts
@@ -39,13 +39,9 @@ if TYPE_CHECKING:
     from ..auth.partner_keys import RemoteKeys
     from ..tokens.verify import Verifier
 
-__all__ = ["PARSE_IN_THREAD", "Link"]
+__all__ = ["Link"]
 
 T = TypeVar("T")
-
-PARSE_IN_THREAD = 64 * 1024
-"""Frames of at least this many bytes are parsed in a worker thread (a 1 MiB frame
-costs milliseconds, or tens of them for hostile nesting)."""
 
 log = logging.getLogger("setpeer.link")
 
@@ -97,15 +93,15 @@ class Link:
         self.outbound_ready = Signal()  # something to send: SETs due or answers owed
         self.store = store
         self._timer = Signal()  # the Ledger's next deadline moved
-        self._paid = Signal()  # answers we owed were delivered
-        self._answering = 0  # SETs being verified and stored: their answers come next
-        # Answers owed at most before the partner's SETs wait (or get 429): one full
-        # frame of answers, more than a partner keeping its window ever leaves owed.
-        self.max_owed = self.frame_limits.max_acks_per_frame
         self._progress = progress_signal
         self.sessions = Sessions(partner.limits.idle_timeout)
         self.outcomes = Outcomes(self.name, observer)
         self.inbound = PartnerGuard(partner.limits)
+        # Answers owed at most before the partner's SETs wait (or get 429): one full
+        # frame of answers, more than a partner keeping its window ever leaves owed.
+        self.admission = Admission(
+            self.inbound, lambda: ledger.owed, self.frame_limits.max_acks_per_frame
+        )
         self.pipeline = InboundPipeline(
             name=self.name,
             store=store,
@@ -308,7 +304,7 @@ class Link:
             self.ledger.frame_delivered(frame)
             self._apply(self.ledger.effects())
             self._progress.set()
-            self._paid.set()
+            self.admission.paid.set()
 
     def frame_lost(self, frame: CommunicationObject) -> None:
         """``frame`` may not have arrived: owe its answers again, resend its SETs soon."""
@@ -402,11 +398,11 @@ class Link:
                 store, each node hears the answers to the SETs it sent.
         """
         count = len(sets) + len(rejected or {}) if owe else 0
-        self._answering += count
+        self.admission.answering += count
         try:
             verdicts = await self.pipeline.accept(sets, rejected, owe=owe)
         finally:
-            self._answering -= count
+            self.admission.answering -= count
         # A session that ended while the store worked owes nothing on itself: the
         # answers are in the store (acks_due), and the partner's resend is answered.
         await anyio.lowlevel.checkpoint()
@@ -417,50 +413,17 @@ class Link:
         return verdicts
 
     async def parse(self, parser: Callable[..., T], data: str | bytes) -> T:
-        """``parser(data, limits=...)`` for a frame of this partner. A large one is
-        parsed in a worker thread, with a turn of the node's share, so that one
-        partner's stream of large frames cannot hold the event loop."""
-        if len(data) < PARSE_IN_THREAD:
-            return parser(data, limits=self.frame_limits)
-        share = self.pipeline.share
-        await share.acquire(self.name)
-        try:
-            job = functools.partial(parser, data, limits=self.frame_limits)
-            return await anyio.to_thread.run_sync(job)
-        finally:
-            share.release()
+        """``parser(data, limits=...)``; large frames off the event loop, in turn."""
+        return await self.pipeline.parse(parser, data, self.frame_limits)
 
     async def admit_frame(self, count: int) -> None:
-        """A reader is about to hand in a frame of ``count`` SETs: wait while the
-        partner is over its rate (TCP pushes back on it), refuse over the backlog.
-
-        Raises:
-            Overloaded: the partner's inbox backlog is full.
-        """
-        guard = self.inbound
-        wait = guard.rate_wait()
-        while wait > 0:
-            await anyio.sleep(wait)
-            wait = guard.rate_wait()
-        if guard.inbox_full:
-            guard.check_inbound()
-        # Over its owed answers the partner is not reading them: its SETs wait until
-        # answers are delivered, so refused SETs cannot pile up in memory and store.
-        while self.owes_too_much:
-            await self._paid.wait()
-        guard.prepay(count)
-
-    @property
-    def owes_too_much(self) -> bool:
-        """``max_owed`` answers are owed (SETs admitted whose answers come included):
-        more SETs from the partner must wait (or get 429)."""
-        owed = self.ledger.owed + self._answering + self.inbound.prepaid
-        return owed >= self.max_owed
+        """Wait while the partner is over its rate or leaves too many answers unread;
+        Overloaded over its inbox backlog (:class:`.admission.Admission`)."""
+        await self.admission.admit(count)
 
     def check_inbound(self) -> None:
-        """Refuse SETs while the partner is over its rate or backlog, or leaves
-        ``max_owed`` answers unread (Overloaded)."""
-        self.inbound.check_inbound(owes_too_much=self.owes_too_much)
+        """Overloaded while the partner is over its rate, backlog or owed answers."""
+        self.admission.check()
 
     @property
     def inbox_full(self) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
@@ -14,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..auth.inbound import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
+from ..config.rules import is_loopback
 from ..errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
 from ..protocol.push import ERROR_HEADERS, error_response_body
 from ..transports.http_adapters import adapter_handlers
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from ..config import PeerConfig
     from ..link.port import LinkPort
 
-__all__ = ["ServedNode", "create_app", "error_response", "read_body"]
+__all__ = ["ServedNode", "create_app", "create_metrics_app", "error_response", "read_body"]
 
 log = logging.getLogger("setpeer.server")
 
@@ -144,10 +147,6 @@ def create_app(node: ServedNode) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def metrics(request: Request) -> Response:
-        body, media_type = node.render_metrics()
-        return Response(body, media_type=media_type)
-
     async def readyz(request: Request) -> Response:
         ready = await node.ready()
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
@@ -160,8 +159,9 @@ def create_app(node: ServedNode) -> Starlette:
         Route("/.well-known/jwks.json", jwks),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics),
     ]
+    if metrics_on_partner_listener(node.config):
+        routes.append(Route("/metrics", _metrics_handler(node)))
     # RFC 8935 push, multi-push and RFC 8936 poll, on the same Links.
     methods = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "POST"]  # 405 for all but POST
     for path, handler in adapter_handlers(authenticate, read_body, error_response).items():
@@ -170,3 +170,44 @@ def create_app(node: ServedNode) -> Starlette:
     # Request bodies within idle_timeout; early answers close the connection.
     guard = Middleware(GuardMiddleware, body_timeout=node.config.limits.idle_timeout)
     return Starlette(routes=routes, middleware=[guard])
+
+
+def metrics_on_partner_listener(config: PeerConfig) -> bool:
+    """Whether the partner listener serves ``/metrics`` (``[peer.metrics]``).
+
+    Not when they have a listener of their own; with a token, yes; without one, only
+    on a loopback address: the metrics name partners and their refusals.
+    """
+    metrics = config.metrics
+    if metrics.listen is not None:
+        return False
+    return metrics.token_sha256 is not None or is_loopback(config.listen_host)
+
+
+def create_metrics_app(node: ServedNode) -> Starlette:
+    """The app of the separate metrics listener (``[peer.metrics] listen``)."""
+    return Starlette(routes=[Route("/metrics", _metrics_handler(node))])
+
+
+def _metrics_handler(node: ServedNode) -> Callable[[Request], Awaitable[Response]]:
+    token = node.config.metrics.token_sha256
+    digest = bytes.fromhex(token) if token is not None else None
+
+    async def metrics(request: Request) -> Response:
+        if digest is not None and not _bearer_matches(request, digest):
+            return Response(status_code=401, headers={"www-authenticate": 'Bearer realm="metrics"'})
+        body, media_type = node.render_metrics()
+        return Response(body, media_type=media_type)
+
+    return metrics
+
+
+def _bearer_matches(request: Request, digest: bytes) -> bool:
+    presented = request.headers.getlist("authorization")
+    if len(presented) != 1:
+        return False
+    scheme, _, token = presented[0].partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    found = hashlib.sha256(token.strip().encode("utf-8", "surrogateescape")).digest()
+    return hmac.compare_digest(found, digest)

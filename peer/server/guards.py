@@ -1,18 +1,23 @@
 """Connection limits: subclasses of uvicorn's protocol classes, and the check they fit.
 
-- a cap on open connections (closed on accept beyond it);
+- a cap on open connections; at the cap an idle connection on which no partner has
+  authenticated (a stranger's) is closed to make room, else the new one is closed;
 - a deadline from accept (or from a request's first byte) to the end of its headers
-  (slowloris, silent sockets);
+  (slowloris, silent sockets), and the same short keep-alive for strangers;
 - a cap on header bytes (httptools sets none of its own);
+- bounded pipelining: input is parsed only while few requests wait and answers are
+  read; a connection that does not read its answers for ``idle_timeout`` is aborted
+  (:mod:`peer.server.http_guard`);
 - an idle deadline on WebSocket sessions (anything received, pongs included, keeps a
   session alive).
 
 uvicorn offers ``timeout_keep_alive`` (between requests) and ``ws_max_size``, none of
 these, so the guards override its protocol callbacks and read a few of its attributes
-(``connections``, ``loop``, ``cycle``). :func:`check_attachable` verifies, before a
-server is built, that the uvicorn in use still has every one of them: a release that
-renamed one would otherwise switch a guard off without a word. ``SUPPORTED_UVICORN``
-is the range the guards are tested with (``pyproject.toml`` pins the same).
+(``connections``, ``loop``, ``cycle``, ``pipeline``, ``flow``). :func:`check_attachable`
+verifies, before a server is built, that the uvicorn in use still has every one of
+them: a release that renamed one would otherwise switch a guard off without a word.
+``SUPPORTED_UVICORN`` is the range the guards are tested with (``pyproject.toml`` pins
+the same).
 """
 
 from __future__ import annotations
@@ -54,8 +59,19 @@ _HTTP_METHODS: Final = (
     "on_message_begin",
     "on_headers_complete",
     "on_message_complete",
+    # Output: the next pipelined request starts here; the write-buffer marks.
+    "on_response_complete",
+    "pause_writing",
+    "resume_writing",
 )
-_HTTP_STATE: Final = ("loop", "connections", "cycle")
+_HTTP_STATE: Final = (
+    "loop",
+    "connections",
+    "cycle",
+    "pipeline",  # pipelined requests parsed, waiting
+    "flow",  # read_paused, write_paused
+    "timeout_keep_alive",  # seconds, read when the keep-alive timer is armed
+)
 _WS_METHODS: Final = ("connection_made", "connection_lost", "data_received")
 _WS_STATE: Final = ("loop",)
 
@@ -126,9 +142,11 @@ class ConnectionGuard:
     """Connection-level limits for the uvicorn protocol classes.
 
     Args:
-        max_connections: open connections at once; more are closed on accept.
-        handshake_timeout: accept (or a request's first byte) to the end of its headers.
-        idle_timeout: a WebSocket session with nothing received for this long is closed.
+        max_connections: open connections at once; see :meth:`admit` beyond it.
+        handshake_timeout: accept (or a request's first byte) to the end of its
+            headers; also the keep-alive of a connection no partner authenticated on.
+        idle_timeout: a WebSocket session with nothing received for this long is
+            closed; so is an HTTP connection whose answers are not read for this long.
         max_header_bytes: request line and headers of one request.
     """
 
@@ -143,9 +161,14 @@ class ConnectionGuard:
         self.max_connections = max_connections
         self.handshake_timeout = handshake_timeout
         self.idle_timeout = idle_timeout
+        self.stranger_keep_alive = min(handshake_timeout, idle_timeout)
         self.max_header_bytes = max_header_bytes
         self.refused = 0  # connections closed on accept, over the cap
+        self.evicted = 0  # idle strangers closed to make room
+        self.unread = 0  # connections aborted: their answers were not read
         self._warned = -math.inf
+        # HTTP connections no partner has authenticated on, oldest first.
+        self._strangers: dict[Any, None] = {}
 
     @classmethod
     def from_limits(cls, limits: Limits) -> ConnectionGuard:
@@ -155,6 +178,36 @@ class ConnectionGuard:
             handshake_timeout=limits.handshake_timeout,
             idle_timeout=limits.idle_timeout,
         )
+
+    def admit(self, conn: Any, open_now: int) -> bool:
+        """Whether to serve ``conn``, a new HTTP connection, with ``open_now`` open.
+
+        Below the cap: yes. At the cap, the oldest idle stranger (no request being
+        answered, no partner authenticated) is closed to make room, so connections
+        that merely sit on slots cannot lock partners out; with none, ``conn`` is
+        refused (counted, and logged at most every 10 s).
+        """
+        if open_now >= self.max_connections and not self._evict_one():
+            self.over_cap(open_now)
+            return False
+        self._strangers[conn] = None
+        return True
+
+    def forget(self, conn: Any) -> None:
+        """``conn`` closed, was upgraded, or a partner authenticated on it."""
+        self._strangers.pop(conn, None)
+
+    def count_unread(self) -> None:
+        self.unread += 1
+
+    def _evict_one(self) -> bool:
+        for conn in self._strangers:
+            if conn.idle():
+                del self._strangers[conn]
+                conn.evict()
+                self.evicted += 1
+                return True
+        return False
 
     def over_cap(self, open_now: int) -> bool:
         """True (and counted, and logged at most every 10 s) if one more is too many."""
@@ -182,97 +235,10 @@ def guarded_protocols(
             no server starts with a guard silently detached).
     """
     check_attachable(http_base, ws_base)
+    from .http_guard import guarded_http
+
     ws = None if ws_base is None else _guarded_websocket(ws_base, guard)
-    return _guarded_http(http_base, guard), ws
-
-
-def _guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
-    class GuardedHTTP(base):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._refused = False  # over the connection cap: never served
-            self._rejected = False  # headers too large: answered, closing
-            self._header_timer: asyncio.TimerHandle | None = None
-            # Bytes received while a request's headers are unfinished; the chunk that
-            # ends them may carry up to one read (256 KiB) of body too, so the cap is
-            # checked only while they are still unfinished.
-            self._header_bytes = 0
-            self._awaiting_headers = True
-
-        def connection_made(self, transport: Any) -> None:
-            if guard.over_cap(len(self.connections)):
-                self._refused = True
-                transport.abort()
-                return
-            super().connection_made(transport)
-            self._arm()  # a silent client is closed too
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._refused:
-                return
-            self._disarm()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            if self._refused or self._rejected:
-                return
-            if self._awaiting_headers:
-                self._header_bytes += len(data)
-            super().data_received(data)
-            if self.transport.get_protocol() is not self:
-                self._disarm()  # upgraded: the WebSocket protocol owns the socket now
-            elif self._awaiting_headers and self._header_bytes > guard.max_header_bytes:
-                # httptools holds an unfinished header in memory, unbounded: stop here.
-                self._rejected = True
-                self._disarm()
-                self.transport.write(_TOO_LARGE_RESPONSE)
-                self.transport.close()
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            if self._header_timer is None:
-                self._arm()
-
-        def on_headers_complete(self) -> None:
-            self._awaiting_headers = False
-            self._header_bytes = 0
-            self._disarm()
-            super().on_headers_complete()
-
-        def on_message_complete(self) -> None:
-            super().on_message_complete()
-            self._awaiting_headers = True  # the next request's headers may follow
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_timer = self.loop.call_later(guard.handshake_timeout, self._expired)
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _expired(self) -> None:
-            self._header_timer = None
-            transport = self.transport
-            if transport is None or transport.is_closing():
-                return
-            cycle = getattr(self, "cycle", None)
-            if cycle is None or cycle.response_complete:
-                transport.write(_TIMEOUT_RESPONSE)
-            transport.close()
-
-    GuardedHTTP.__name__ = GuardedHTTP.__qualname__ = f"Guarded{base.__name__}"
-    return GuardedHTTP
-
-
-_TIMEOUT_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-)
-_TOO_LARGE_RESPONSE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-length: 0\r\nconnection: close\r\n\r\n"
-)
+    return guarded_http(http_base, guard), ws
 
 
 def _guarded_websocket(base: type[Any], guard: ConnectionGuard) -> type[Any]:

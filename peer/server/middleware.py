@@ -15,6 +15,7 @@ import anyio
 from starlette.requests import HTTPConnection
 
 from ..errors import MalformedFrame, RequestTimeout
+from .http_guard import mark_authenticated
 
 if TYPE_CHECKING:
     from ..link.port import LinkPort as Link
@@ -37,6 +38,9 @@ def admitting(
 ) -> Callable[[HTTPConnection], Awaitable[Link]]:
     """``authenticate``, then take a session slot of the partner for this request.
 
+    A connection a partner authenticated on is no longer a stranger's to the
+    connection guard (:func:`~peer.server.http_guard.mark_authenticated`).
+
     The slot is released by :class:`GuardMiddleware` when the request or WebSocket
     ends. SET-only routes are also refused while the partner is over its rate or
     backlog, before their body is read.
@@ -44,6 +48,7 @@ def admitting(
 
     async def admit(conn: HTTPConnection) -> Link:
         link = await authenticate(conn)
+        mark_authenticated(conn.scope)  # a partner's connection: the long keep-alive
         held = conn.scope.get(_HELD)
         if conn.scope.get("path") in _SET_ROUTES:
             link.check_inbound()

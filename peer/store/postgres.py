@@ -78,6 +78,7 @@ from .postgres_sql import (
     load_outbound_read,
     mark_done_write,
     notify,
+    probe_write_statement,
     run_all,
     run_in_savepoint,
     sessions_read,
@@ -362,27 +363,7 @@ class PostgresStore:
         """In the writer's transaction: refused on a standby or when transactions
         are read-only; after a failed transaction, a row of ``sessions`` rewritten
         unchanged."""
-        group = self._group
-
-        async def probe(conn: Conn) -> None:
-            cur = await conn.execute(
-                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            if row[0]:
-                raise StoreError(f"PostgreSQL at {self.where} is a standby (read-only)")
-            if row[1] == "on":
-                raise StoreError(
-                    f"PostgreSQL at {self.where} runs read-only transactions"
-                    " (default_transaction_read_only)"
-                )
-            if group.failure is not None:
-                await conn.execute(
-                    "UPDATE sessions SET state = state"
-                    " WHERE partner = (SELECT partner FROM sessions LIMIT 1)"
-                )
-
+        probe = probe_write_statement(self.where, lambda: self._group.failure is not None)
         await self._submit(probe, durable=False)
 
     async def set_session(self, partner: str, state: str) -> None:

@@ -40,6 +40,7 @@ from .plan import plan_effects
 from .writer import Result, Write, runs
 
 __all__ = [
+    "probe_write_statement",
     "CHANNEL",
     "Conn",
     "Statement",
@@ -320,6 +321,31 @@ async def run_in_savepoint(conn: Conn, write: Write[Statement]) -> Result:
 
 
 # -- reads -------------------------------------------------------------------------
+
+
+def probe_write_statement(where: str, failed: Callable[[], bool]) -> Statement:
+    """Refused on a standby or with read-only transactions; after a failed
+    transaction (``failed()``), a row of ``sessions`` rewritten unchanged."""
+
+    async def probe(conn: Conn) -> None:
+        cur = await conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        if row[0]:
+            raise StoreError(f"PostgreSQL at {where} is a standby (read-only)")
+        if row[1] == "on":
+            raise StoreError(
+                f"PostgreSQL at {where} runs read-only transactions (default_transaction_read_only)"
+            )
+        if failed():
+            await conn.execute(
+                "UPDATE sessions SET state = state"
+                " WHERE partner = (SELECT partner FROM sessions LIMIT 1)"
+            )
+
+    return probe
 
 
 def load_outbound_read(partner: str, *, limit: int, after_seq: int) -> Statement:
