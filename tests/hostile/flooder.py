@@ -7,7 +7,9 @@ timed. Modes (each over ``CONNECTIONS`` WebSockets, for ``SECONDS`` seconds):
 - ``empty``: ``{}`` messages as fast as the node takes them;
 - ``badsig``: frames of 7 SETs (verified inline) with a's key id and a forged
   signature, so each one costs ``b`` a full signature check before it is refused;
-- ``brackets``: 1 MiB messages of ``[[[...`` (each closes the session; reconnects).
+- ``brackets``: 1 MiB messages of ``[[[...`` (each closes the session; reconnects);
+- ``brackets-http``: the same bodies POSTed to ``/pushpull``, one request after another
+  on each connection.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 import anyio
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -93,6 +96,16 @@ async def _flood(mode: str, url: str, token: str, folder: Path, until: float) ->
                     await _drain(ws)
             except (ConnectionClosed, OSError):
                 await anyio.sleep(0.001)
+    elif mode == "brackets-http":
+        body = b"[" * (1024 * 1024 - 16)
+        post = url.replace("ws://", "http://", 1)
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            while time.monotonic() < until:
+                try:
+                    await client.post(post, content=body, headers=headers)
+                except httpx.HTTPError:
+                    await anyio.sleep(0.001)
     else:
         raise SystemExit(f"unknown mode {mode}")
 
