@@ -201,6 +201,9 @@ def test_many_idle_connections(node: NodeProcess) -> None:
     flood(node, count)
     second = node.rss()
     assert node.alive()
+    print(
+        f"\n{count} idle connections: RSS +{(first - before) / MB:.1f} MiB, then +{(second - first) / MB:.1f} MiB"
+    )
     # Held at once, a connection costs a few KiB (protocol, parser, timer); the
     # allocator may keep that after they close, but a second flood must reuse it.
     assert first - before < count * 8 * 1024 + RSS_SLACK, f"{(first - before) / MB:.1f} MiB"
