@@ -201,9 +201,8 @@ def test_many_idle_connections(node: NodeProcess) -> None:
     flood(node, count)
     second = node.rss()
     assert node.alive()
-    print(
-        f"\n{count} idle connections: RSS +{(first - before) / MB:.1f} MiB, then +{(second - first) / MB:.1f} MiB"
-    )
+    grown, again = (first - before) / MB, (second - first) / MB
+    print(f"\n{count} idle connections: RSS +{grown:.1f} MiB, then +{again:.1f} MiB")
     # Held at once, a connection costs a few KiB (protocol, parser, timer); the
     # allocator may keep that after they close, but a second flood must reuse it.
     assert first - before < count * 8 * 1024 + RSS_SLACK, f"{(first - before) / MB:.1f} MiB"
