@@ -36,6 +36,7 @@ async def _session(url: str, token: str, **kwargs: object) -> ClientConnection:
         subprotocols=["pushpull"],  # type: ignore[list-item]
         compression=None,
         max_size=None,
+        close_timeout=0.5,  # the flood is over: no need to wait for the node to agree
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -72,7 +72,7 @@ async def test_empty_frames_flood(tmp_path: Path) -> None:
         await anyio.sleep(seconds(0.5))
         rss0 = node.rss()
         quiet, busy, peak = await _flood_and_time(
-            node, "empty", duration=seconds(10), connections=4
+            node, "empty", duration=seconds(6), connections=4
         )
         assert peak - rss0 < 100 * MB
         assert busy < 3 * quiet + seconds(0.5)
@@ -86,5 +86,5 @@ async def test_cpu_flood_does_not_starve_another_partner(tmp_path: Path, mode: s
     7.2x; after: 1.3x, 3.4x (within the bound's half-second margin) and 2.8x."""
     async with flooded_node(tmp_path) as node:
         await anyio.sleep(seconds(0.5))
-        quiet, busy, _ = await _flood_and_time(node, mode, duration=seconds(10), connections=8)
+        quiet, busy, _ = await _flood_and_time(node, mode, duration=seconds(6), connections=8)
         assert busy < 3 * quiet + seconds(0.5)
