@@ -71,9 +71,7 @@ async def test_empty_frames_flood(tmp_path: Path) -> None:
     async with flooded_node(tmp_path) as node:
         await anyio.sleep(seconds(0.5))
         rss0 = node.rss()
-        quiet, busy, peak = await _flood_and_time(
-            node, "empty", duration=seconds(6), connections=4
-        )
+        quiet, busy, peak = await _flood_and_time(node, "empty", duration=seconds(6), connections=4)
         assert peak - rss0 < 100 * MB
         assert busy < 3 * quiet + seconds(0.5)
 
