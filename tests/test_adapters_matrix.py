@@ -28,11 +28,17 @@ COUNT = 500
 LIMITS = {"reconnect_initial": 0.05, "reconnect_max": 0.5, "long_poll_timeout": 2.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: all held open until all are chosen (picked one
+    after another, the system may hand out the port it just took back)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def _partner_lines(
@@ -67,7 +73,7 @@ PAIRS = [(x, y) for x in MODES for y in MODES if _allowed(x, y)]
 
 def _configs(tmp: Path, a_to_b: str, b_to_a: str) -> tuple[NodeFiles, NodeFiles, dict[str, str]]:
     a, b = make_pair(tmp)
-    ports = {"a": _free_port(), "b": _free_port()}
+    ports = dict(zip(("a", "b"), _free_ports(2), strict=True))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     pushpull = [m for m in (a_to_b, b_to_a) if m.startswith("pushpull")]
     transport = "http" if "pushpull-http" in pushpull else "websocket"
