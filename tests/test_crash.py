@@ -246,6 +246,7 @@ def test_run_exits_zero_on_signal(tmp_path: Path, sig: int) -> None:
     assert stop(process, sig) == 0
 
 
+@pytest.mark.slow
 def test_send_wakes_running_node_fast(tmp_path: Path) -> None:
     """`send` while `run` runs: the node picks it up at once (a wake-up, not a poll)."""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from peer import Peer
@@ -38,6 +39,7 @@ async def scrape(node: Peer) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
     return samples(reply.text)
 
 
+@pytest.mark.slow
 async def test_metrics_match_stats_and_status(tmp_path: Path) -> None:
     a_files, b_files = make_pair(tmp_path)
     async with Peer(write_config(b_files, a_files)) as b:

@@ -64,6 +64,7 @@ async def test_flush_times_out_when_partner_is_down(tmp_path: Path) -> None:
         assert a.stats()["b"]["pending"] + a.stats()["b"]["inflight"] == 1
 
 
+@pytest.mark.slow
 async def test_publishes_during_an_outbox_read_are_not_stranded(tmp_path: Path) -> None:
     """PP-15: a SET committed while the Link reads its outbox is still sent.
 

@@ -46,6 +46,7 @@ async def drain(node: Peer, count: int, got: list[str]) -> None:
             return
 
 
+@pytest.mark.slow
 async def test_fallback_to_http_and_back_to_websocket(tmp_path: Path) -> None:
     """PP-16, PP-17: upgrade refused -> HTTP binding, nothing lost; WebSocket again once offered."""
     a_files, b_files = make_pair(tmp_path)
@@ -345,6 +346,7 @@ def test_public_jwks_route_has_no_private_members(tmp_path: Path) -> None:
     anyio.run(main)
 
 
+@pytest.mark.slow
 async def test_silent_partner_attempts_and_next_retry_show_in_status(tmp_path: Path) -> None:
     """PP-21, PP-24: a partner that takes SETs but never answers: retries with backoff,
     `setpeer status` shows the session, the attempts and the next retry."""

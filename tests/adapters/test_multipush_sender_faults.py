@@ -80,6 +80,7 @@ async def test_faults_are_retried_until_acked(tmp_path: Path) -> None:
             assert jti_of(token) == key
 
 
+@pytest.mark.slow
 async def test_retry_after_then_batch_halved_after_413(tmp_path: Path) -> None:
     """MP-22, MP-23, PUSH-11: after ``Retry-After: 1`` nothing is sent for a second;
     the SETs published meanwhile go in one batch (nothing held back), the partner's
@@ -188,6 +189,7 @@ async def test_attempts_run_out(tmp_path: Path) -> None:
     assert (status["b"]["failed"], status["b"]["pending"], status["b"]["inflight"]) == (1, 0, 0)
 
 
+@pytest.mark.slow
 async def test_a_dropped_batch_does_not_resend_batches_in_flight(tmp_path: Path) -> None:
     """MP-8, PUSH-11: a connection dropped on one request is no reason to send the
     SETs of another request, still waiting for its answer, a second time."""

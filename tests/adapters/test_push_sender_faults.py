@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import pytest
 
 from .fake_partner import Action, Answer, Drop, Hang, by_jti, fake_partner, sender_node
 from .wire import FAST, MS, SECEVENT_JWT, SESSION_REVOKED, setpeer_status, setpeer_status_table
@@ -81,6 +82,7 @@ async def test_hang_and_dropped_connection_are_retried(tmp_path: Path) -> None:
     assert len([call for call in fake.calls if "drop" in call.sets()]) == 3
 
 
+@pytest.mark.slow
 async def test_a_failed_request_does_not_resend_sets_still_in_flight(tmp_path: Path) -> None:
     """PUSH-11 (retransmit only when a failure is suspected), PUSH-21: a connection
     dropped on one POST says nothing about the other POSTs still waiting for their
@@ -103,6 +105,7 @@ async def test_a_failed_request_does_not_resend_sets_still_in_flight(tmp_path: P
     assert sent.count("slow") == 1, sent
 
 
+@pytest.mark.slow
 async def test_retry_after_is_honoured(tmp_path: Path) -> None:
     """PUSH-11, PUSH-21: a 503 with ``Retry-After: 1`` is retried, not before a second
     has passed (for that SET and for the others waiting behind it)."""
@@ -186,6 +189,7 @@ async def test_attempts_run_out(tmp_path: Path) -> None:
     assert (status["b"]["failed"], status["b"]["pending"], status["b"]["inflight"]) == (1, 0, 0)
 
 
+@pytest.mark.slow
 async def test_status_shows_attempts_while_retrying(tmp_path: Path) -> None:
     """PUSH-21: while the partner keeps failing, ``setpeer status`` shows the SET in
     flight with its attempts counted; ``--json`` shows it unfinished, not failed."""

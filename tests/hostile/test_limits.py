@@ -178,6 +178,7 @@ async def test_session_limit(tmp_path: Path) -> None:
         await second.close()
 
 
+@pytest.mark.slow
 async def test_inbound_rate_limit_http(tmp_path: Path) -> None:
     """Over max_inbound_sets_per_second: SETs refused 429 (nothing acked), acks still taken."""
     async for b, w in node_b(tmp_path, max_inbound_sets_per_second=5):

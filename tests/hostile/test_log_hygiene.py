@@ -27,6 +27,7 @@ def secrets_of(token: str) -> list[str]:
     return [token, *(part for part in (payload, signature) if len(part) >= 16)]
 
 
+@pytest.mark.slow
 async def test_no_secret_in_any_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Publish and receive both ways, plus bad credentials and bad SETs: logs stay clean."""
     caplog.set_level(logging.DEBUG)  # root: setpeer, uvicorn, websockets, httpx, httpcore

@@ -379,6 +379,7 @@ subjects = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(value=subjects)
 def test_hypothesis_checker_and_schema_agree(value: object) -> None:

@@ -142,6 +142,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @common
 @given(header=json_values, payload=json_values)
 def test_type_confused_segments_signed(header: Any, payload: Any) -> None:
@@ -149,6 +150,7 @@ def test_type_confused_segments_signed(header: Any, payload: Any) -> None:
     refused(signed(dumps(header), dumps(payload)))
 
 
+@pytest.mark.slow
 @common
 @given(
     header_changes=st.dictionaries(st.sampled_from(sorted(HEADER)), json_values, max_size=2),
@@ -173,6 +175,7 @@ def test_valid_token_with_type_confused_members(
         assert isinstance(outcome.claims["events"], dict) and outcome.claims["events"]
 
 
+@pytest.mark.slow
 @common
 @given(events=json_values, sub_id=json_values)
 def test_hostile_events_and_subjects(events: Any, sub_id: Any) -> None:
