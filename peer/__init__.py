@@ -25,7 +25,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .config import Limits, Partner, PeerConfig, load_config
-    from .link import Failure
+    from .link import Failure, PartnerStats
     from .node import Peer, Received
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Peer",
     "PeerConfig",
     "PeerError",
+    "PartnerStats",
     "Received",
     "SETTooLarge",
     "StoreError",
@@ -49,6 +50,7 @@ _LAZY = {
     "Peer": "node",
     "Received": "node",
     "Failure": "link",
+    "PartnerStats": "link",
     "Limits": "config",
     "Partner": "config",
     "PeerConfig": "config",

@@ -23,6 +23,7 @@ PEER_ALL = [
     "Failure",
     "Limits",
     "Partner",
+    "PartnerStats",
     "Peer",
     "PeerConfig",
     "PeerError",

@@ -12,6 +12,7 @@ from peer import (
     Backpressure,
     DuplicateJti,
     Failure,
+    PartnerStats,
     Peer,
     PeerError,
     SETTooLarge,
@@ -39,7 +40,8 @@ async def main(config_path: Path) -> None:
             print("not stored:", exc)
         else:
             print("published", jti)
-        for name, entry in node.stats().items():
+        stats: dict[str, PartnerStats] = node.stats()
+        for name, entry in stats.items():
             pending: int = entry["pending"] + entry["inflight"]
             session: str = entry["session"]
             if session == "down" and pending > 100:
