@@ -165,12 +165,11 @@ class Link:
 
     def stats(self) -> PartnerStats:
         """This partner's entry in ``Peer.stats()``."""
-        inflight = self.ledger.inflight
         counters = self.outcomes.counters
         return {
             "session": self.session_state,
-            "pending": max(0, counters.unfinished - inflight),
-            "inflight": inflight,
+            "pending": self.pending,
+            "inflight": self.ledger.inflight,
             "acked": counters.acked,
             "failed": counters.failed,
             "received": counters.received,

@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 
 from peer import Peer
-from tests.hostile.helpers import Attacker
+from tests.hostile.helpers import Attacker, process_rss
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
 from tests.timing import MS, seconds
 
@@ -38,11 +38,7 @@ class Flooded:
 
     def rss(self) -> int:
         """Resident set size of node ``b``, bytes."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS")
+        return process_rss(self.process.pid)
 
     def log_bytes(self) -> int:
         """Bytes ``b`` has logged so far."""

@@ -138,6 +138,15 @@ def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
         chunks.append(chunk)
 
 
+def process_rss(pid: int) -> int:
+    """Resident set size of process ``pid``, bytes (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 class NodeProcess:
     """``setpeer run`` for node ``b`` in a subprocess, with ``a``'s credentials to attack it."""
 
@@ -157,12 +166,8 @@ class NodeProcess:
         self.attacker = Attacker(self.url, self.a_files, self.b_files)
 
     def rss(self) -> int:
-        """Resident set size of the node process, bytes (Linux /proc)."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS")
+        """Resident set size of the node process, bytes."""
+        return process_rss(self.process.pid)
 
     def alive(self) -> bool:
         return self.process.poll() is None
