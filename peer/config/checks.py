@@ -18,6 +18,7 @@ from .model import (
     RECEIVE_VIA,
     SEND_VIA,
     TRANSPORTS,
+    AppConfig,
     ClientCert,
     InboundAuth,
     InboundOAuth,
@@ -114,6 +115,7 @@ def _check_peer(walk: _Walk, config: PeerConfig) -> None:
     host, problem = listen_problem(config.listen)
     walk.add("peer.listen", problem)
     _check_metrics(walk, config.metrics)
+    _check_app(walk, config.app)
     base = config.config_dir
     if not isinstance(base, Path):
         walk.add("config_dir", "must be a Path")
@@ -155,6 +157,38 @@ def _check_metrics(walk: _Walk, metrics: object) -> None:
         walk.add("peer.metrics.listen", listen_problem(metrics.listen)[1])
     if metrics.token_sha256 is not None:
         walk.add("peer.metrics.token_sha256", hex64_problem(metrics.token_sha256))
+
+
+def _check_app(walk: _Walk, app: object) -> None:
+    if not isinstance(app, AppConfig):
+        walk.add("peer.app", "must be a [peer.app] table (AppConfig)")
+        return
+    listen = app.listen
+    if isinstance(listen, str) and listen.startswith("unix:"):
+        path = listen.removeprefix("unix:")
+        if not path or "\x00" in path:
+            walk.add("peer.app.listen", "unix: must name a socket file, e.g. unix:app.sock")
+    elif listen is not None:
+        host, problem = listen_problem(listen)
+        if problem is None and not is_loopback(host):
+            problem = (
+                "must be unix:PATH or a loopback HOST:PORT (127.0.0.1 or [::1]): "
+                "the local interface is for the service beside the node"
+            )
+        walk.add("peer.app.listen", problem)
+        if problem is None and app.token_sha256 is None:
+            walk.add(
+                "peer.app.token_sha256",
+                "is required when peer.app.listen is a TCP address (any local user can connect)",
+            )
+    if app.token_sha256 is not None:
+        walk.add("peer.app.token_sha256", hex64_problem(app.token_sha256))
+    if app.deliver is not None:
+        walk.add("peer.app.deliver", url_problem(app.deliver, ("https",), ("http",), True))
+    if app.deliver_auth is not None:
+        if app.deliver is None:
+            walk.add("peer.app.deliver_auth", "is set but peer.app.deliver is not")
+        walk.add("peer.app.deliver_auth", secret_ref_problem(app.deliver_auth))
 
 
 def _check_public_url(walk: _Walk, config: PeerConfig, listen_host: str | None) -> None:

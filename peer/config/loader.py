@@ -19,6 +19,8 @@ from typing import Any, Final
 from ..errors import ConfigError
 from .limits import Limits
 from .model import (
+    DEFAULT_APP_LISTEN,
+    AppConfig,
     ClientCert,
     InboundAuth,
     InboundOAuth,
@@ -133,6 +135,14 @@ def _metrics(table: _Table | None) -> MetricsConfig:
     return MetricsConfig(**values)
 
 
+def _app(table: _Table | None) -> AppConfig:
+    if table is None:
+        return AppConfig(listen=DEFAULT_APP_LISTEN)
+    values = table.values("listen", "token_sha256", "deliver", "deliver_auth")
+    table.finish()
+    return AppConfig(**{"listen": DEFAULT_APP_LISTEN, **values})
+
+
 def _outbound(table: _Table | None) -> OutboundAuth:
     if table is None:
         return OutboundAuth()
@@ -227,6 +237,7 @@ def load_config(path: str | os.PathLike[str]) -> PeerConfig:
     )
     values["tls"] = _tls(peer.table("tls"))
     values["metrics"] = _metrics(peer.table("metrics"))
+    values["app"] = _app(peer.table("app"))
     limits = values["limits"] = _limits(peer.table("limits"), Limits())
     peer.finish()
 

@@ -19,9 +19,11 @@ from .limits import Limits
 from .secrets import resolve_secret
 
 __all__ = [
+    "DEFAULT_APP_LISTEN",
     "RECEIVE_VIA",
     "SEND_VIA",
     "TRANSPORTS",
+    "AppConfig",
     "ClientCert",
     "InboundAuth",
     "InboundOAuth",
@@ -76,6 +78,35 @@ class MetricsConfig:
 
     listen: str | None = None
     token_sha256: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AppConfig:
+    """The local application interface (``[peer.app]``): how the identity service
+    beside the node publishes, receives and reads failures, never on the partner port.
+
+    Attributes:
+        listen: ``unix:PATH`` (a Unix socket, mode 0600; a relative path starts at the
+            config's folder) or ``HOST:PORT`` on a loopback address (then
+            ``token_sha256`` is required). None: no local interface. A file config
+            without ``[peer.app]`` gets ``unix:app.sock``; a config built in code none.
+        token_sha256: hex SHA-256 of the bearer token applications present
+            (``Authorization: Bearer ...``); optional on a Unix socket.
+        deliver: a webhook URL (``http://`` to loopback, or ``https://``): each
+            received SET is POSTed to it and marked done on a 2xx. With it, pulling
+            received SETs through the interface is refused (one consumer, not a race).
+        deliver_auth: ``env:NAME`` or ``file:PATH`` of a bearer token sent to the
+            webhook.
+    """
+
+    listen: str | None = None
+    token_sha256: str | None = None
+    deliver: str | None = None
+    deliver_auth: str | None = None
+
+
+DEFAULT_APP_LISTEN = "unix:app.sock"
+"""``[peer.app] listen`` of a config file that has no ``[peer.app]`` table."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,15 @@ from typing import Any
 from ..errors import ConfigError, UnknownPartner
 from .checks import config_problems
 from .limits import Limits
-from .model import INHERIT_LIMITS, MetricsConfig, Partner, TLSConfig, as_path, resolve_paths
+from .model import (
+    INHERIT_LIMITS,
+    AppConfig,
+    MetricsConfig,
+    Partner,
+    TLSConfig,
+    as_path,
+    resolve_paths,
+)
 
 __all__ = ["PeerConfig"]
 
@@ -35,6 +43,7 @@ class PeerConfig:
             RFC 9728 resource identifiers (``<public_url>/pushpull``) and the audience
             OAuth access tokens must carry. Default: the URL actually bound.
         metrics: where ``GET /metrics`` is served and its credential (``[peer.metrics]``).
+        app: the local application interface and webhook (``[peer.app]``).
         limits: the peer's limits, inherited by partners that do not override them.
         partners: every partner, in file order.
         config_dir: the folder relative paths start from (the TOML file's folder; the
@@ -49,6 +58,7 @@ class PeerConfig:
     tls: TLSConfig | None = None
     public_url: str | None = None
     metrics: MetricsConfig = dataclasses.field(default_factory=MetricsConfig)
+    app: AppConfig = dataclasses.field(default_factory=AppConfig)
     limits: Limits = dataclasses.field(default_factory=Limits)
     partners: tuple[Partner, ...] = ()
     config_dir: Path = dataclasses.field(default_factory=Path.cwd)
@@ -98,6 +108,15 @@ class PeerConfig:
     def listen_port(self) -> int:
         """The port part of ``listen`` (0: any free port)."""
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def app_socket(self) -> Path | None:
+        """The Unix socket ``[peer.app] listen`` names (relative to ``config_dir``), or
+        None when the local interface is off or on TCP."""
+        listen = self.app.listen
+        if listen is None or not listen.startswith("unix:"):
+            return None
+        return self.config_dir / listen.removeprefix("unix:")
 
     @property
     def store_path(self) -> Path | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Protocol, TypedDict
+from typing import Literal, Protocol, TypedDict
 
 from ..protocol.effects import Acked, Effect, Failed
 from ..protocol.vocabulary import SessionState
@@ -33,12 +33,25 @@ down for long, a huge backlog) newer SETs go untimed rather than grow memory."""
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Failure:
-    """An outbound SET that ended in error (``Peer.failures()``)."""
+    """A SET that ended in error (``Peer.failures()``).
+
+    Attributes:
+        partner: the partner's name.
+        jti: the SET's jti (as the partner sent it, for an inbound refusal).
+        err: the RFC 8935 error code (``invalid_request``, ...), or ours
+            (``delivery_exhausted``).
+        description: the reason in words, the partner's for an outbound SET.
+        direction: ``outbound`` (a partner refused ours, or attempts ran out) or
+            ``inbound`` (we refused the partner's).
+        at: when it ended, Unix time (0 when not known: a row kept before it was).
+    """
 
     partner: str
     jti: str
     err: str
     description: str
+    direction: Literal["outbound", "inbound"] = "outbound"
+    at: float = 0.0
 
 
 @dataclasses.dataclass(slots=True)
