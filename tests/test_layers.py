@@ -30,6 +30,7 @@ LAYERS: Sequence[tuple[str, Sequence[tuple[str, ...]]]] = [
     ("link", [("peer.link.*", "peer.publisher")]),
     ("transports", [("peer.transports.*",)]),
     ("server", [("peer.server.*",)]),
+    ("local", [("peer.local.*",)]),
     ("node", [("peer.node", "peer.metrics", "peer.client")]),
     ("commands", [("peer.commands.*", "peer.cli", "peer.__main__", "peer")]),
 ]
