@@ -299,11 +299,11 @@ def test_checker_reports_circles_breaches_and_unlayered_modules(tmp_path: Path) 
         "import circle: peer.server -> peer.transports.a -> peer.transports.b -> peer.server",
         "layer breach: peer.stray is in no layer: add it to LAYERS in tests/test_layers.py",
         "layer breach: peer.protocol.ledger (layer 1 protocol) imports peer.node"
-        " (higher layer 7 node)",
+        " (higher layer 8 node)",
         "layer breach: peer.store.base imports peer.config: rooms of layer 2"
         " (tokens | config | store) do not import each other",
         "layer breach: peer.tokens (layer 2 tokens | config | store) type-imports peer.node"
-        " (higher layer 7 node)",
+        " (higher layer 8 node)",
         "layer breach: peer.transports.b (layer 5 transports) imports peer.server"
         " (higher layer 6 server)",
     ]
