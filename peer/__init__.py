@@ -21,6 +21,7 @@ from .errors import (
     SETTooLarge,
     StoreError,
     UnknownPartner,
+    WebhookConfigured,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "SETTooLarge",
     "StoreError",
     "UnknownPartner",
+    "WebhookConfigured",
     "load_config",
 ]
 

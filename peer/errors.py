@@ -21,8 +21,9 @@
     ├── TransportError         network trouble talking to a partner
     │   ├── ConnectError
     │   └── SessionClosed      .code, .reason
-    └── StoreError             the store failed or refused a write
-        └── DuplicateJti       also ValueError: a jti reused for one partner
+    ├── StoreError             the store failed or refused a write
+    │   └── DuplicateJti       also ValueError: a jti reused for one partner
+    └── WebhookConfigured      receive() refused: received SETs go to [peer.app] deliver
 
 A :class:`WireError` carries its whole wire form: the RFC 8935 error code
 (``err``), the HTTP status and the WebSocket close code, so transports keep no
@@ -54,6 +55,7 @@ __all__ = [
     "TransportError",
     "UnknownPartner",
     "UnsupportedMediaType",
+    "WebhookConfigured",
     "WireError",
 ]
 
@@ -292,3 +294,9 @@ class Backpressure(PeerError):
             f"partner {partner!r} has {pending} SETs pending (max_pending {limit}); "
             "try again when it catches up"
         )
+
+
+class WebhookConfigured(PeerError):
+    """Received SETs were asked for by pulling (``Peer.receive()``) while the node
+    delivers them to a webhook (``[peer.app] deliver``): one consumer, not two
+    racing for each SET. A fact of the configuration, not a passing state."""

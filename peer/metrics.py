@@ -9,7 +9,7 @@ share a process, as in the tests).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from .link import Link
+    from .local.webhook_health import WebhookState
 
 __all__ = ["CONTENT_TYPE", "NodeMetrics"]
 
@@ -53,6 +54,10 @@ class NodeMetrics:
             registry=self.registry,
         )
         self.registry.register(_LinkCollector(links))
+
+    def watch_webhook(self, state: Callable[[], WebhookState]) -> None:
+        """Add the webhook's metrics, read from ``state()`` at each scrape."""
+        self.registry.register(_WebhookCollector(state))
 
     def acked(self, partner: str, seconds: float) -> None:
         """A SET published by this node was acked ``seconds`` after ``publish``."""
@@ -123,3 +128,32 @@ class _LinkCollector(Collector):
         for link in links:
             session.add_metric([link.name, link.session_state], 1.0)
         yield session
+
+
+class _WebhookCollector(Collector):
+    """The webhook's state (``[peer.app] deliver``), read when scraped."""
+
+    def __init__(self, state: Callable[[], WebhookState]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._state()
+        yield GaugeMetricFamily(
+            "setpeer_webhook_up",
+            "1 while the webhook takes SETs (its last POST got a 2xx), else 0.",
+            value=1.0 if state["state"] == "up" else 0.0,
+        )
+        deliveries = CounterMetricFamily(
+            "setpeer_webhook_deliveries",
+            "POSTs to the webhook by outcome: delivered (2xx), refused (another "
+            "status), failed (no usable answer).",
+            labels=["outcome"],
+        )
+        for outcome, count in state["deliveries"].items():
+            deliveries.add_metric([outcome], float(count))
+        yield deliveries
+        yield GaugeMetricFamily(
+            "setpeer_webhook_backlog",
+            "Received SETs not yet delivered to the webhook (not done).",
+            value=float(state["backlog"]),
+        )

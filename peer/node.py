@@ -25,9 +25,11 @@ from typing import Any, Self
 import anyio
 
 from .config import PeerConfig
-from .errors import PeerError, StoreError, UnknownPartner
+from .errors import PeerError, StoreError, UnknownPartner, WebhookConfigured
 from .link import Failure, Link, PartnerStats, build_links
 from .link.leases import TAKEOVER_POLL
+from .local.webhook import Webhook, build_webhook
+from .local.webhook_health import WebhookState
 from .logs import install_redaction
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, NodeMetrics
 from .publisher import Publisher, check_size
@@ -98,6 +100,7 @@ class Peer:
         self.metrics_url: str | None = None  # the [peer.metrics] listener, if any
         self._private_jwks: Any = None
         self._unready: str | None = None  # why /readyz last said 503 (logged once)
+        self._webhook: Webhook | None = None  # [peer.app] deliver
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -127,6 +130,7 @@ class Peer:
                 observer=self.metrics,
             )
         )
+        self._webhook = build_webhook(config, store, self._inbox, self.links)
         limits = config.limits
         ssl_options = None
         if config.tls is not None:
@@ -151,8 +155,16 @@ class Peer:
             self._tg.start_soon(link.run)
             self._tg.start_soon(self._dial, link)
         self._tg.start_soon(self._watch_store)
+        self._deliver()
         if shared_store(store) is not None:
             self._tg.start_soon(self._resync_counts)
+
+    def _deliver(self) -> None:
+        """Webhook delivery of received SETs, when ``[peer.app] deliver`` is set."""
+        if self._webhook is not None:
+            assert self._tg is not None
+            self.metrics.watch_webhook(self._webhook.state)
+            self._tg.start_soon(self._webhook.run)
 
     async def _dial(self, link: Link) -> None:
         from .transports.adapters import needs_adapters, run_adapters
@@ -337,7 +349,17 @@ class Peer:
         return jti
 
     async def receive(self) -> AsyncIterator[Received]:
-        """Verified inbound SETs from every partner, in inbox order, until cancelled."""
+        """Verified inbound SETs from every partner, in inbox order, until cancelled.
+
+        Raises:
+            WebhookConfigured: ``[peer.app] deliver`` is set: the webhook is the one
+                consumer of received SETs (docs/webhook.md).
+        """
+        if self.config.app.deliver is not None:
+            raise WebhookConfigured(
+                "this node delivers received SETs to its webhook ([peer.app] deliver): "
+                "they are not handed out by receive() as well"
+            )
         store = self._require_store()
         after = 0
         while True:
@@ -359,6 +381,13 @@ class Peer:
     def stats(self) -> dict[str, PartnerStats]:
         """Per partner: session, pending, inflight, acked, failed, received."""
         return {name: link.stats() for name, link in self.links.items()}
+
+    def webhook_state(self) -> WebhookState | None:
+        """The webhook's state (docs/webhook.md): ``up``, ``retrying`` or ``down``
+        since when, the last error, POSTs by outcome, the backlog and the SETs being
+        retried; None when ``[peer.app] deliver`` is not set or the node is not running.
+        """
+        return None if self._webhook is None else self._webhook.state()
 
     async def flush(self, timeout: float = 30) -> None:
         """Wait until nothing is pending or in flight to any partner.

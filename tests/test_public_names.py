@@ -31,6 +31,7 @@ PEER_ALL = [
     "SETTooLarge",
     "StoreError",
     "UnknownPartner",
+    "WebhookConfigured",
     "load_config",
 ]
 

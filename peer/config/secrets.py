@@ -107,4 +107,10 @@ def check_secrets(config: PeerConfig) -> list[tuple[str, str]]:
                 resolve_secret(ref, config.config_dir, key=f"partners[{index}].auth.{name}")
             except ConfigError as exc:
                 problems.extend(exc.problems)
+    ref = config.app.deliver_auth
+    if ref is not None and secret_ref_problem(ref) is None:
+        try:
+            resolve_secret(ref, config.config_dir, key="peer.app.deliver_auth")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     return problems
