@@ -189,10 +189,8 @@ class Webhook:
         """The next page of the inbox, waiting until there is one worth reading."""
         while True:
             woken, room = self._inbox.snapshot(), self._room.snapshot()
-            lanes = self._lanes.values()
-            passing = any(lane.skipping for lane in lanes)
-            if passing and (self._ahead >= READ_AHEAD or all(lane.skipping for lane in lanes)):
-                await room.wait()  # nothing to gain from reading on
+            if self._ahead >= READ_AHEAD:
+                await room.wait()  # far enough past a full lane: wait for it
                 continue
             rewinds = self._rewinds
             try:
