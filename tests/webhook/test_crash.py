@@ -81,9 +81,11 @@ async def test_sigkill_mid_delivery_then_restart_loses_nothing(tmp_path: Path) -
 
         process, _ = await anyio.to_thread.run_sync(start_run, config)
         try:
-            await wait_for(lambda: {j for _, j in delivered(hook.answered())} == set(sent), seconds(15))
+            await wait_for(
+                lambda: {j for _, j in delivered(hook.answered())} == set(sent), seconds(15)
+            )
             with anyio.fail_after(seconds(10)):
-                while await undone(config):
+                while await undone(config):  # noqa: ASYNC110 - another process writes
                     await anyio.sleep(20 * MS)
         finally:
             assert await anyio.to_thread.run_sync(stop, process) == 0

@@ -50,6 +50,7 @@ async def test_the_example_receiver_prints_each_set_once(tmp_path: Path) -> None
         process.stdout.close()
         process.stderr.close()
     printed = [json.loads(line) for line in lines]
-    assert [(item["partner"], item["jti"]) for item in printed] == [("a", f"e-{i}") for i in range(3)]
+    assert [(item["partner"], item["jti"]) for item in printed] == [
+        ("a", f"e-{i}") for i in range(3)
+    ]
     assert all(item["claims"]["jti"] == item["jti"] for item in printed)
-
