@@ -66,6 +66,10 @@ PAGE: Final = 256
 MAX_ANSWER_BYTES: Final = 64 * 1024
 """The largest webhook answer read; a longer one is cut and the POST retried."""
 
+IDLE_READ: Final = 1.0
+"""Seconds between inbox reads when nothing wakes the reader: SETs another node
+stored in a shared store wake no one here."""
+
 STORE_RETRY: Final = 1.0
 """Seconds between attempts while the store does not answer."""
 
@@ -203,7 +207,8 @@ class Webhook:
                 continue  # a lane sent the reader back meanwhile: read from there
             if rows:
                 return rows
-            await _first(woken, room)
+            with anyio.move_on_after(IDLE_READ):
+                await _first(woken, room)
 
     def _offer(self, row: InboxRow, client: httpx.AsyncClient, tg: anyio.abc.TaskGroup) -> None:
         """Queue ``row`` in its partner's lane, or pass over it while the lane is full."""
