@@ -171,6 +171,7 @@ class Webhook:
         self._rewinds = 0  # bumped when a lane sends the reader back
         self._ahead = 0  # rows read while a lane passes over its rows
         self._room = Signal()  # a full lane has room again
+        self._store_away = False  # the last inbox read failed (logged once)
 
     def state(self) -> WebhookState:
         """The webhook's state now (``Peer.webhook_state()``)."""
@@ -200,9 +201,14 @@ class Webhook:
             try:
                 rows = await self._store.fetch_inbox(after_seq=self._cursor, limit=PAGE)
             except StoreError as exc:
-                log.warning("webhook: cannot read the inbox: %s", exc)
+                if not self._store_away:  # once per outage, not once a second
+                    log.warning("webhook: cannot read the inbox, trying every second: %s", exc)
+                self._store_away = True
                 await anyio.sleep(STORE_RETRY)
                 continue
+            if self._store_away:
+                log.info("webhook: the inbox can be read again")
+                self._store_away = False
             if rewinds != self._rewinds:
                 continue  # a lane sent the reader back meanwhile: read from there
             if rows:
