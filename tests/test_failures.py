@@ -22,6 +22,7 @@ from peer.protocol.effects import Failed
 from peer.store import open_store
 from peer.store.base import InboundNew, OutboundNew, RefusalNew
 from tests.peers import SESSION_REVOKED, make_pair, write_config
+from tests.test_metrics import scrape
 from tests.timing import MS, seconds
 
 
@@ -67,6 +68,11 @@ async def test_refused_sets_are_kept_in_both_directions_and_survive_a_restart(
             }
             assert all(f.description and started <= f.at <= time.time() for f in outbound)
             assert a.stats()["b"]["failed"] == 5
+            on_a, on_b = await scrape(a), await scrape(b)
+            by_reason = (("partner", "b"), ("reason", "invalid_audience"))
+            assert on_a[("setpeer_sets_failed_by_reason_total", by_reason)] == 5
+            by_reason = (("partner", "a"), ("reason", "invalid_audience"))
+            assert on_b[("setpeer_sets_rejected_total", by_reason)] == 5
             assert (a.stats()["b"]["unhandled"], a.stats()["b"]["refused"]) == (2, 0)
 
             inbound = b.failures()

@@ -27,7 +27,8 @@ import anyio
 from ..errors import StoreError
 from ..protocol.effects import Acked, Effect, Failed, Sent
 from ..signal import Signal
-from ..store.base import RefusalNew, Store
+from ..store.base import InvalidValue, RefusalNew, Store
+from ..store.checks import refusal_plan
 from .outcomes import Failure, Observer
 
 __all__ = ["HOLD_SENT", "WriteBehind"]
@@ -166,6 +167,14 @@ class WriteBehind:
             self._writes[:0] = batch
 
     async def _write_refusals(self, refusals: list[RefusalNew], dropped: int) -> None:
+        try:
+            # Checked before anything is written: a value no store can hold (never
+            # expected: frames with lone surrogates are refused when parsed) is
+            # dropped, not retried for ever.
+            refusal_plan(refusals, self._keep, None)
+        except InvalidValue as exc:
+            log.warning("partner=%s cannot record refusals: %s", self._name, exc)
+            return
         write = self._store.record_refusals(
             refusals, self._keep, dropped={self._name: dropped} if dropped else None
         )
