@@ -131,7 +131,6 @@ class WriteBehind:
             self._writing = True
             try:
                 # Both in one event-loop turn: the store commits them together.
-                failed = False
                 async with anyio.create_task_group() as tg:
                     if self._writes:
                         batch, self._writes = self._writes, []
