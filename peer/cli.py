@@ -24,6 +24,7 @@ COMMANDS = {
     "send": "send",
     "sign": "sign",
     "status": "status",
+    "failures": "failures",
     "verify": "verify",
 }
 

@@ -106,6 +106,16 @@ class _LinkCollector(Collector):
             for reason, count in sorted(link.rejected.items()):
                 rejected.add_metric([link.name, reason], float(count))
         yield rejected
+        failed = CounterMetricFamily(
+            "setpeer_sets_failed_by_reason",
+            "SETs to the partner that failed, by RFC 8935 error code (or"
+            " delivery_exhausted), since this process started.",
+            labels=["partner", "reason"],
+        )
+        for link in links:
+            for reason, count in sorted(link.failed_by_err.items()):
+                failed.add_metric([link.name, reason], float(count))
+        yield failed
         stats = {link.name: link.stats() for link in links}
         pending = GaugeMetricFamily(
             "setpeer_sets_pending", "SETs for the partner not sent yet.", labels=["partner"]

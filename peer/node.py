@@ -375,11 +375,16 @@ class Peer:
                 yield Received(row.partner, row.jti, row.claims, row.token, row.seq, store, handled)
 
     def failures(self) -> list[Failure]:
-        """SETs a partner rejected or that ran out of attempts, oldest first."""
-        return [failure for link in self.links.values() for failure in link.failures]
+        """Failures of both directions, every partner's, oldest first (by ``at``):
+        our SETs a partner rejected or that ran out of attempts (``outbound``), and
+        the partners' SETs we refused (``inbound``); the newest ``failures_kept``
+        per partner."""
+        failures = [failure for link in self.links.values() for failure in link.failures]
+        return sorted(failures, key=lambda failure: failure.at)
 
     def stats(self) -> dict[str, PartnerStats]:
-        """Per partner: session, pending, inflight, acked, failed, received."""
+        """Per partner: session, pending, inflight, acked, failed, received,
+        unhandled (received, not yet done) and refused (the partner's SETs we refused)."""
         return {name: link.stats() for name, link in self.links.items()}
 
     def webhook_state(self) -> WebhookState | None:

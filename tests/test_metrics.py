@@ -76,6 +76,10 @@ async def test_metrics_match_stats_and_status(tmp_path: Path) -> None:
                     },
                 )
             assert reply.status_code == 400
+            # Kept among b's failures too, its jti unreadable.
+            (refused,) = [f for f in b.failures() if f.direction == "inbound"]
+            assert (refused.partner, refused.jti, refused.err) == ("a", "", "invalid_request")
+            assert refused.description and b.stats()["a"]["refused"] == 1
 
             on_a, on_b = await scrape(a), await scrape(b)
             partner_b, partner_a = (("partner", "b"),), (("partner", "a"),)

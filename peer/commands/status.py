@@ -1,4 +1,5 @@
-"""``setpeer status``: per partner session, pending, in flight, acked, failed, received."""
+"""``setpeer status``: per partner session, pending, in flight, acked, failed, received,
+unhandled (received, not yet done) and refused (the partner's SETs we refused)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ from ._common import add_config_argument, load_or_exit
 
 __all__ = ["add_parser", "main"]
 
-COLUMNS = ("session", "pending", "inflight", "acked", "failed", "received")
+COLUMNS = (
+    "session",
+    "pending",
+    "inflight",
+    "acked",
+    "failed",
+    "received",
+    "unhandled",
+    "refused",
+)
 
 
 def add_parser(subparsers: Any, name: str) -> None:
@@ -76,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"setpeer status: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        # The six COLUMNS scripts rely on, plus the retry view: most attempts of an
+        # The COLUMNS scripts rely on, plus the retry view: most attempts of an
         # in-flight SET and the earliest planned retry (epoch seconds, null when nothing waits).
         print(
             json.dumps(

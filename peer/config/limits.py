@@ -32,6 +32,9 @@ _MAX_PENDING: Final = 100_000_000
 _MAX_SESSIONS: Final = 10_000
 _MAX_CONNECTIONS: Final = 1_000_000
 _MAX_RATE: Final = 10_000_000
+# A million failures kept per partner is ~5 GB of store with 4 KiB jtis: past it, an
+# operator wants a log pipeline, not a ring.
+_MAX_FAILURES_KEPT: Final = 1_000_000
 _DEFAULT_FRAME: Final = FrameLimits()
 
 INTEGER_KEYS: Final = {
@@ -44,6 +47,7 @@ INTEGER_KEYS: Final = {
     "max_inbound_sets_per_second": _MAX_RATE,
     "max_pending": _MAX_PENDING,
     "max_connections": _MAX_CONNECTIONS,
+    "failures_kept": _MAX_FAILURES_KEPT,
 }
 DURATION_KEYS: Final = (
     "ack_timeout",
@@ -113,6 +117,10 @@ class Limits:
         max_connections: open connections the node serves at once, any partner or
             none (only ``[peer.limits]`` counts). Beyond it a new connection is closed
             at once; 1,000 stays under the common 1,024 file-descriptor limit.
+        failures_kept: refused inbound SETs kept per partner (a ring in the store: the
+            oldest go as new ones come), and failures of both directions kept in memory
+            for ``Peer.failures()``. 1,000 covers a bad deployment's burst yet bounds
+            what a partner sending junk costs the store (~5 MB with 4 KiB jtis).
     """
 
     max_frame_bytes: int = 1024 * 1024
@@ -133,6 +141,7 @@ class Limits:
     max_inbound_sets_per_second: int = 50_000
     max_pending: int = 1_000_000
     max_connections: int = 1000
+    failures_kept: int = 1000
 
     def frame_limits(self) -> FrameLimits:
         """The parse limits for what a partner sends us (``peer.protocol.limits``).

@@ -23,6 +23,10 @@ from .partner_limits import count_backlogs
 __all__ = ["build_link", "build_links", "restore"]
 
 
+def _at(failure: Failure) -> float:
+    return failure.at
+
+
 def build_link(
     partner: Partner,
     *,
@@ -124,7 +128,11 @@ async def build_links(
 
 
 async def restore(link: Link) -> None:
-    """Seed a Link's counters, failures and owed answers from the store (a restart)."""
+    """Seed a Link's counters, failures and owed answers from the store (a restart).
+
+    Failures: the newest ``failures_kept`` of both directions, by time (outbound
+    ones failed before the store kept a time come first).
+    """
     store, name = link.store, link.name
     counts = (await store.stats()).get(name)
     counters = link.counters
@@ -133,8 +141,16 @@ async def restore(link: Link) -> None:
         counters.acked = counts.acked
         counters.failed = counts.failed
         counters.received = counts.received
-    for row in await store.failures(name):
-        link.failures.append(Failure(name, row.jti, row.err, row.description))
+        counters.refused = counts.refused
+    keep = link.limits.failures_kept
+    failures = [
+        Failure(name, row.jti, row.err, row.description, "outbound", row.at)
+        for row in await store.failures(name, limit=keep)
+    ] + [
+        Failure(name, row.jti, row.err, row.description, "inbound", row.at)
+        for row in await store.refusals(partner=name)
+    ]
+    link.failures.extend(sorted(failures, key=_at))
     for answer in await store.acks_due(name):
         error = None if answer.err is None else SetErr(answer.err, answer.description or "")
         link.ledger.owe(answer.jti, error)

@@ -24,7 +24,7 @@ from ..signal import Signal
 from ..store.base import Answer, InboundNew, Store
 from ..tokens.verify import UnknownKey, Verifier
 from .fair_share import FairShare
-from .outcomes import LinkCounters, Observer, safe_jti
+from .outcomes import LinkCounters, Observer, safe_description, safe_jti
 from .partner_limits import PartnerGuard
 
 if TYPE_CHECKING:
@@ -69,36 +69,52 @@ between them are summed up by error (all are counted in the metrics)."""
 
 class RefusalLog:
     """One partner's refused SETs, logged at a bounded rate: the first at once, then
-    one line per :data:`REFUSALS_LOG_INTERVAL` with the counts by error since."""
+    one line per :data:`REFUSALS_LOG_INTERVAL` with the counts by error since and
+    the first of those refusals (jti, err, description)."""
 
     def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self._clock = clock
         self._counts: dict[str, int] = {}
+        self._first: tuple[str, str, str] | None = None
         self._last = ""
         self._since = clock()
         self._next = 0.0
 
-    def refused(self, jti: str, err: str) -> None:
+    def refused(self, jti: str, err: str, description: str = "") -> None:
         self._counts[err] = self._counts.get(err, 0) + 1
+        if self._first is None:
+            self._first = (jti, err, description)
         self._last = jti
         now = self._clock()
         if now < self._next:
             return
         total = sum(self._counts.values())
-        counts = " ".join(f"{e}={n}" for e, n in sorted(self._counts.items()))
+        counts = " ".join(f"{safe_jti(e)}={n}" for e, n in sorted(self._counts.items()))
+        first_jti, first_err, first_description = self._first
         if total == 1:
-            log.info("partner=%s jti=%s rejected err=%s", self.name, safe_jti(jti), err)
+            log.info(
+                "partner=%s jti=%s rejected err=%s description=%s",
+                self.name,
+                safe_jti(jti),
+                safe_jti(err),
+                safe_description(description),
+            )
         else:
             log.info(
-                "partner=%s rejected %d SETs in %.0f s: %s (last jti=%s)",
+                "partner=%s rejected %d SETs in %.0f s: %s (first jti=%s err=%s"
+                " description=%s; last jti=%s)",
                 self.name,
                 total,
                 now - self._since,
                 counts,
+                safe_jti(first_jti),
+                safe_jti(first_err),
+                safe_description(first_description),
                 safe_jti(self._last),
             )
         self._counts.clear()
+        self._first = None
         self._since = now
         self._next = now + REFUSALS_LOG_INTERVAL
 
@@ -116,6 +132,8 @@ class InboundPipeline:
         remote_keys: the partner's keys from its ``jwks_uri``, if it has one.
         observer: told how long each store write took.
         share: the node's turns at CPU-heavy work (a private one by default).
+        on_refused: told each SET refused, ``(jti, err, description)`` (the Link keeps
+            it among its failures and in the store's ring).
     """
 
     def __init__(
@@ -130,6 +148,7 @@ class InboundPipeline:
         remote_keys: RemoteKeys | None = None,
         observer: Observer | None = None,
         share: FairShare | None = None,
+        on_refused: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.name = name
         self.share = FairShare() if share is None else share
@@ -142,10 +161,18 @@ class InboundPipeline:
         self._inbox = inbox
         self._observer = observer
         self._refusals = RefusalLog(name)
+        self._on_refused = on_refused
 
     def count_rejected(self, err: str) -> None:
         """One inbound SET refused with ``err`` (``setpeer_sets_rejected_total``)."""
         self.rejected[err] = self.rejected.get(err, 0) + 1
+
+    def refused(self, jti: str, err: str, description: str) -> None:
+        """One inbound SET refused: counted, logged (at a bounded rate) and kept."""
+        self.count_rejected(err)
+        self._refusals.refused(jti, err, description)
+        if self._on_refused is not None:
+            self._on_refused(jti, err, description)
 
     async def accept(
         self,
@@ -186,8 +213,7 @@ class InboundPipeline:
         )
         for jti, err in verdicts.items():
             if err is not None:
-                self.count_rejected(err.err)
-                self._refusals.refused(jti, err.err)
+                self.refused(jti, err.err, err.description)
         await self._store_shielded(items, answers)
         return verdicts
 

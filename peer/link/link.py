@@ -8,6 +8,7 @@ only through :class:`~peer.link.port.LinkPort`.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -95,7 +96,7 @@ class Link:
         self._timer = Signal()  # the Ledger's next deadline moved
         self._progress = progress_signal
         self.sessions = Sessions(partner.limits.idle_timeout)
-        self.outcomes = Outcomes(self.name, observer)
+        self.outcomes = Outcomes(self.name, observer, partner.limits.failures_kept)
         self.inbound = PartnerGuard(partner.limits)
         # Answers owed at most before the partner's SETs wait (or get 429): one full
         # frame of answers, more than a partner keeping its window ever leaves owed.
@@ -112,8 +113,11 @@ class Link:
             remote_keys=remote_keys,
             observer=observer,
             share=share,
+            on_refused=self._refused,
         )
-        self.writes = WriteBehind(self.name, store, lambda: self.session_state, observer)
+        self.writes = WriteBehind(
+            self.name, store, lambda: self.session_state, observer, partner.limits.failures_kept
+        )
         self.feed = OutboxFeed(
             name=self.name,
             store=store,
@@ -134,8 +138,14 @@ class Link:
         return self.outcomes.counters
 
     @property
-    def failures(self) -> list[Failure]:
+    def failures(self) -> collections.deque[Failure]:
+        """Failures of both directions, the newest ``failures_kept``, oldest first."""
         return self.outcomes.failures
+
+    @property
+    def failed_by_err(self) -> dict[str, int]:
+        """Our SETs that failed, by error code, since this process started."""
+        return self.outcomes.failed_by_err
 
     @property
     def rejected(self) -> dict[str, int]:
@@ -173,6 +183,8 @@ class Link:
             "acked": counters.acked,
             "failed": counters.failed,
             "received": counters.received,
+            "unhandled": self.inbound.backlog,
+            "refused": counters.refused,
         }
 
     @property
@@ -429,9 +441,15 @@ class Link:
         """The partner's SETs fill ``max_pending`` inbox rows not yet handled."""
         return self.inbound.inbox_full
 
-    def count_rejected(self, err: str) -> None:
-        """One inbound SET refused with ``err`` before it reached the pipeline."""
-        self.pipeline.count_rejected(err)
+    def count_rejected(self, err: str, description: str = "", jti: str = "") -> None:
+        """One inbound SET refused with ``err`` before it reached the pipeline (its jti
+        unreadable: ``""``); counted, logged and kept like the pipeline's refusals."""
+        self.pipeline.refused(jti, err, description)
+
+    def _refused(self, jti: str, err: str, description: str) -> None:
+        """The pipeline refused one of the partner's SETs: keep it, here and in the
+        store's ring (written behind)."""
+        self.writes.refused(self.outcomes.refused(jti, err, description))
 
     def take_slot(self) -> None:
         """A request or WebSocket of the partner starts (Overloaded over max_sessions)."""

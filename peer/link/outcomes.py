@@ -1,11 +1,14 @@
-"""What became of one partner's outbound SETs: counts, failures, publish-to-ack times.
+"""What became of one partner's SETs: counts, failures, publish-to-ack times.
 
 Counts are kept in memory, seeded from the store at start, so ``stats()`` is cheap;
-they are what ``stats()``, ``setpeer status`` and ``/metrics`` show.
+they are what ``stats()``, ``setpeer status`` and ``/metrics`` show. Failures of both
+directions (our SETs the partner refused or that ran out of attempts, the partner's
+SETs we refused) are kept in a ring of ``failures_kept``, oldest first.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -21,6 +24,7 @@ __all__ = [
     "Observer",
     "Outcomes",
     "PartnerStats",
+    "safe_description",
     "safe_jti",
 ]
 
@@ -63,6 +67,7 @@ class LinkCounters:
     failed: int = 0
     received: int = 0  # distinct inbound SETs from this partner
     sent: int = 0  # transmissions, retries included (since this process started)
+    refused: int = 0  # inbound SETs we refused, ever (seeded from the store)
 
 
 class Observer(Protocol):
@@ -74,16 +79,31 @@ class Observer(Protocol):
 
 
 class Outcomes:
-    """Counters and failures of one partner, and when each of its SETs was published."""
+    """Counters and failures of one partner, and when each of its SETs was published.
 
-    __slots__ = ("counters", "failures", "name", "observer", "_published_at")
+    Args:
+        name: the partner.
+        observer: told publish-to-ack times.
+        keep: failures kept in memory (``failures_kept``), both directions together.
+    """
 
-    def __init__(self, name: str, observer: Observer | None = None) -> None:
+    __slots__ = ("counters", "failed_by_err", "failures", "name", "observer", "_published_at")
+
+    def __init__(self, name: str, observer: Observer | None = None, keep: int = 1000) -> None:
         self.name = name
         self.observer = observer
         self.counters = LinkCounters()
-        self.failures: list[Failure] = []
+        self.failures: collections.deque[Failure] = collections.deque(maxlen=keep)
+        self.failed_by_err: dict[str, int] = {}  # since this process started
         self._published_at: dict[str, float] = {}  # jti -> monotonic publish time
+
+    def refused(self, jti: str, err: str, description: str) -> Failure:
+        """We refused the partner's SET ``jti``: counted and kept (logged by the
+        pipeline, at a bounded rate)."""
+        failure = Failure(self.name, jti, err, description, "inbound", time.time())
+        self.counters.refused += 1
+        self.failures.append(failure)
+        return failure
 
     def enqueued(self, jti: str, *, timed: bool) -> None:
         """A SET was committed to the outbox; ``timed`` starts its latency clock."""
@@ -107,9 +127,17 @@ class Outcomes:
                 self._published_at.pop(effect.jti, None)
                 counters.failed += 1
                 counters.unfinished -= 1
-                self.failures.append(Failure(self.name, effect.jti, effect.err, effect.description))
+                err, description = effect.err, effect.description
+                self.failed_by_err[err] = self.failed_by_err.get(err, 0) + 1
+                self.failures.append(
+                    Failure(self.name, effect.jti, err, description, "outbound", time.time())
+                )
                 log.warning(
-                    "partner=%s jti=%s failed err=%s", self.name, safe_jti(effect.jti), effect.err
+                    "partner=%s jti=%s failed err=%s description=%s",
+                    self.name,
+                    safe_jti(effect.jti),
+                    safe_jti(err),
+                    safe_description(description),
                 )
                 progressed = True
         return progressed
@@ -118,6 +146,19 @@ class Outcomes:
 def safe_jti(jti: str) -> str:
     """A jti fit for a log line: bounded, printable (it may come from a partner)."""
     return jti[:64].encode("unicode_escape").decode("ascii")
+
+
+MAX_LOGGED_DESCRIPTION = 200
+"""Characters of a failure's description a log line shows (a partner writes some)."""
+
+
+def safe_description(description: str) -> str:
+    """A description fit for a log line: bounded, quoted, every control character
+    escaped (``repr``: it may come from a partner, and must not start a line)."""
+    cut = description[:MAX_LOGGED_DESCRIPTION]
+    if len(description) > MAX_LOGGED_DESCRIPTION:
+        cut += "..."
+    return repr(cut)
 
 
 class PartnerStats(TypedDict):
@@ -129,3 +170,7 @@ class PartnerStats(TypedDict):
     acked: int
     failed: int
     received: int
+    unhandled: int
+    """Received SETs the application has not marked done."""
+    refused: int
+    """The partner's SETs we refused, ever."""

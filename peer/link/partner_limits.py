@@ -125,18 +125,9 @@ class PartnerGuard:
 
 
 async def count_backlogs(store: Store, guards: Mapping[str, PartnerGuard]) -> None:
-    """Seed each partner's inbox backlog from the store (SETs not yet done).
-
-    One pass over the undone inbox at start-up, in pages; a store method counting
-    them would spare the decoding.
-    """
-    after = 0
-    while True:
-        rows = await store.fetch_inbox(after_seq=after, limit=1000)
-        if not rows:
-            return
-        for row in rows:
-            guard = guards.get(row.partner)
-            if guard is not None:
-                guard.stored(1)
-        after = rows[-1].seq
+    """Seed each partner's inbox backlog from the store (SETs not yet done): its
+    ``unhandled`` count, kept beside the rows (no scan)."""
+    for partner, counts in (await store.stats()).items():
+        guard = guards.get(partner)
+        if guard is not None:
+            guard.stored(counts.unhandled)

@@ -1,27 +1,35 @@
 """Bookkeeping written behind the hot path, many decisions per transaction.
 
-Attempts, acks and errors received, answers paid: none of them is a promise to
-anyone, so the sender does not wait for them. A crash loses at most the last few
-milliseconds of it, and the cost is benign: an acked SET is sent again and
-deduplicated by the partner, an attempt goes uncounted. What is a promise — the
-outbox row behind ``publish``, the inbox row behind an ack — is written durably
-before anyone is told (``Store.enqueue``, ``Store.accept_inbound``).
+Attempts, acks and errors received, answers paid, the partner's SETs we refused:
+none of them is a promise to anyone, so the sender does not wait for them. A crash
+loses at most the last few milliseconds of it, and the cost is benign: an acked SET
+is sent again and deduplicated by the partner, an attempt or a refusal goes
+unrecorded. What is a promise — the outbox row behind ``publish``, the inbox row
+behind an ack — is written durably before anyone is told (``Store.enqueue``,
+``Store.accept_inbound``).
+
+Refusals wait in a buffer of ``keep`` (the partner's ``failures_kept``): the store's
+ring keeps no more, so while the store is slow or away a flood of junk costs this
+buffer and a count, and the next write takes them all in one transaction, beside the
+Ledger's decisions (one group commit).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
 from ..errors import StoreError
 from ..protocol.effects import Acked, Effect, Failed, Sent
 from ..signal import Signal
-from ..store.base import Store
-from .outcomes import Observer
+from ..store.base import InvalidValue, RefusalNew, Store
+from ..store.checks import refusal_plan
+from .outcomes import Failure, Observer
 
 __all__ = ["HOLD_SENT", "WriteBehind"]
 
@@ -41,6 +49,7 @@ class WriteBehind:
         store: the node's store.
         session_state: the partner's session state now (written when it changes).
         observer: told how long each write took.
+        keep: refusals the partner's ring keeps (``failures_kept``).
     """
 
     def __init__(
@@ -49,15 +58,20 @@ class WriteBehind:
         store: Store,
         session_state: Callable[[], str],
         observer: Observer | None = None,
+        keep: int = 1000,
     ) -> None:
         self._name = name
         self._store = store
         self._session_state = session_state
         self._observer = observer
+        self._keep = keep
         self._writes: list[Effect] = []  # decisions not yet in the store
+        self._refusals: collections.deque[RefusalNew] = collections.deque()
+        self._dropped = 0  # refusals that went out of the buffer unwritten
         # Attempts not written yet, by jti, oldest first, with when they were made.
         self._held: dict[str, tuple[Sent, float]] = {}
         self._writing = False
+        self._failed = False  # a write of the last round failed: pause before the next
         self._signal = Signal()
         self._synced = Signal()
 
@@ -79,6 +93,16 @@ class WriteBehind:
             self._writes.append(effect)
         self._signal.set()
 
+    def refused(self, failure: Failure) -> None:
+        """Queue a refused inbound SET for the store's ring."""
+        if len(self._refusals) >= self._keep:
+            self._refusals.popleft()
+            self._dropped += 1
+        self._refusals.append(
+            RefusalNew(self._name, failure.jti, failure.err, failure.description, failure.at)
+        )
+        self._signal.set()
+
     def state_changed(self) -> None:
         """The session state may have changed: write it soon."""
         self._signal.set()
@@ -96,7 +120,7 @@ class WriteBehind:
                 except StoreError as exc:
                     log.warning("partner=%s cannot record session state: %s", self._name, exc)
             self._release_held(time.monotonic() - HOLD_SENT)
-            if not self._writes:
+            if not self._writes and not self._refusals:
                 if not self._held:
                     await woken.wait()
                 else:
@@ -104,20 +128,61 @@ class WriteBehind:
                     with anyio.move_on_after(oldest + HOLD_SENT - time.monotonic()):
                         await woken.wait()
                 continue
-            batch, self._writes = self._writes, []
             self._writing = True
             try:
-                started = time.monotonic()
-                await self._store.apply(self._name, batch)
-                if self._observer is not None:
-                    self._observer.store_time("apply", time.monotonic() - started)
-            except StoreError as exc:
-                log.warning("partner=%s store write failed, retrying: %s", self._name, exc)
-                self._writes[:0] = batch
-                await anyio.sleep(0.1)
+                # Both in one event-loop turn: the store commits them together.
+                async with anyio.create_task_group() as tg:
+                    if self._writes:
+                        batch, self._writes = self._writes, []
+                        tg.start_soon(self._write_effects, batch)
+                    if self._refusals:
+                        refusals, dropped = list(self._refusals), self._dropped
+                        self._refusals.clear()
+                        self._dropped = 0
+                        tg.start_soon(self._write_refusals, refusals, dropped)
+                failed = self._failed
+                self._failed = False
             finally:
                 self._writing = False
                 self._synced.set()
+            if failed:
+                await anyio.sleep(0.1)
+
+    async def _guarded(self, what: str, write: Awaitable[None]) -> bool:
+        """Await ``write``; False (logged) if the store refused it."""
+        try:
+            started = time.monotonic()
+            await write
+            if self._observer is not None:
+                self._observer.store_time(what, time.monotonic() - started)
+            return True
+        except StoreError as exc:
+            log.warning("partner=%s store write failed, retrying: %s", self._name, exc)
+            self._failed = True
+            return False
+
+    async def _write_effects(self, batch: list[Effect]) -> None:
+        if not await self._guarded("apply", self._store.apply(self._name, batch)):
+            self._writes[:0] = batch
+
+    async def _write_refusals(self, refusals: list[RefusalNew], dropped: int) -> None:
+        try:
+            # Checked before anything is written: a value no store can hold (never
+            # expected: frames with lone surrogates are refused when parsed) is
+            # dropped, not retried for ever.
+            refusal_plan(refusals, self._keep, None)
+        except InvalidValue as exc:
+            log.warning("partner=%s cannot record refusals: %s", self._name, exc)
+            return
+        write = self._store.record_refusals(
+            refusals, self._keep, dropped={self._name: dropped} if dropped else None
+        )
+        if not await self._guarded("record_refusals", write):
+            # Back in front of the ones that came meanwhile, within the bound.
+            merged = refusals + list(self._refusals)
+            over = max(0, len(merged) - self._keep)
+            self._dropped += dropped + over
+            self._refusals = collections.deque(merged[over:])
 
     def _release_held(self, before: float) -> None:
         """Attempts made before ``before`` (monotonic) go to the next write."""
@@ -132,5 +197,5 @@ class WriteBehind:
         """Wait until every decision so far is in the store (needs :meth:`run`)."""
         self._release_held(math.inf)
         self._signal.set()
-        while self._writes or self._writing:
+        while self._writes or self._refusals or self._writing:
             await self._synced.wait()

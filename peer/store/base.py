@@ -41,6 +41,8 @@ __all__ = [
     "OutboundNew",
     "OutboundRow",
     "PartnerCounts",
+    "RefusalNew",
+    "RefusalRow",
     "SharedStore",
     "Store",
     "check_count",
@@ -52,9 +54,10 @@ __all__ = [
     "shared_store",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers.
-3: ``outbox_leases`` (row leases of nodes sharing a PostgreSQL store)."""
+3: ``outbox_leases`` (row leases of nodes sharing a PostgreSQL store). 4: ``refusals``
+(a ring per partner), ``outbox.failed_at``, ``counts.unhandled`` and ``counts.refused``."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,13 +114,41 @@ class Answer:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FailureRow:
-    """An outbound SET that ended in error (the partner's setErr, or out of attempts)."""
+    """An outbound SET that ended in error (the partner's setErr, or out of attempts).
+
+    ``at``: when it failed, Unix time; 0 for a row that failed before the store kept
+    the time (schema 3 and older).
+    """
 
     partner: str
     jti: str
     err: str
     description: str
     attempts: int
+    at: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefusalNew:
+    """A partner's SET we refused (we owe or sent it a setErr), to keep in the ring."""
+
+    partner: str
+    jti: str
+    err: str
+    description: str
+    at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefusalRow:
+    """A refusal kept in a partner's ring; ``seq`` orders all partners' refusals."""
+
+    seq: int
+    partner: str
+    jti: str
+    err: str
+    description: str
+    at: float
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,7 +158,9 @@ class PartnerCounts:
     ``pending``: never sent; ``inflight``: sent and not answered; ``received``:
     distinct inbound SETs stored from this partner; ``max_attempts`` and
     ``next_attempt_at`` describe the in-flight rows (most attempts so far,
-    earliest planned retry; 0 and None when nothing is in flight).
+    earliest planned retry; 0 and None when nothing is in flight); ``unhandled``:
+    inbox rows of this partner not yet done; ``refused``: its SETs we refused, ever
+    (the ring keeps only the latest).
     """
 
     pending: int = 0
@@ -137,6 +170,8 @@ class PartnerCounts:
     received: int = 0
     max_attempts: int = 0
     next_attempt_at: float | None = None
+    unhandled: int = 0
+    refused: int = 0
 
 
 class Store(Protocol):
@@ -193,8 +228,48 @@ class Store(Protocol):
     async def mark_done(self, seqs: Sequence[int]) -> None:
         """The application handled these inbox rows: never hand them out again."""
 
-    async def failures(self, partner: str | None = None) -> list[FailureRow]:
-        """Outbound SETs that ended in error, oldest first."""
+    async def failures(
+        self,
+        partner: str | None = None,
+        *,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[FailureRow]:
+        """Outbound SETs that ended in error, oldest first.
+
+        Args:
+            partner: only this partner's (None: all).
+            since: only those that failed at or after this Unix time (rows without a
+                time, ``at`` 0, are left out then).
+            limit: only the newest ``limit`` of them (still oldest first).
+        """
+
+    async def record_refusals(
+        self,
+        items: Sequence[RefusalNew],
+        keep: int,
+        *,
+        dropped: Mapping[str, int] | None = None,
+    ) -> None:
+        """Keep refused inbound SETs, in one transaction: each partner's ring keeps its
+        newest ``keep`` rows (older ones are deleted in the same transaction), and its
+        ``refused`` count grows by its items.
+
+        Args:
+            items: the refusals, oldest first.
+            keep: rows per partner the ring keeps (at least 1).
+            dropped: per partner, more refusals older than its items that were never
+                itemised (a caller's bounded buffer overflowed): only counted.
+
+        Raises:
+            InvalidValue: a field is not text, ``at`` not a finite number, ``keep``
+                or a dropped count out of range.
+        """
+
+    async def refusals(
+        self, *, since: float | None = None, partner: str | None = None
+    ) -> list[RefusalRow]:
+        """The refusals the rings hold, oldest first; at or after ``since`` (Unix time)."""
 
     async def stats(self) -> dict[str, PartnerCounts]:
         """Counts per partner that ever had a row; cheap (no table scan)."""

@@ -10,27 +10,32 @@ plain shapes the backends store.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 
 if TYPE_CHECKING:
-    from .base import Answer, InboundNew, OutboundNew
+    from .base import Answer, InboundNew, OutboundNew, RefusalNew
 
 __all__ = [
     "MAX_LEASE_TTL",
     "MAX_SEQ",
     "InvalidValue",
     "answers_owed",
+    "MAX_KEEP",
+    "RefusalPlan",
     "check_count",
     "check_text",
+    "check_time",
     "check_ttl",
     "decode_claims",
     "encode_claims",
     "inbound_rows",
     "is_text",
     "outbound_rows",
+    "refusal_plan",
 ]
 
 MAX_SEQ = 2**63 - 1
@@ -38,6 +43,10 @@ MAX_SEQ = 2**63 - 1
 
 MAX_LEASE_TTL = 86_400.0
 """A lease outliving a day is a caller's bug: a dead node would block a partner that long."""
+
+
+MAX_KEEP = 1_000_000
+"""Refusals one partner's ring keeps at most (``failures_kept``'s bound)."""
 
 
 class InvalidValue(StoreError, ValueError):
@@ -109,6 +118,17 @@ def check_ttl(value: object, what: str = "ttl") -> float:
         or not 0 < value <= MAX_LEASE_TTL
     ):
         raise InvalidValue(f"{what} must be a number of seconds in (0, 86400], got {value!r}")
+    return float(value)
+
+
+def check_time(value: object, what: str = "at") -> float:
+    """Return ``value`` as a float if it is a finite real number (a Unix time).
+
+    Raises:
+        InvalidValue: not an int or float (``bool`` included), NaN or infinite.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InvalidValue(f"{what} must be a finite number (Unix time), got {value!r}")
     return float(value)
 
 
@@ -184,3 +204,36 @@ def answers_owed(answers: Sequence[Answer]) -> list[tuple[str, str | None, str |
         owed.pop(jti, None)  # the latest one's place, as a delete-then-insert
         owed[jti] = (jti, err, description)
     return list(owed.values())
+
+
+RefusalPlan = dict[str, tuple[int, list[tuple[str, str, str, float]]]]
+"""Per partner: refusals to count, and the newest ``keep`` of them to store as
+``(jti, err, description, at)``, oldest first."""
+
+
+def refusal_plan(
+    items: Sequence[RefusalNew], keep: int, dropped: Mapping[str, int] | None
+) -> RefusalPlan:
+    """``record_refusals``'s arguments checked and grouped per partner: only the rows
+    the ring would keep are written (a flood never writes rows to delete them).
+
+    Raises:
+        InvalidValue: a field is not text, ``at`` not a finite number, ``keep`` not in
+            ``[1, MAX_KEEP]`` or a dropped count negative.
+    """
+    if type(keep) is not int or not 1 <= keep <= MAX_KEEP:
+        raise InvalidValue(f"keep must be an integer in [1, {MAX_KEEP}], got {keep!r}")
+    plan: RefusalPlan = {}
+    for partner, count in (dropped or {}).items():
+        plan[check_text(partner, "partner")] = (check_count(count, "dropped"), [])
+    for item in items:
+        row = (
+            check_text(item.jti, "jti"),
+            check_text(item.err, "err"),
+            check_text(item.description, "description"),
+            check_time(item.at),
+        )
+        count, rows = plan.get(check_text(item.partner, "partner"), (0, []))
+        rows.append(row)
+        plan[item.partner] = (count + 1, rows)
+    return {partner: (count, rows[-keep:]) for partner, (count, rows) in plan.items() if count}

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -28,14 +30,18 @@ from .base import (
     OutboundNew,
     OutboundRow,
     PartnerCounts,
+    RefusalNew,
+    RefusalRow,
 )
 from .checks import (
     answers_owed,
     check_count,
     check_text,
+    check_time,
     decode_claims,
     inbound_rows,
     outbound_rows,
+    refusal_plan,
 )
 from .plan import EffectPlan, plan_effects
 
@@ -52,6 +58,7 @@ class _Outbound:
     next_attempt_at: float | None = None
     err: str = ""
     description: str = ""
+    failed_at: float = 0.0
 
 
 def _by_seq(row: _Outbound) -> int:
@@ -65,6 +72,8 @@ class _Counts:
     acked: int = 0
     failed: int = 0
     received: int = 0
+    unhandled: int = 0
+    refused: int = 0
 
 
 class MemoryStore:
@@ -84,6 +93,9 @@ class MemoryStore:
         self._inbox_new: dict[int, InboxRow] = {}  # seq -> row, inbox order
         self._acks_due: dict[str, dict[str, Answer]] = {}
         self._sessions: dict[str, str] = {}
+        self._refusal_seq = 0
+        # partner -> its ring: (ordinal among the partner's refusals, row), oldest first
+        self._refusals: dict[str, collections.deque[tuple[int, RefusalRow]]] = {}
         self._turn_open = False
         self._closed = False
 
@@ -169,10 +181,11 @@ class MemoryStore:
         for jti in plan.acked:
             if self._finish(open_rows, counts, jti) is not None:
                 counts.acked += 1
+        now = time.time()
         for jti, (err, description) in plan.failed.items():
             if (row := self._finish(open_rows, counts, jti)) is not None:
                 counts.failed += 1
-                row.err, row.description = err, description
+                row.err, row.description, row.failed_at = err, description, now
                 bisect.insort(self._failed, row, key=_by_seq)  # oldest first, as SQL
 
     @staticmethod
@@ -206,7 +219,9 @@ class MemoryStore:
             # Through JSON, as the durable backends store it: the same types come back.
             row = InboxRow(self._in_seq, partner, iss, jti, token, decode_claims(claims))
             self._inbox_new[self._in_seq] = row
-            self._count(partner).received += 1
+            counts = self._count(partner)
+            counts.received += 1
+            counts.unhandled += 1
             fresh.append(True)
         due = self._acks_due.setdefault(partner, {})
         for jti, err, description in owed:
@@ -235,22 +250,72 @@ class MemoryStore:
 
     async def mark_done(self, seqs: Sequence[int]) -> None:
         self._check_open()
-        for seq in seqs:
-            self._inbox_new.pop(check_count(seq, "seq"), None)
+        for seq in [check_count(seq, "seq") for seq in seqs]:
+            row = self._inbox_new.pop(seq, None)
+            if row is not None:
+                self._count(row.partner).unhandled -= 1
         if seqs:
             self._committed()
         await anyio.lowlevel.checkpoint()
 
     # -- status --------------------------------------------------------------------
 
-    async def failures(self, partner: str | None = None) -> list[FailureRow]:
+    async def failures(
+        self,
+        partner: str | None = None,
+        *,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[FailureRow]:
         self._check_open()
-        await anyio.lowlevel.checkpoint()
-        return [
-            FailureRow(r.partner, r.jti, r.err, r.description, r.attempts)
+        if partner is not None:
+            check_text(partner, "partner")
+        after = None if since is None else check_time(since, "since")
+        rows = [
+            FailureRow(r.partner, r.jti, r.err, r.description, r.attempts, r.failed_at)
             for r in self._failed
-            if partner is None or r.partner == partner
+            if (partner is None or r.partner == partner) and (after is None or r.failed_at >= after)
         ]
+        if limit is not None:
+            rows = rows[len(rows) - min(len(rows), check_count(limit, "limit")) :]
+        await anyio.lowlevel.checkpoint()
+        return rows
+
+    async def record_refusals(
+        self,
+        items: Sequence[RefusalNew],
+        keep: int,
+        *,
+        dropped: Mapping[str, int] | None = None,
+    ) -> None:
+        self._check_open()
+        for partner, (added, rows) in refusal_plan(items, keep, dropped).items():
+            counts = self._count(partner)
+            counts.refused += added
+            ring = self._refusals.setdefault(partner, collections.deque())
+            n = counts.refused - len(rows)
+            for jti, err, description, at in rows:
+                n += 1
+                self._refusal_seq += 1
+                ring.append((n, RefusalRow(self._refusal_seq, partner, jti, err, description, at)))
+            while ring and ring[0][0] <= counts.refused - keep:
+                ring.popleft()
+            self._committed()
+        await anyio.lowlevel.checkpoint()
+
+    async def refusals(
+        self, *, since: float | None = None, partner: str | None = None
+    ) -> list[RefusalRow]:
+        self._check_open()
+        after = None if since is None else check_time(since, "since")
+        rings = (
+            [self._refusals.get(check_text(partner, "partner"), ())]
+            if partner is not None
+            else list(self._refusals.values())
+        )
+        rows = [row for ring in rings for _, row in ring if after is None or row.at >= after]
+        await anyio.lowlevel.checkpoint()
+        return sorted(rows, key=lambda row: row.seq)
 
     async def probe_write(self) -> None:
         self._check_open()
@@ -271,6 +336,8 @@ class MemoryStore:
                 c.received,
                 max((r.attempts for r in inflight), default=0),
                 min(retries, default=None),
+                c.unhandled,
+                c.refused,
             )
         return result
 

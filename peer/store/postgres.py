@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -58,6 +58,8 @@ from .base import (
     OutboundNew,
     OutboundRow,
     PartnerCounts,
+    RefusalNew,
+    RefusalRow,
 )
 from .checks import check_text, check_ttl
 from .postgres_leases import lease_statement, release_statement, renew_statement
@@ -79,6 +81,8 @@ from .postgres_sql import (
     mark_done_write,
     notify,
     probe_write_statement,
+    record_refusals_write,
+    refusals_read,
     run_all,
     run_in_savepoint,
     sessions_read,
@@ -352,8 +356,33 @@ class PostgresStore:
 
     # -- status --------------------------------------------------------------------
 
-    async def failures(self, partner: str | None = None) -> list[FailureRow]:
-        rows: list[FailureRow] = await self._read(failures_read(partner), "reading failures")
+    async def failures(
+        self,
+        partner: str | None = None,
+        *,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[FailureRow]:
+        read = failures_read(partner, since=since, limit=limit)
+        rows: list[FailureRow] = await self._read(read, "reading failures")
+        return rows
+
+    async def record_refusals(
+        self,
+        items: Sequence[RefusalNew],
+        keep: int,
+        *,
+        dropped: Mapping[str, int] | None = None,
+    ) -> None:
+        write = record_refusals_write(items, keep, dropped)
+        if write is not None:
+            await self._submit(write, durable=False)
+
+    async def refusals(
+        self, *, since: float | None = None, partner: str | None = None
+    ) -> list[RefusalRow]:
+        read = refusals_read(since=since, partner=partner)
+        rows: list[RefusalRow] = await self._read(read, "reading refusals")
         return rows
 
     async def stats(self) -> dict[str, PartnerCounts]:

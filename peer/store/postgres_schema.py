@@ -200,6 +200,64 @@ CREATE TABLE outbox_leases (
 ) WITH (fillfactor = 70);
 CREATE INDEX outbox_leases_owner ON outbox_leases (sha256(owner));
 """,
+    # As SQLite's step 4: ``refusals``, a ring per partner (``n`` numbers a
+    # partner's refusals; record_refusals deletes those ``keep`` or more behind the
+    # newest), ``outbox.failed_at``, and ``counts.unhandled`` / ``counts.refused``.
+    # The inbox trigger functions are replaced to keep ``unhandled`` too; an update
+    # trigger follows the done marks.
+    4: """
+CREATE TABLE refusals (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    partner BYTEA NOT NULL,
+    n BIGINT NOT NULL,
+    jti BYTEA NOT NULL,
+    err BYTEA NOT NULL,
+    description BYTEA NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX refusals_ring ON refusals (sha256(partner), n);
+ALTER TABLE outbox ADD COLUMN failed_at DOUBLE PRECISION;
+ALTER TABLE counts ADD COLUMN unhandled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE counts ADD COLUMN refused BIGINT NOT NULL DEFAULT 0;
+UPDATE counts AS c SET unhandled = d.n
+FROM (SELECT partner, count(*) AS n FROM inbox WHERE NOT done GROUP BY partner) d
+WHERE sha256(c.partner) = sha256(d.partner);
+
+CREATE OR REPLACE FUNCTION setpeer_inbox_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO counts AS c (partner, received, unhandled)
+    SELECT partner, count(*), count(*) FILTER (WHERE NOT done)
+    FROM new_rows GROUP BY partner ORDER BY partner
+    ON CONFLICT (sha256(partner)) DO UPDATE SET
+        received = c.received + excluded.received,
+        unhandled = c.unhandled + excluded.unhandled;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION setpeer_inbox_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE counts AS c SET received = c.received - d.n, unhandled = c.unhandled - d.undone
+    FROM (
+        SELECT partner, count(*) AS n, count(*) FILTER (WHERE NOT done) AS undone
+        FROM old_rows GROUP BY partner
+    ) d
+    WHERE sha256(c.partner) = sha256(d.partner);
+    RETURN NULL;
+END $$;
+CREATE FUNCTION setpeer_inbox_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE counts AS c SET unhandled = c.unhandled + d.delta
+    FROM (
+        SELECT n.partner, sum((NOT n.done)::int - (NOT o.done)::int) AS delta
+        FROM new_rows n JOIN old_rows o ON o.seq = n.seq
+        GROUP BY n.partner
+    ) d
+    WHERE sha256(c.partner) = sha256(d.partner) AND d.delta <> 0;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER inbox_counts_update AFTER UPDATE ON inbox
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION setpeer_inbox_updated();
+""",
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 

@@ -10,7 +10,7 @@ matched through ``sha256()``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import psycopg
@@ -27,20 +27,23 @@ from .base import (
     OutboundNew,
     OutboundRow,
     PartnerCounts,
+    RefusalNew,
+    RefusalRow,
 )
 from .checks import (
     answers_owed,
     check_count,
     check_text,
+    check_time,
     decode_claims,
     inbound_rows,
     outbound_rows,
+    refusal_plan,
 )
 from .plan import plan_effects
 from .writer import Result, Write, runs
 
 __all__ = [
-    "probe_write_statement",
     "CHANNEL",
     "Conn",
     "Statement",
@@ -56,6 +59,9 @@ __all__ = [
     "load_outbound_read",
     "mark_done_write",
     "notify",
+    "probe_write_statement",
+    "record_refusals_write",
+    "refusals_read",
     "run_all",
     "run_in_savepoint",
     "sessions_read",
@@ -191,7 +197,8 @@ def apply_write(partner: str, effects: Sequence[Effect]) -> Statement:
             )
         if failed[0]:
             await conn.execute(
-                "UPDATE outbox o SET state = 2, err = u.e, description = u.d"
+                "UPDATE outbox o SET state = 2, err = u.e, description = u.d,"
+                " failed_at = extract(epoch FROM clock_timestamp())"
                 f" FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[]) AS u(j, e, d) WHERE {match}",
                 (*failed, key),
             )
@@ -250,6 +257,55 @@ def accept_inbound_write(
                 (key, *(list(column) for column in zip(*owed, strict=True))),
             )
         return fresh
+
+    return write
+
+
+def record_refusals_write(
+    items: Sequence[RefusalNew], keep: int, dropped: Mapping[str, int] | None
+) -> Statement | None:
+    """Refusals into each partner's ring, the ring trimmed to ``keep`` rows, and
+    ``counts.refused`` raised (None: nothing to record). The counts row's lock orders
+    nodes recording for one partner at once: each gets its own ordinals.
+
+    Raises:
+        InvalidValue: as :func:`~peer.store.checks.refusal_plan`.
+    """
+    plan = refusal_plan(items, keep, dropped)
+    if not plan:
+        return None
+
+    async def write(conn: Conn) -> None:
+        for partner, (added, rows) in sorted(plan.items()):
+            key = partner.encode()
+            cur = await conn.execute(
+                "INSERT INTO counts AS c (partner, refused) VALUES (%s, %s)"
+                " ON CONFLICT (sha256(partner)) DO UPDATE"
+                " SET refused = c.refused + excluded.refused RETURNING refused",
+                (key, added),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            total = int(row[0])
+            if rows:
+                await conn.execute(
+                    "INSERT INTO refusals (partner, n, jti, err, description, at)"
+                    " SELECT %s, %s + u.i, u.j, u.e, u.d, u.a FROM unnest("
+                    "%b::bytea[], %b::bytea[], %b::bytea[], %s::float8[]"
+                    ") WITH ORDINALITY AS u(j, e, d, a, i) ORDER BY u.i",
+                    (
+                        key,
+                        total - len(rows),
+                        [j.encode() for j, _, _, _ in rows],
+                        [e.encode() for _, e, _, _ in rows],
+                        [d.encode() for _, _, d, _ in rows],
+                        [a for _, _, _, a in rows],
+                    ),
+                )
+            await conn.execute(
+                "DELETE FROM refusals WHERE sha256(partner) = sha256(%s) AND n <= %s",
+                (key, total - keep),
+            )
 
     return write
 
@@ -423,24 +479,62 @@ def fetch_inbox_read(*, after_seq: int, limit: int) -> Statement:
     return read
 
 
-def failures_read(partner: str | None) -> Statement:
-    """Outbound SETs that ended in error, oldest first (all partners: None).
+def failures_read(
+    partner: str | None, *, since: float | None = None, limit: int | None = None
+) -> Statement:
+    """Outbound SETs that ended in error, oldest first (all partners: None); those
+    failed at or after ``since``; the newest ``limit``.
 
     Raises:
-        InvalidValue: a bad name.
+        InvalidValue: a bad name, time or count.
     """
-    query = "SELECT partner, jti, err, description, attempts FROM outbox WHERE state = 2"
-    args: tuple[bytes, ...] = ()
+    query = (
+        "SELECT seq, partner, jti, err, description, attempts, failed_at FROM outbox"
+        " WHERE state = 2"
+    )
+    args: list[Any] = []
     if partner is not None:
         query += " AND sha256(partner) = sha256(%s)"
-        args = (check_text(partner, "partner").encode(),)
-    query += " ORDER BY seq"
+        args.append(check_text(partner, "partner").encode())
+    if since is not None:
+        query += " AND failed_at >= %s"
+        args.append(check_time(since, "since"))
+    query += " ORDER BY seq DESC"
+    if limit is not None:
+        query += " LIMIT %s"
+        args.append(check_count(limit, "limit"))
 
     async def read(conn: Conn) -> list[FailureRow]:
+        cur = await conn.execute(f"SELECT * FROM ({query}) f ORDER BY seq", args)
+        return [
+            FailureRow(text_of(p), text_of(j), text_of(e) or "", text_of(d) or "", a, at or 0.0)
+            for _, p, j, e, d, a, at in await cur.fetchall()
+        ]
+
+    return read
+
+
+def refusals_read(*, since: float | None, partner: str | None) -> Statement:
+    """The refusals the rings hold, oldest first.
+
+    Raises:
+        InvalidValue: a bad name or time.
+    """
+    query = "SELECT seq, partner, jti, err, description, at FROM refusals WHERE true"
+    args: list[Any] = []
+    if partner is not None:
+        query += " AND sha256(partner) = sha256(%s)"
+        args.append(check_text(partner, "partner").encode())
+    if since is not None:
+        query += " AND at >= %s"
+        args.append(check_time(since, "since"))
+    query += " ORDER BY seq"
+
+    async def read(conn: Conn) -> list[RefusalRow]:
         cur = await conn.execute(query, args)
         return [
-            FailureRow(text_of(p), text_of(j), text_of(e) or "", text_of(d) or "", a)
-            for p, j, e, d, a in await cur.fetchall()
+            RefusalRow(seq, text_of(p), text_of(j), text_of(e), text_of(d), at)
+            for seq, p, j, e, d, at in await cur.fetchall()
         ]
 
     return read
@@ -451,7 +545,7 @@ async def stats_read(conn: Conn) -> dict[str, PartnerCounts]:
     per partner) and the partial index of in-flight rows."""
     cur = await conn.execute(
         "SELECT c.partner, c.pending, c.inflight, c.acked, c.failed, c.received,"
-        " coalesce(f.most, 0), f.soonest FROM counts c LEFT JOIN ("
+        " coalesce(f.most, 0), f.soonest, c.unhandled, c.refused FROM counts c LEFT JOIN ("
         "  SELECT partner, max(attempts) AS most, min(next_attempt_at) AS soonest"
         "  FROM outbox WHERE state = 0 AND attempts > 0 GROUP BY partner"
         " ) f ON f.partner = c.partner"

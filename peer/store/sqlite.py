@@ -27,7 +27,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
@@ -44,14 +44,18 @@ from .base import (
     OutboundNew,
     OutboundRow,
     PartnerCounts,
+    RefusalNew,
+    RefusalRow,
 )
 from .checks import (
     answers_owed,
     check_count,
     check_text,
+    check_time,
     decode_claims,
     inbound_rows,
     outbound_rows,
+    refusal_plan,
 )
 from .plan import plan_effects
 from .sqlite_schema import connect, migrate_file
@@ -211,7 +215,8 @@ class SQLiteStore:
         key = plan.partner
         sent = [(a, r, key, jti) for jti, (a, r) in plan.sent.items()]
         acked = [(key, jti) for jti in plan.acked]
-        failed = [(e, d, key, jti) for jti, (e, d) in plan.failed.items()]
+        now = time.time()
+        failed = [(e, d, now, key, jti) for jti, (e, d) in plan.failed.items()]
         paid = [(key, jti) for jti in plan.paid]
 
         def write(conn: sqlite3.Connection) -> None:
@@ -225,7 +230,7 @@ class SQLiteStore:
                 "UPDATE outbox SET state = 1 WHERE partner = ? AND jti = ? AND state = 0", acked
             )
             conn.executemany(
-                "UPDATE outbox SET state = 2, err = ?, description = ?"
+                "UPDATE outbox SET state = 2, err = ?, description = ?, failed_at = ?"
                 " WHERE partner = ? AND jti = ? AND state = 0",
                 failed,
             )
@@ -305,20 +310,84 @@ class SQLiteStore:
 
     # -- status --------------------------------------------------------------------
 
-    async def failures(self, partner: str | None = None) -> list[FailureRow]:
+    async def failures(
+        self,
+        partner: str | None = None,
+        *,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[FailureRow]:
+        query = (
+            "SELECT seq, partner, jti, err, description, attempts, failed_at FROM outbox"
+            " WHERE state = 2"
+        )
+        args: list[Any] = []
         if partner is not None:
-            check_text(partner, "partner")
+            query += " AND partner = ?"
+            args.append(check_text(partner, "partner"))
+        if since is not None:
+            query += " AND failed_at >= ?"
+            args.append(check_time(since, "since"))
+        query += " ORDER BY seq DESC LIMIT ?"
+        args.append(-1 if limit is None else check_count(limit, "limit"))
 
         def read(conn: sqlite3.Connection) -> list[FailureRow]:
-            cursor = conn.execute(
-                "SELECT partner, jti, err, description, attempts FROM outbox"
-                " WHERE state = 2 ORDER BY seq"
-            )
+            rows = conn.execute(f"SELECT * FROM ({query}) ORDER BY seq", args).fetchall()
             return [
-                FailureRow(p, j, e or "", d or "", a)
-                for p, j, e, d, a in cursor
-                if partner is None or p == partner
+                FailureRow(p, j, e or "", d or "", a, at or 0.0) for _, p, j, e, d, a, at in rows
             ]
+
+        return await self._read(read)
+
+    async def record_refusals(
+        self,
+        items: Sequence[RefusalNew],
+        keep: int,
+        *,
+        dropped: Mapping[str, int] | None = None,
+    ) -> None:
+        plan = refusal_plan(items, keep, dropped)
+        if not plan:
+            return
+
+        def write(conn: sqlite3.Connection) -> None:
+            for partner, (added, rows) in plan.items():
+                # The partner's refusals ever, this batch included: the ordinal of its
+                # newest row; the ring keeps the ordinals above total - keep.
+                (total,) = conn.execute(
+                    "INSERT INTO counts (partner, refused) VALUES (?, ?)"
+                    " ON CONFLICT (partner) DO UPDATE SET refused = refused + excluded.refused"
+                    " RETURNING refused",
+                    (partner, added),
+                ).fetchone()
+                first = total - len(rows)
+                conn.executemany(
+                    "INSERT INTO refusals (partner, n, jti, err, description, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(partner, first + i, *row) for i, row in enumerate(rows, 1)],
+                )
+                conn.execute(
+                    "DELETE FROM refusals WHERE partner = ? AND n <= ?", (partner, total - keep)
+                )
+
+        # NORMAL: a record of what we refused is no promise to anyone.
+        await self._write(write, durable=False)
+
+    async def refusals(
+        self, *, since: float | None = None, partner: str | None = None
+    ) -> list[RefusalRow]:
+        query = "SELECT seq, partner, jti, err, description, at FROM refusals WHERE true"
+        args: list[Any] = []
+        if partner is not None:
+            query += " AND partner = ?"
+            args.append(check_text(partner, "partner"))
+        if since is not None:
+            query += " AND at >= ?"
+            args.append(check_time(since, "since"))
+        query += " ORDER BY seq"
+
+        def read(conn: sqlite3.Connection) -> list[RefusalRow]:
+            return [RefusalRow(*row) for row in conn.execute(query, args)]
 
         return await self._read(read)
 
@@ -343,10 +412,20 @@ class SQLiteStore:
             }
             return {
                 partner: PartnerCounts(
-                    pending, flying, acked, failed, received, *inflight.get(partner, (0, None))
+                    pending,
+                    flying,
+                    acked,
+                    failed,
+                    received,
+                    *inflight.get(partner, (0, None)),
+                    unhandled,
+                    refused,
                 )
-                for partner, pending, flying, acked, failed, received in conn.execute(
-                    "SELECT partner, pending, inflight, acked, failed, received FROM counts"
+                for partner, pending, flying, acked, failed, received, unhandled, refused in (
+                    conn.execute(
+                        "SELECT partner, pending, inflight, acked, failed, received,"
+                        " unhandled, refused FROM counts"
+                    )
                 )
             }
 

@@ -132,6 +132,45 @@ CREATE TABLE outbox_leases (
     until REAL NOT NULL
 );
 """,
+    # Failures in both directions. ``refusals``: the partner's SETs we refused, a ring
+    # per partner (``n`` numbers a partner's refusals; record_refusals deletes those
+    # ``keep`` or more behind the newest, through the index). ``outbox.failed_at``:
+    # when an outbound SET failed (NULL for rows that failed before). ``counts``
+    # gains ``refused`` (refusals ever) and ``unhandled`` (inbox rows not done, kept
+    # by the inbox triggers, now remade to count it too).
+    4: """
+CREATE TABLE refusals (
+    seq INTEGER PRIMARY KEY,
+    partner TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    jti TEXT NOT NULL,
+    err TEXT NOT NULL,
+    description TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX refusals_ring ON refusals (partner, n);
+ALTER TABLE outbox ADD COLUMN failed_at REAL;
+ALTER TABLE counts ADD COLUMN unhandled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE counts ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+UPDATE counts SET unhandled = (
+    SELECT COUNT(*) FROM inbox WHERE inbox.partner = counts.partner AND done = 0);
+DROP TRIGGER inbox_counts_insert;
+DROP TRIGGER inbox_counts_delete;
+CREATE TRIGGER inbox_counts_insert AFTER INSERT ON inbox BEGIN
+    INSERT INTO counts (partner, received, unhandled) VALUES (NEW.partner, 1, NEW.done = 0)
+    ON CONFLICT (partner) DO UPDATE SET
+        received = received + 1, unhandled = unhandled + excluded.unhandled;
+END;
+CREATE TRIGGER inbox_counts_done AFTER UPDATE OF done ON inbox
+WHEN (OLD.done = 0) != (NEW.done = 0) BEGIN
+    UPDATE counts SET unhandled = unhandled + (NEW.done = 0) - (OLD.done = 0)
+    WHERE partner = NEW.partner;
+END;
+CREATE TRIGGER inbox_counts_delete AFTER DELETE ON inbox BEGIN
+    UPDATE counts SET received = received - 1, unhandled = unhandled - (OLD.done = 0)
+    WHERE partner = OLD.partner;
+END;
+""",
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 

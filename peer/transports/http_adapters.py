@@ -61,7 +61,7 @@ def adapter_handlers(
             try:
                 jti = unverified_jti(token)
             except SETRejected as exc:
-                link.count_rejected(exc.err)
+                link.count_rejected(exc.err, exc.description)
                 return _set_error(SetErr(exc.err, exc.description))
             verdict = (await link.accept_sets({jti: token}, owe=False))[jti]
         except WireError as exc:

@@ -7,6 +7,7 @@ runs in its own process (tests/hostile/flooder.py), node ``b`` in another.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -63,6 +64,15 @@ async def test_refused_sets_bounded_when_answers_are_not_read(tmp_path: Path) ->
         assert logged < 64 * 1024
         assert peak - rss0 < 150 * MB
         assert busy < 3 * quiet + seconds(0.5)
+        # Every refusal counted, only the ring (failures_kept, 1,000) kept.
+        conn = sqlite3.connect(node.folder / "b.db")
+        try:
+            (kept,) = conn.execute("SELECT count(*) FROM refusals WHERE partner = 'a'").fetchone()
+            (refused,) = conn.execute("SELECT refused FROM counts WHERE partner = 'a'").fetchone()
+        finally:
+            conn.close()
+        print(f"refused {refused:,} SETs, {kept:,} kept")
+        assert refused > 1000 and kept == 1000
 
 
 async def test_empty_frames_flood(tmp_path: Path) -> None:

@@ -59,7 +59,10 @@ async def test_sets_reach_the_partner_once_and_are_acked(tmp_path: Path) -> None
             "acked": 250,
             "failed": 0,
             "received": 0,
+            "unhandled": 0,
+            "refused": 0,
         }
+        assert b.link.stats()["unhandled"] == 250  # received, the application not told
 
 
 async def test_sets_and_acks_share_frames_both_ways(tmp_path: Path) -> None:

@@ -178,7 +178,9 @@ class TestApply:
         await store.apply("b", [Failed("j1", "invalid_issuer", "wrong iss"), Acked("j2")])
         await store.apply("b", [Acked("j1")])  # a late ack does not undo the failure
         assert await jtis(store, "b") == []
-        assert await store.failures() == [FailureRow("b", "j1", "invalid_issuer", "wrong iss", 3)]
+        (failure,) = await store.failures()
+        assert failure == FailureRow("b", "j1", "invalid_issuer", "wrong iss", 3, failure.at)
+        assert failure.at > 0
 
     async def test_effects_are_scoped_to_the_partner(self, store: Store) -> None:
         """An ack from c for a jti we sent to b changes nothing; unknown jtis are ignored."""
@@ -302,10 +304,11 @@ class TestStatus:
             received=2,
             max_attempts=3,
             next_attempt_at=20.0,
+            unhandled=2,
         )
-        assert stats["c"] == PartnerCounts(received=1)
+        assert stats["c"] == PartnerCounts(received=1, unhandled=1)
         await store.apply("b", [Acked("0"), Acked("1")])
-        assert (await store.stats())["b"] == PartnerCounts(2, 0, 3, 1, 2, 0, None)
+        assert (await store.stats())["b"] == PartnerCounts(2, 0, 3, 1, 2, 0, None, 2, 0)
 
     async def test_sessions_recorded(self, store: Store) -> None:
         """The last recorded session state per partner."""
@@ -341,7 +344,8 @@ class TestLifecycle:
                 ("1", 2, 42.0),
                 ("2", 0, None),
             ]
-            assert await store.failures() == [FailureRow("b", "3", "invalid_key", "kid", 0)]
+            (failure,) = await store.failures()
+            assert failure == FailureRow("b", "3", "invalid_key", "kid", 0, failure.at)
             assert await store.acks_due("b") == [Answer("i1")]
             assert [r.jti for r in await store.fetch_inbox(after_seq=0, limit=10)] == ["i2"]
             assert await store.stats() == stats
@@ -425,7 +429,8 @@ class TestHostileInput:
         """Unicode, NUL, quotes and SQL in every text field come back unchanged."""
         await store.enqueue([OutboundNew(text, text, text + "tok")])
         await store.apply(text, [Sent(text, 1, 1.0), Failed(text, text, text)])
-        assert await store.failures(text) == [FailureRow(text, text, text, text, 1)]
+        (failure,) = await store.failures(text)
+        assert failure == FailureRow(text, text, text, text, 1, failure.at)
         fresh = await store.accept_inbound(
             text, [InboundNew(text, text, text, {text: text})], [Answer(text, text, text)]
         )

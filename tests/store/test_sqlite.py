@@ -7,6 +7,7 @@ returned, and a child playing ``setpeer send`` while this process watches.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -26,7 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from peer.errors import StoreError
 from peer.protocol.effects import Acked, AcksSent, Effect, Failed, Sent
 from peer.store import migrate, open_store, sqlite_path
-from peer.store.base import SCHEMA_VERSION, Answer, InboundNew, OutboundNew, Store
+from peer.store.base import SCHEMA_VERSION, Answer, InboundNew, OutboundNew, RefusalNew, Store
 from peer.store.memory import MemoryStore
 from peer.store.sqlite import SQLiteStore
 from peer.store.sqlite_schema import STEPS
@@ -43,19 +44,21 @@ def recount(db: Path) -> dict[str, tuple[int, ...]]:
     """Counts straight from the rows, to compare with the trigger-kept table."""
     conn = sqlite3.connect(db)
     try:
-        counts = {p: (*row, 0) for p, *row in conn.execute(RECOUNT)}
-        for partner, received in conn.execute(
-            "SELECT partner, COUNT(*) FROM inbox GROUP BY partner"
+        counts = {p: (*row, 0, 0) for p, *row in conn.execute(RECOUNT)}
+        for partner, received, unhandled in conn.execute(
+            "SELECT partner, COUNT(*), SUM(done = 0) FROM inbox GROUP BY partner"
         ):
-            counts[partner] = (*counts.get(partner, (0, 0, 0, 0))[:4], received)
+            counts[partner] = (*counts.get(partner, (0, 0, 0, 0))[:4], received, unhandled)
         kept = {
             p: tuple(row)
             for p, *row in conn.execute(
-                "SELECT partner, pending, inflight, acked, failed, received FROM counts"
+                "SELECT partner, pending, inflight, acked, failed, received, unhandled FROM counts"
             )
         }
+        for partner, row in kept.items():  # a partner with refusals only
+            counts.setdefault(partner, (0,) * len(row))
         assert kept == counts
-        return kept
+        return {p: row[:5] for p, row in kept.items()}
     finally:
         conn.close()
 
@@ -418,6 +421,7 @@ OPS = st.lists(
             st.lists(st.tuples(JTIS, st.booleans()), max_size=3),
         ),
         st.tuples(st.just("done"), st.lists(st.integers(1, 10), max_size=3)),
+        st.tuples(st.just("refused"), PARTNERS, st.lists(JTIS, max_size=4), st.integers(1, 3)),
     ),
     max_size=25,
 )
@@ -447,6 +451,10 @@ async def _run(store: Store, op: tuple[Any, ...]) -> object:
         elif kind == "done":
             await store.mark_done(op[1])
             return None
+        elif kind == "refused":
+            refusals = [RefusalNew(op[1], j, "invalid_key", "d", 1.0) for j in op[2]]
+            await store.record_refusals(refusals, op[3])
+            return None
         await store.apply(op[1], effects)
         return None
     except StoreError as exc:
@@ -456,7 +464,8 @@ async def _run(store: Store, op: tuple[Any, ...]) -> object:
 async def _observe(store: Store) -> object:
     return (
         [await store.load_outbound(p, limit=100) for p in ("a", "b")],
-        await store.failures(),
+        [dataclasses.replace(f, at=0.0) for f in await store.failures()],  # clocks differ
+        await store.refusals(),
         await store.stats(),
         [sorted(await store.acks_due(p), key=lambda a: a.jti) for p in ("a", "b")],
         await store.fetch_inbox(after_seq=0, limit=100),
