@@ -30,6 +30,7 @@ from .errors import (
     NodeUnavailable,
     NotAuthorized,
     PeerError,
+    SETRejected,
     SETTooLarge,
     StoreError,
     UnknownPartner,
@@ -148,7 +149,8 @@ class Client:
     async def forward(self, partner: str, token: str) -> str:
         """Have the node queue a SET signed elsewhere for ``partner``; its jti.
 
-        Raises as :meth:`publish` does.
+        Raises as :meth:`publish` does; SETRejected when ``token`` is no SET whose
+        jti could be read.
         """
         answer = await self._call("POST", "/v1/forward", body={"to": partner, "set": token})
         return str(answer["jti"])
@@ -272,7 +274,7 @@ class Client:
         raise _error(response)
 
 
-def _error(response: httpx.Response) -> PeerError | ValueError:
+def _error(response: httpx.Response) -> Exception:
     """The exception an error answer stands for (docs/local-interface.md)."""
     try:
         body = response.json()
@@ -297,6 +299,8 @@ def _error(response: httpx.Response) -> PeerError | ValueError:
         )
     if status == 503:
         return StoreError(text)
+    if status == 400 and error == "invalid_set":
+        return SETRejected(str(body.get("err", "invalid_request")), text)
     if status == 400:
         return ValueError(text)
     return PeerError(f"{status} {error or response.reason_phrase}: {text}")

@@ -52,6 +52,7 @@ def write_config(
     extra_partner: str = "",
     listen: str = "127.0.0.1:0",
     app: str | None = None,
+    app_token_sha256: str | None = None,
 ) -> PeerConfig:
     """Write ``me``'s TOML config with ``other`` as its one partner and load it.
 
@@ -59,6 +60,8 @@ def write_config(
     nodes of a pair share one folder, and each needs a socket of its own.
     """
     app_line = f'listen = "{app or f"unix:{me.name}.sock"}"\n'
+    if app_token_sha256 is not None:
+        app_line += f'token_sha256 = "{app_token_sha256}"\n'
 
     dial = f'endpoint = "{endpoint}"\ninitiate = true\n' if endpoint else "initiate = false\n"
     limit_lines = "".join(f"{k} = {v}\n" for k, v in (limits or {}).items())

@@ -29,7 +29,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import Backpressure, DuplicateJti, SETTooLarge, StoreError, UnknownPartner
+from ..errors import (
+    Backpressure,
+    DuplicateJti,
+    SETRejected,
+    SETTooLarge,
+    StoreError,
+    UnknownPartner,
+)
 from ..server.http_guard import mark_authenticated
 from ..server.middleware import GuardMiddleware
 from .inputs import (
@@ -86,6 +93,8 @@ def refusal(exc: Exception) -> Refused | None:
         return Refused(429, "backpressure", str(exc), {"retry-after": "1"}, more)
     if isinstance(exc, StoreError):
         return Refused(503, "store_unavailable", str(exc), {"retry-after": "1"})
+    if isinstance(exc, SETRejected):  # forward: not a SET we could read
+        return Refused(400, "invalid_set", exc.description, more={"err": exc.err})
     if isinstance(exc, ValueError):
         return Refused(400, "invalid_request", str(exc))
     return None
@@ -118,7 +127,8 @@ def create_local_app(node: LocalNode, *, closing: anyio.Event) -> Starlette:
             except Exception as exc:
                 refused = refusal(exc)
                 if refused is None:
-                    raise
+                    log.exception("%s %s failed", request.method, request.url.path)
+                    refused = Refused(500, "internal_error", "the node failed (see its log)")
                 if refused.status >= 500 or refused.status == 401:
                     log.warning(
                         "%s %s refused: %s %s",
@@ -236,7 +246,7 @@ def _check_bearer(request: Request, digest: bytes) -> None:
         raise Refused(
             401,
             "unauthorized",
-            "a bearer token is required ([peer.app] token_sha256)",
+            "the token is missing or wrong ([peer.app] token_sha256)",
             {"www-authenticate": 'Bearer realm="setpeer"'},
         )
 
