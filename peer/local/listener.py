@@ -57,19 +57,22 @@ class LocalListener:
             idle_timeout=limits.idle_timeout,
         )
         app = create_local_app(self.node, closing=self._closing)
-        common = {
-            "max_frame_bytes": limits.max_frame_bytes,
-            "idle_timeout": limits.idle_timeout,
-            "guard": guard,
-        }
         path = config.app_socket
         if path is not None:
             self._unix = bind_unix(path)
-            self._server = HTTPServer(app, sock=self._unix.socket, **common)  # type: ignore[arg-type]
+            host, port, sock = "127.0.0.1", 0, self._unix.socket
         else:
-            host, _, port = listen.rpartition(":")
-            host = host.removeprefix("[").removesuffix("]")
-            self._server = HTTPServer(app, host=host, port=int(port), **common)  # type: ignore[arg-type]
+            host, _, port_text = listen.rpartition(":")
+            host, port, sock = host.removeprefix("[").removesuffix("]"), int(port_text), None
+        self._server = HTTPServer(
+            app,
+            host=host,
+            port=port,
+            sock=sock,
+            max_frame_bytes=limits.max_frame_bytes,
+            idle_timeout=limits.idle_timeout,
+            guard=guard,
+        )
         try:
             url = await tg.start(self._server.serve)
         except BaseException:
