@@ -17,6 +17,8 @@ from .errors import (
     Backpressure,
     ConfigError,
     DuplicateJti,
+    NodeUnavailable,
+    NotAuthorized,
     PeerError,
     SETTooLarge,
     StoreError,
@@ -25,16 +27,23 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .client import Client
     from .config import Limits, Partner, PeerConfig, load_config
+    from .facade import Facade
     from .link import Failure, PartnerStats
-    from .node import Peer, Received
+    from .node import Peer
+    from .received import Received
 
 __all__ = [
     "Backpressure",
+    "Client",
     "ConfigError",
     "DuplicateJti",
+    "Facade",
     "Failure",
     "Limits",
+    "NodeUnavailable",
+    "NotAuthorized",
     "Partner",
     "Peer",
     "PeerConfig",
@@ -49,8 +58,10 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Client": "client",
+    "Facade": "facade",
     "Peer": "node",
-    "Received": "node",
+    "Received": "received",
     "Failure": "link",
     "PartnerStats": "link",
     "Limits": "config",

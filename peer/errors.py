@@ -16,6 +16,8 @@
     │   └── Overloaded         over a session, rate or inbox limit:     429 / 1013
     │                          retry later (.retry_after); nothing taken
     ├── Backpressure           publish refused: the partner's outbox is full
+    ├── NotAuthorized          the node's local interface refused the Client's token
+    ├── NodeUnavailable        the node's local interface did not answer the Client
     ├── SETRejected            one SET is invalid: .err is its RFC 8935 code (setErrs entry)
     ├── SETTooLarge            also ValueError: a SET over the partner's max_set_bytes
     ├── TransportError         network trouble talking to a partner
@@ -44,6 +46,8 @@ __all__ = [
     "DuplicateJti",
     "FrameTooLarge",
     "MalformedFrame",
+    "NodeUnavailable",
+    "NotAuthorized",
     "Overloaded",
     "PeerError",
     "ProtocolError",
@@ -260,11 +264,13 @@ class SETTooLarge(PeerError, ValueError):
     it.
 
     Attributes:
+        partner: the partner's name.
         size: the compact SET's length in bytes.
         limit: the partner's ``max_set_bytes``.
     """
 
     def __init__(self, partner: str, size: int, limit: int) -> None:
+        self.partner = partner
         self.size = size
         self.limit = limit
         super().__init__(
@@ -300,3 +306,13 @@ class WebhookConfigured(PeerError):
     """Received SETs were asked for by pulling (``Peer.receive()``) while the node
     delivers them to a webhook (``[peer.app] deliver``): one consumer, not two
     racing for each SET. A fact of the configuration, not a passing state."""
+
+
+class NotAuthorized(PeerError):
+    """:class:`peer.Client`: the node's local interface refused the token (401): none
+    given, or not the one whose SHA-256 is ``[peer.app] token_sha256``."""
+
+
+class NodeUnavailable(PeerError):
+    """:class:`peer.Client`: the node's local interface did not answer — the node is
+    not running (or restarting), or the socket path or address is wrong."""

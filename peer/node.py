@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import functools
 import logging
 import math
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,49 +26,34 @@ import anyio
 
 from .config import PeerConfig
 from .errors import PeerError, StoreError, UnknownPartner, WebhookConfigured
-from .link import Failure, Link, PartnerStats, build_links
+from .facade import Failures, Stats
+from .link import Link, build_links
 from .link.leases import TAKEOVER_POLL
+from .local.listener import LocalListener
+from .local.status import read_status, status_json
 from .local.webhook import Webhook, build_webhook
 from .local.webhook_health import WebhookState
 from .logs import install_redaction
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, NodeMetrics
 from .publisher import Publisher, check_size
+from .received import Received
 from .server.app import create_app, create_metrics_app, metrics_on_partner_listener
 from .server.guards import ConnectionGuard
 from .server.serve import HTTPServer, server_ssl_options
 from .signal import Signal
 from .store import open_store
-from .store.base import Store, shared_store
+from .store.base import InboxRow, Store, shared_store
 from .tokens.keys import load_private_jwks, public_jwks
 from .tokens.sign import Signer
 from .tokens.verify import unverified_jti
 
 __all__ = ["Peer", "Received"]
 
+MAX_HANDED_OUT = 1_000_000
+"""Inbox rows handed out through the local interface whose partner is remembered
+(so ``done`` frees the partner's ``max_pending``); beyond it, no more are noted."""
+
 log = logging.getLogger("setpeer.node")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Received:
-    """A verified SET from a partner, as the application sees it.
-
-    Call :meth:`done` once it is handled: until then a restart hands it out again
-    (locally — it never travels the wire twice).
-    """
-
-    partner: str
-    jti: str
-    claims: Mapping[str, Any]
-    token: str
-    seq: int
-    _store: Store = dataclasses.field(repr=False)
-    _handled: Callable[[], None] | None = dataclasses.field(default=None, repr=False)
-
-    async def done(self) -> None:
-        """Mark handled: never handed to the application again."""
-        await self._store.mark_done([self.seq])
-        if self._handled is not None:
-            self._handled()  # the partner's inbox backlog shrinks (max_pending)
 
 
 class Peer:
@@ -98,6 +83,9 @@ class Peer:
         self._server: HTTPServer | None = None
         self._metrics_server: HTTPServer | None = None
         self.metrics_url: str | None = None  # the [peer.metrics] listener, if any
+        self._app: LocalListener | None = None
+        self.app_url: str | None = None  # the [peer.app] listener, if any
+        self._handed_out: dict[int, str] = {}  # inbox seq -> partner, through the interface
         self._private_jwks: Any = None
         self._unready: str | None = None  # why /readyz last said 503 (logged once)
         self._webhook: Webhook | None = None  # [peer.app] deliver
@@ -108,6 +96,9 @@ class Peer:
         try:
             await self._start()
         except BaseException:
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel()  # the servers started so far
+                self._tg = None
             await self._stack.aclose()
             raise
         return self
@@ -151,6 +142,7 @@ class Peer:
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self.url = await self._tg.start(self._server.serve)
         await self._serve_metrics()
+        await self._serve_app()
         for link in self.links.values():
             self._tg.start_soon(link.run)
             self._tg.start_soon(self._dial, link)
@@ -218,6 +210,7 @@ class Peer:
             await self._stack.aclose()
             return
         with anyio.CancelScope(shield=True):
+            await self._stop_app()
             for link in self.links.values():
                 link.closing = True
                 link.outbound_ready.set()
@@ -271,6 +264,20 @@ class Peer:
         )
         assert self._tg is not None
         self.metrics_url = await self._tg.start(self._metrics_server.serve)
+
+    async def _serve_app(self) -> None:
+        """The local application interface, when ``[peer.app] listen`` says so."""
+        if self.config.app.listen is None:
+            return
+        assert self._tg is not None
+        self._app = LocalListener(self)
+        self._stack.push_async_callback(self._stop_app)  # a start that fails later
+        self.app_url = await self._app.start(self._tg)
+
+    async def _stop_app(self) -> None:
+        """Stop the local interface first: no new publish while the node winds down."""
+        if self._app is not None:
+            await self._app.stop()
 
     # -- facade --------------------------------------------------------------------
 
@@ -370,22 +377,33 @@ class Peer:
                 continue
             for row in rows:
                 after = row.seq
-                link = self.links.get(row.partner)
-                handled = None if link is None else link.inbound.handled
-                yield Received(row.partner, row.jti, row.claims, row.token, row.seq, store, handled)
+                done = functools.partial(self._done_one, row.seq, row.partner)
+                yield Received(row.partner, row.jti, row.claims, row.token, row.seq, done)
 
-    def failures(self) -> list[Failure]:
+    async def _done_one(self, seq: int, partner: str) -> None:
+        await self._require_store().mark_done([seq])
+        link = self.links.get(partner)
+        if link is not None:
+            link.inbound.handled()  # the partner's inbox backlog shrinks (max_pending)
+
+    def failures(self) -> Failures:
         """Failures of both directions, every partner's, oldest first (by ``at``):
         our SETs a partner rejected or that ran out of attempts (``outbound``), and
         the partners' SETs we refused (``inbound``); the newest ``failures_kept``
-        per partner."""
-        failures = [failure for link in self.links.values() for failure in link.failures]
-        return sorted(failures, key=lambda failure: failure.at)
+        per partner.
 
-    def stats(self) -> dict[str, PartnerStats]:
+        A list; ``await node.failures()`` works too (as with :class:`peer.Client`).
+        """
+        failures = [failure for link in self.links.values() for failure in link.failures]
+        return Failures(sorted(failures, key=lambda failure: failure.at))
+
+    def stats(self) -> Stats:
         """Per partner: session, pending, inflight, acked, failed, received,
-        unhandled (received, not yet done) and refused (the partner's SETs we refused)."""
-        return {name: link.stats() for name, link in self.links.items()}
+        unhandled (received, not yet done) and refused (the partner's SETs we refused).
+
+        A dict; ``await node.stats()`` works too (as with :class:`peer.Client`).
+        """
+        return Stats((name, link.stats()) for name, link in self.links.items())
 
     def webhook_state(self) -> WebhookState | None:
         """The webhook's state (docs/webhook.md): ``up``, ``retrying`` or ``down``
@@ -424,6 +442,34 @@ class Peer:
                     await woken.wait()
         pending = {n: s for n, s in self.stats().items() if s["pending"] or s["inflight"]}
         raise PeerError(f"flush timed out after {timeout}s; still pending: {pending}")
+
+    # -- for the local interface (peer.local.port.LocalNode) ---------------------------
+
+    async def inbox(self, *, after: int, limit: int) -> list[InboxRow]:
+        """Received SETs not yet done with ``seq > after``, in inbox order; each one's
+        partner is noted so :meth:`mark_done` frees its ``max_pending``."""
+        rows = await self._require_store().fetch_inbox(after_seq=after, limit=limit)
+        for row in rows:
+            if len(self._handed_out) < MAX_HANDED_OUT:
+                self._handed_out[row.seq] = row.partner
+        return rows
+
+    def inbox_changed(self) -> anyio.Event:
+        """Set once a SET is stored after this call."""
+        return self._inbox.snapshot()
+
+    async def mark_done(self, seqs: Sequence[int]) -> None:
+        """These inbox rows are handled; idempotent (a partner's backlog shrinks once)."""
+        await self._require_store().mark_done(seqs)
+        for seq in seqs:
+            partner = self._handed_out.pop(seq, None)
+            link = None if partner is None else self.links.get(partner)
+            if link is not None:
+                link.inbound.handled()
+
+    async def status(self) -> dict[str, Any]:
+        """What ``setpeer status --json`` prints, from this node's store."""
+        return status_json(await read_status(self.config, self._require_store()))
 
     def render_metrics(self) -> tuple[bytes, str]:
         """``GET /metrics``: this node's metrics in the Prometheus text format."""

@@ -51,8 +51,18 @@ def write_config(
     limits: dict[str, float] | None = None,
     extra_partner: str = "",
     listen: str = "127.0.0.1:0",
+    app: str | None = None,
+    app_token_sha256: str | None = None,
 ) -> PeerConfig:
-    """Write ``me``'s TOML config with ``other`` as its one partner and load it."""
+    """Write ``me``'s TOML config with ``other`` as its one partner and load it.
+
+    The local interface listens on ``app``, by default ``unix:<name>.sock``: the two
+    nodes of a pair share one folder, and each needs a socket of its own.
+    """
+    app_line = f'listen = "{app or f"unix:{me.name}.sock"}"\n'
+    if app_token_sha256 is not None:
+        app_line += f'token_sha256 = "{app_token_sha256}"\n'
+
     dial = f'endpoint = "{endpoint}"\ninitiate = true\n' if endpoint else "initiate = false\n"
     limit_lines = "".join(f"{k} = {v}\n" for k, v in (limits or {}).items())
     text = f"""
@@ -63,6 +73,8 @@ store = "{store or f"sqlite:///{me.name}.db"}"
 signing_keys = "{me.name}.jwks.json"
 allow_insecure_loopback = true
 
+[peer.app]
+{app_line}
 [peer.limits]
 {limit_lines}
 [[partners]]

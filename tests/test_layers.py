@@ -27,11 +27,11 @@ LAYERS: Sequence[tuple[str, Sequence[tuple[str, ...]]]] = [
     ("protocol", [("peer.protocol.*",)]),
     ("tokens | config | store", [("peer.tokens.*",), ("peer.config.*",), ("peer.store.*",)]),
     ("auth", [("peer.auth.*",)]),
-    ("link", [("peer.link.*", "peer.publisher")]),
+    ("link", [("peer.link.*", "peer.publisher", "peer.received")]),
     ("transports", [("peer.transports.*",)]),
     ("server", [("peer.server.*",)]),
     ("local", [("peer.local.*",)]),
-    ("node", [("peer.node", "peer.metrics", "peer.client")]),
+    ("node", [("peer.node", "peer.metrics", "peer.client", "peer.facade")]),
     ("commands", [("peer.commands.*", "peer.cli", "peer.__main__", "peer")]),
 ]
 

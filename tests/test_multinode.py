@@ -174,7 +174,9 @@ async def test_takeover_after_sigkill_delivers_every_set_once(
         nodes = []
         for name in ("x1", "x2"):
             path = tmp_path / f"{name}.toml"
-            path.write_text((tmp_path / "x.toml").read_text())
+            # One config, two processes: each its own local interface socket.
+            text = (tmp_path / "x.toml").read_text()
+            path.write_text(text.replace('"unix:x.sock"', f'"unix:{name}.sock"'))
             nodes.append(Node(path))
         try:
             async with anyio.create_task_group() as tg:

@@ -18,10 +18,14 @@ import peer.errors
 # Removing a name breaks applications: it fails here. Adding one: add it here too.
 PEER_ALL = [
     "Backpressure",
+    "Client",
     "ConfigError",
     "DuplicateJti",
+    "Facade",
     "Failure",
     "Limits",
+    "NodeUnavailable",
+    "NotAuthorized",
     "Partner",
     "PartnerStats",
     "Peer",
@@ -36,7 +40,7 @@ PEER_ALL = [
 ]
 
 # The classes whose public methods make up the facade.
-FACADE = ("Peer", "Received")
+FACADE = ("Peer", "Client", "Received")
 
 _SECTION = re.compile(r"^(?P<indent>\s*)Raises:\s*$")
 _ENTRY = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*):")

@@ -9,6 +9,7 @@ leaves its SETs unleased, and a node that has one sends them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import psycopg
 import pytest
 
 from peer import Peer
+from peer.config import AppConfig
 from tests.peers import SESSION_REVOKED, make_pair, write_config
 from tests.store.conftest import _pg_schemas, pg_schema_url  # noqa: F401 (fixtures)
 from tests.timing import MS, seconds
@@ -68,7 +70,9 @@ async def test_each_node_sends_what_it_publishes(tmp_path: Path, store_url: str)
     async with Peer(write_config(b_files, a_files, limits=LIMITS)) as b:
         endpoint = b.url.replace("http://", "ws://") + "/pushpull"
         config = write_config(a_files, b_files, endpoint=endpoint, store=store_url, limits=LIMITS)
-        async with Peer(config) as a1, Peer(config) as a2, anyio.create_task_group() as tg:
+        # Two nodes of one config on one host: each its own local interface socket.
+        other = dataclasses.replace(config, app=AppConfig(listen="unix:a2.sock"))
+        async with Peer(config) as a1, Peer(other) as a2, anyio.create_task_group() as tg:
             tg.start_soon(consume, b, received)
             await wait_for_session(a1)
             await wait_for_session(a2)
@@ -112,7 +116,9 @@ async def test_a_node_without_a_session_leaves_its_sets_to_one_with(
         good = write_config(a_files, b_files, endpoint=endpoint, store=store_url, limits=LIMITS)
         with socketless_port() as port:
             dead = f"ws://127.0.0.1:{port}/pushpull"
-            bad = write_config(a_files, b_files, endpoint=dead, store=store_url, limits=LIMITS)
+            bad = write_config(
+                a_files, b_files, endpoint=dead, store=store_url, limits=LIMITS, app="unix:a2.sock"
+            )
             async with Peer(good) as a1, Peer(bad) as a2, anyio.create_task_group() as tg:
                 tg.start_soon(consume, b, received)
                 await wait_for_session(a1)

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 
 from ..config import PeerConfig
+from ..errors import PeerError
 from ..logs import configure_logging
 from ..node import Peer
 from ._common import add_config_argument, load_or_exit, warn_readable
@@ -46,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     warn_readable(config, logging.getLogger("setpeer"))
     try:
         anyio.run(_serve, config)
-    except OSError as exc:
+    except (OSError, PeerError) as exc:
         print(f"setpeer run: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -13,21 +13,11 @@ import anyio
 
 from ..config import PeerConfig
 from ..errors import PeerError
+from ..local.status import COLUMNS, read_status, status_json
 from ..store import open_store
 from ._common import add_config_argument, load_or_exit
 
 __all__ = ["add_parser", "main"]
-
-COLUMNS = (
-    "session",
-    "pending",
-    "inflight",
-    "acked",
-    "failed",
-    "received",
-    "unhandled",
-    "refused",
-)
 
 
 def add_parser(subparsers: Any, name: str) -> None:
@@ -43,21 +33,9 @@ async def collect(config: PeerConfig) -> dict[str, dict[str, Any]]:
     """The status of every configured partner, read from the store."""
     store = await open_store(config.store, base_dir=config.config_dir)
     try:
-        stats = await store.stats()
-        sessions = await store.sessions()
+        return await read_status(config, store)
     finally:
         await store.aclose()
-    result: dict[str, dict[str, Any]] = {}
-    for partner in config.partners:
-        counts = stats.get(partner.name)
-        entry: dict[str, Any] = {"session": sessions.get(partner.name, "down")}
-        for column in COLUMNS[1:]:
-            entry[column] = 0 if counts is None else getattr(counts, column)
-        if counts is not None:
-            entry["attempts"] = counts.max_attempts
-            entry["next_retry"] = counts.next_attempt_at
-        result[partner.name] = entry
-    return result
 
 
 def _table(status: dict[str, dict[str, Any]]) -> str:
@@ -86,17 +64,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"setpeer status: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        # The COLUMNS scripts rely on, plus the retry view: most attempts of an
-        # in-flight SET and the earliest planned retry (epoch seconds, null when nothing waits).
-        print(
-            json.dumps(
-                {
-                    name: {c: e[c] for c in COLUMNS}
-                    | {"attempts": e.get("attempts") or 0, "next_retry": e.get("next_retry")}
-                    for name, e in status.items()
-                }
-            )
-        )
+        print(json.dumps(status_json(status)))
     else:
         print(_table(status))
     return 0

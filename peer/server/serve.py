@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from typing import Any
@@ -98,12 +99,15 @@ class _Server(uvicorn.Server):
 
 
 class HTTPServer:
-    """One uvicorn server bound to ``host:port`` (port 0 picks a free port).
+    """One uvicorn server bound to ``host:port`` (port 0 picks a free port), or serving
+    a socket bound already (``sock``: a Unix socket).
 
     Args:
         app: the ASGI application.
         host: address to bind (loopback in tests).
         port: port, 0 for ephemeral.
+        sock: a bound, listening socket to serve instead of ``host:port``; its URL
+            is ``unix:<path>`` for a Unix socket.
         max_frame_bytes: largest WebSocket message accepted (1009 beyond).
         ssl_context: server TLS, or None for plain HTTP (loopback only).
         idle_timeout: HTTP keep-alive timeout.
@@ -114,8 +118,9 @@ class HTTPServer:
         self,
         app: Any,
         *,
-        host: str,
-        port: int,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
         max_frame_bytes: int,
         ssl_options: dict[str, Any] | None = None,
         idle_timeout: float = 30.0,
@@ -151,6 +156,7 @@ class HTTPServer:
         if ws_protocol is not None:
             config.ws = ws_protocol
         self._server = _Server(config)
+        self._sock = sock
         self.url = ""
         self.stopped = anyio.Event()
 
@@ -168,12 +174,16 @@ class HTTPServer:
 
     async def _serve(self, server: _Server, task_status: TaskStatus[str]) -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve)
+            tg.start_soon(server.serve, None if self._sock is None else [self._sock])
             while not server.started:
                 if server.should_exit:
                     raise OSError("the HTTP server failed to start (see log)")
                 await anyio.sleep(0.005)
             sock = server.servers[0].sockets[0]
+            if sock.family == socket.AF_UNIX:
+                self.url = f"unix:{sock.getsockname()}"
+                task_status.started(self.url)
+                return
             host, port = sock.getsockname()[:2]
             scheme = "https" if self.is_tls else "http"
             shown = f"[{host}]" if ":" in host else host

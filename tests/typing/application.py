@@ -10,8 +10,12 @@ from pathlib import Path
 
 from peer import (
     Backpressure,
+    Client,
     DuplicateJti,
+    Facade,
     Failure,
+    NodeUnavailable,
+    NotAuthorized,
     PartnerStats,
     Peer,
     PeerError,
@@ -58,3 +62,26 @@ async def main(config_path: Path) -> None:
             print(received.partner, received.jti, sorted(events))
             await received.done()
             break
+
+
+async def either(node: Facade) -> None:
+    """Code written once for both facades: ``await`` works on failures() and stats()."""
+    failures = await node.failures()
+    stats = await node.stats()
+    print(len(failures), sorted(stats))
+    async for received in node.receive():
+        print(received.events, received.subject)
+        await received.done()
+        break
+
+
+async def beside(config_path: Path) -> None:
+    """The same application beside a running node, through its local interface."""
+    _: Facade = Peer(load_config(config_path))
+    async with Client("unix:app.sock") as node:
+        facade: Facade = node
+        await either(facade)
+        try:
+            await node.publish("b", {EVENT: {}})
+        except (NotAuthorized, NodeUnavailable) as exc:
+            print("the node said no:", exc)
