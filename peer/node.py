@@ -31,6 +31,7 @@ from .link import Link, build_links
 from .link.leases import TAKEOVER_POLL
 from .local.listener import LocalListener
 from .local.status import read_status, status_json
+from .local.unix import SocketInUse
 from .local.webhook import Webhook, build_webhook
 from .local.webhook_health import WebhookState
 from .logs import install_redaction
@@ -97,7 +98,13 @@ class Peer:
             await self._start()
         except BaseException:
             if self._tg is not None:
-                self._tg.cancel_scope.cancel()  # the servers started so far
+                with anyio.CancelScope(shield=True):
+                    # The servers started so far close their sockets (cancelling
+                    # uvicorn's serve alone would leave them open).
+                    for server in (self._server, self._metrics_server):
+                        if server is not None:
+                            await server.stop(timeout=1.0)
+                self._tg.cancel_scope.cancel()
                 self._tg = None
             await self._stack.aclose()
             raise
@@ -272,7 +279,15 @@ class Peer:
         assert self._tg is not None
         self._app = LocalListener(self)
         self._stack.push_async_callback(self._stop_app)  # a start that fails later
-        self.app_url = await self._app.start(self._tg)
+        try:
+            self.app_url = await self._app.start(self._tg)
+        except SocketInUse as exc:
+            if not self.config.app.listen_defaulted:
+                raise
+            # Two configs in one folder, neither naming a socket: the first node
+            # keeps app.sock. Refusing would break setups that predate the interface.
+            log.warning("%s; this node serves no local interface (set [peer.app] listen)", exc)
+            self._app = None
 
     async def _stop_app(self) -> None:
         """Stop the local interface first: no new publish while the node winds down."""

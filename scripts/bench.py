@@ -12,11 +12,13 @@ Rows:
   sign+verify floor of the same algorithm;
 - the compatibility adapters the same way: multi-push and RFC 8936 poll with
   100-SET batches, RFC 8935 push (one SET per POST);
-- a latency row at a fixed 500 SETs/s, and the RSS of an idle node.
+- a latency row at a fixed 500 SETs/s, and the RSS of an idle node;
+- the local side (``scripts/bench_local.py``; full run or ``--only local``): publish
+  and receive through the local interface beside the embedded facade, and by webhook.
 
 Writes ``bench-results.json`` (``{"quick", "seconds", "python", "cpus", "rows": [...]}``).
 ``--quick`` keeps the whole run under a minute; ``--only NAME`` runs one entry of
-``BENCHES`` (tokens, transports, stores, idle). The store rows (the sending node on
+``BENCHES`` (tokens, transports, stores, idle, local). The store rows (the sending node on
 SQLite, on PostgreSQL, and two nodes sharing one PostgreSQL database) run in the full
 run or with ``--only stores``, three interleaved rounds each reporting its median run;
 ``scripts/bench`` starts a throwaway PostgreSQL for them. Sender nodes start first and
@@ -55,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 from peer.tokens.keys import KeyStore, generate_private_jwks, public_jwks, signing_key  # noqa: E402
 from peer.tokens.sign import Signer, build_claims  # noqa: E402
 from peer.tokens.verify import Verifier  # noqa: E402
+from scripts.bench_local import bench_local  # noqa: E402
 
 BENCH_EVENT = "https://bench.setpeer.example/event"
 ISS, AUD = "https://a.bench.example", "https://b.bench.example"
@@ -638,6 +641,7 @@ BENCHES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "transports": bench_transports,
     "stores": bench_stores,
     "idle": bench_idle,
+    "local": bench_local,
 }
 
 
@@ -658,6 +662,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "cpu_s_per_1000_sender",
         "cpu_s_per_1000_sender_run",
         "cpu_s_per_1000_receiver",
+        "cpu_s_per_1000_node",
+        "cpu_s_per_1000_app",
         "rss_mb_sender",
         "rss_mb_receiver",
         "rss_mb",
@@ -697,9 +703,9 @@ def main() -> int:
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for name, bench in BENCHES.items():
-        # The store rows take three more pairs: in the full run, or asked for by name
-        # (--quick stays under a minute).
-        if name == "stores" and args.quick and args.only != "stores":
+        # The store rows take three more pairs, the local ones six nodes: in the full
+        # run, or asked for by name (--quick stays under a minute).
+        if name in ("stores", "local") and args.quick and args.only != name:
             continue
         if args.only in (None, name):
             rows += bench(args.quick)

@@ -137,10 +137,12 @@ def _metrics(table: _Table | None) -> MetricsConfig:
 
 def _app(table: _Table | None) -> AppConfig:
     if table is None:
-        return AppConfig(listen=DEFAULT_APP_LISTEN)
+        return AppConfig(listen=DEFAULT_APP_LISTEN, listen_defaulted=True)
     values = table.values("listen", "token_sha256", "deliver", "deliver_auth")
     table.finish()
-    return AppConfig(**{"listen": DEFAULT_APP_LISTEN, **values})
+    if "listen" in values:
+        return AppConfig(**values)
+    return AppConfig(**values, listen=DEFAULT_APP_LISTEN, listen_defaulted=True)
 
 
 def _outbound(table: _Table | None) -> OutboundAuth:

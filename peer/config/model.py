@@ -97,12 +97,17 @@ class AppConfig:
             received SETs through the interface is refused (one consumer, not a race).
         deliver_auth: ``env:NAME`` or ``file:PATH`` of a bearer token sent to the
             webhook.
+        listen_defaulted: True when ``listen`` is the default of a file config, not
+            written in it: a socket another running node serves (two configs in one
+            folder) is then left to that node, with a warning, instead of refusing
+            to start.
     """
 
     listen: str | None = None
     token_sha256: str | None = None
     deliver: str | None = None
     deliver_auth: str | None = None
+    listen_defaulted: bool = dataclasses.field(default=False, compare=False)
 
 
 DEFAULT_APP_LISTEN = "unix:app.sock"

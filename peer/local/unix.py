@@ -24,10 +24,14 @@ from pathlib import Path
 
 from ..errors import PeerError
 
-__all__ = ["MAX_SUN_PATH", "UnixListener", "UnixPath", "bind_unix"]
+__all__ = ["MAX_SUN_PATH", "SocketInUse", "UnixListener", "UnixPath", "bind_unix"]
 
 MAX_SUN_PATH = 107  # bytes of a socket path, without the terminating NUL (Linux)
 KEY = "[peer.app] listen"
+
+
+class SocketInUse(PeerError):
+    """Another running node serves the socket path (it answered a connection)."""
 
 
 class UnixPath:
@@ -111,11 +115,10 @@ def bind_unix(path: Path, *, backlog: int = 128) -> UnixListener:
     where = UnixPath(path)
     try:
         _clear(where)
-        sock, identity = _bind_private(where)
+        sock, identity = _bind_private(where, backlog)
     except BaseException:
         where.close()
         raise
-    sock.listen(backlog)
     return UnixListener(where, sock, identity)
 
 
@@ -127,13 +130,16 @@ def _clear(where: UnixPath) -> None:
     if not stat.S_ISSOCK(found.st_mode):
         raise PeerError(f"{KEY}: {where.path} exists and is not a socket; not replacing it")
     if where.answers():
-        raise PeerError(f"{KEY}: another node is serving {where.path}; not starting a second")
+        raise SocketInUse(f"{KEY}: another node is serving {where.path}; not starting a second")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(where.name, dir_fd=where.dir_fd)
 
 
-def _bind_private(where: UnixPath) -> tuple[socket.socket, tuple[int, int]]:
-    """Bind in a private folder, make the file 0600, link it to its name."""
+def _bind_private(where: UnixPath, backlog: int) -> tuple[socket.socket, tuple[int, int]]:
+    """Bind in a private folder, make the file 0600, listen, link it to its name.
+
+    It listens before it is linked: a node starting at the same moment that finds the
+    name connects and sees a live node, never a stale file it would remove."""
     parent = str(where.path.parent)
     try:
         private = tempfile.mkdtemp(prefix=".setpeer-", dir=parent)
@@ -147,10 +153,11 @@ def _bind_private(where: UnixPath) -> tuple[socket.socket, tuple[int, int]]:
     try:
         sock.bind(address)
         os.chmod(temp_name, 0o600, dir_fd=where.dir_fd)
+        sock.listen(backlog)
         try:
             os.link(temp_name, where.name, src_dir_fd=where.dir_fd, dst_dir_fd=where.dir_fd)
         except FileExistsError:
-            raise PeerError(
+            raise SocketInUse(
                 f"{KEY}: {where.path} was taken by another process while starting"
             ) from None
         found = os.stat(where.name, dir_fd=where.dir_fd, follow_symlinks=False)
