@@ -25,6 +25,7 @@ COMMANDS = {
     "sign": "sign",
     "status": "status",
     "failures": "failures",
+    "receive": "receive",
     "verify": "verify",
 }
 

@@ -167,23 +167,38 @@ class Client:
         """
         after, delay = 0, RETRY_INITIAL
         while True:
-            params = {"after": after, "limit": RECEIVE_BATCH, "wait": RECEIVE_WAIT}
             try:
-                answer = await self._call(
-                    "GET", "/v1/received", params=params, extra_time=RECEIVE_WAIT
-                )
+                page = await self.received(after=after, limit=RECEIVE_BATCH, wait=RECEIVE_WAIT)
             except (NodeUnavailable, StoreError):
                 await anyio.sleep(delay)
                 delay = min(RETRY_MAX, delay * 2)
                 continue
             delay = RETRY_INITIAL
-            for item in answer["received"]:
-                seq = int(item["seq"])
-                after = max(after, seq)
-                done = functools.partial(self._done, seq)
-                yield Received(
-                    item["partner"], item["jti"], item["claims"], item["token"], seq, done
-                )
+            for rx in page:
+                after = max(after, rx.seq)
+                yield rx
+
+    async def received(
+        self, *, after: int = 0, limit: int = RECEIVE_BATCH, wait: float = 0.0
+    ) -> list[Received]:
+        """One page of received SETs not yet done, in inbox order, after inbox row
+        ``after``; waits up to ``wait`` seconds for the first (``GET /v1/received``).
+
+        Raises:
+            NotAuthorized: the node refused the token.
+            NodeUnavailable: the node did not answer.
+            PeerError: the node delivers to a webhook (``[peer.app] deliver``).
+        """
+        params = {"after": after, "limit": limit, "wait": wait}
+        answer = await self._call("GET", "/v1/received", params=params, extra_time=wait)
+        page = []
+        for item in answer["received"]:
+            seq = int(item["seq"])
+            done = functools.partial(self._done, seq)
+            page.append(
+                Received(item["partner"], item["jti"], item["claims"], item["token"], seq, done)
+            )
+        return page
 
     async def done(self, seqs: Sequence[int]) -> None:
         """Mark these inbox rows handled (``Received.done`` for many at once)."""

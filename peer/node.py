@@ -483,8 +483,16 @@ class Peer:
                 link.inbound.handled()
 
     async def status(self) -> dict[str, Any]:
-        """What ``setpeer status --json`` prints, from this node's store."""
-        return status_json(await read_status(self.config, self._require_store()))
+        """What ``setpeer status --json`` prints, from this node's store; with a
+        webhook, each partner's entry also carries its state (``webhook``: state,
+        since, last error, consecutive failures, backlog)."""
+        status = status_json(await read_status(self.config, self._require_store()))
+        hook = self.webhook_state()
+        if hook is not None:
+            keys = ("state", "since", "last_error", "consecutive_failures", "backlog")
+            for entry in status.values():
+                entry["webhook"] = {key: hook[key] for key in keys}  # type: ignore[literal-required]
+        return status
 
     def render_metrics(self) -> tuple[bytes, str]:
         """``GET /metrics``: this node's metrics in the Prometheus text format."""

@@ -14,8 +14,10 @@ import anyio
 from ..config import PeerConfig
 from ..errors import PeerError
 from ..local.status import COLUMNS, read_status, status_json
+from ..logs import escape_controls
 from ..store import open_store
 from ._common import add_config_argument, load_or_exit
+from ._local import running_node
 
 __all__ = ["add_parser", "main"]
 
@@ -30,10 +32,17 @@ def add_parser(subparsers: Any, name: str) -> None:
 
 
 async def collect(config: PeerConfig) -> dict[str, dict[str, Any]]:
-    """The status of every configured partner, read from the store."""
+    """The status of every configured partner: from the running node through its
+    local interface (the webhook's state too), else read from the store."""
+    client = await running_node(config)
+    if client is not None:
+        try:
+            return await client.status()
+        finally:
+            await client.aclose()
     store = await open_store(config.store, base_dir=config.config_dir)
     try:
-        return await read_status(config, store)
+        return status_json(await read_status(config, store))
     finally:
         await store.aclose()
 
@@ -64,7 +73,21 @@ def main(args: argparse.Namespace) -> int:
         print(f"setpeer status: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(status_json(status)))
+        print(json.dumps(status))
     else:
         print(_table(status))
+        hook = next((entry["webhook"] for entry in status.values() if "webhook" in entry), None)
+        if hook is not None:
+            print(_webhook_line(hook))
     return 0
+
+
+def _webhook_line(hook: dict[str, Any]) -> str:
+    """``webhook: down for 42s (connection refused), 3 failures in a row, backlog 17``."""
+    since = max(0.0, time.time() - float(hook.get("since") or time.time()))
+    line = f"webhook: {hook['state']} for {since:.0f}s"
+    if hook.get("last_error") and hook["state"] != "up":
+        line += f" ({escape_controls(str(hook['last_error']))})"
+    if hook.get("consecutive_failures"):
+        line += f", {hook['consecutive_failures']} failures in a row"
+    return line + f", backlog {hook.get('backlog', 0)}"

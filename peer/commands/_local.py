@@ -1,0 +1,50 @@
+"""Reach the running node through its local interface, for commands that prefer the
+live node to the store (``receive``, ``status``)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ..config import PeerConfig
+from ..errors import NodeUnavailable
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["TOKEN_ENV", "running_node"]
+
+TOKEN_ENV = "SETPEER_APP_TOKEN"
+"""The environment variable a command takes the local interface's bearer token from
+(required on TCP, or when the socket's node sets ``token_sha256``)."""
+
+
+async def running_node(config: PeerConfig) -> Client | None:
+    """An open :class:`peer.Client` of the node serving ``config``'s local interface,
+    or None when no node answers there (it is not running, or serves none)."""
+    from ..client import Client
+    from ..local.unix import UnixPath
+
+    if config.app.listen is None:
+        return None
+    if config.app_socket is not None:
+        where = UnixPath(config.app_socket)
+        try:
+            if where.stat() is None or not where.answers():
+                return None
+        finally:
+            where.close()
+        url = f"unix:{config.app_socket}"
+    else:
+        url = "http://" + config.app.listen
+    client = Client(url, token=os.environ.get(TOKEN_ENV))
+    await client.__aenter__()
+    try:
+        await client.status()
+    except NodeUnavailable:
+        await client.aclose()
+        return None
+    except BaseException:
+        await client.aclose()
+        raise
+    return client
