@@ -475,12 +475,22 @@ class Peer:
 
     async def mark_done(self, seqs: Sequence[int]) -> None:
         """These inbox rows are handled; idempotent (a partner's backlog shrinks once)."""
-        await self._require_store().mark_done(seqs)
+        store = self._require_store()
+        await store.mark_done(seqs)
+        unknown = False
         for seq in seqs:
             partner = self._handed_out.pop(seq, None)
             link = None if partner is None else self.links.get(partner)
             if link is not None:
                 link.inbound.handled()
+            unknown = unknown or partner is None
+        if unknown:
+            # Seqs handed out before a restart, or never: whose they were is not known
+            # here, so each partner's backlog is taken from the store's counts again.
+            for name, counts in (await store.stats()).items():
+                link = self.links.get(name)
+                if link is not None:
+                    link.inbound.backlog = counts.unhandled
 
     async def status(self) -> dict[str, Any]:
         """What ``setpeer status --json`` prints, from this node's store; with a
