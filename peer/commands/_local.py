@@ -4,6 +4,7 @@ live node to the store (``receive``, ``status``)."""
 from __future__ import annotations
 
 import os
+import socket
 from typing import TYPE_CHECKING
 
 from ..config import PeerConfig
@@ -22,7 +23,6 @@ TOKEN_ENV = "SETPEER_APP_TOKEN"
 async def running_node(config: PeerConfig) -> Client | None:
     """An open :class:`peer.Client` of the node serving ``config``'s local interface,
     or None when no node answers there (it is not running, or serves none)."""
-    from ..client import Client
     from ..local.unix import UnixPath
 
     if config.app.listen is None:
@@ -36,7 +36,14 @@ async def running_node(config: PeerConfig) -> Client | None:
             where.close()
         url = f"unix:{config.app_socket}"
     else:
+        host, _, port = config.app.listen.rpartition(":")
+        try:  # a plain connect first: no node, no client library to load
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+        except OSError:
+            return None
         url = "http://" + config.app.listen
+    from ..client import Client  # only with a node to talk to: status starts faster
+
     client = Client(url, token=os.environ.get(TOKEN_ENV))
     await client.__aenter__()
     try:
