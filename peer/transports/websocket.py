@@ -183,6 +183,7 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
             try:
                 message = await channel.recv()
                 frame = await link.parse(CommunicationObject.parse, message)
+                del message  # up to max_frame_bytes: not kept while the next is awaited
                 if frame.sets or frame.rejected:
                     # Over the partner's rate the reader pauses (TCP pushes back on
                     # it) instead of closing a session that is merely fast; over the
