@@ -1,4 +1,5 @@
-"""What a frame refused for bad data costs the node afterwards: no memory kept.
+"""What a frame refused for bad data costs the node afterwards: no memory kept, and the
+partner's sessions closed for it budgeted (``peer/link/session_brake.py``).
 
 A real node ``b`` in process; partner ``a`` attacks with raw WebSockets and its real
 credentials.
@@ -7,17 +8,25 @@ credentials.
 from __future__ import annotations
 
 import gc
+import json
+import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
+import httpx
 import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
 
 from peer import Peer
-from peer.errors import MalformedFrame
+from peer.errors import AuthenticationFailed, MalformedFrame, Overloaded
+from peer.link.session_brake import SessionBrake
 from peer.protocol.communication import CommunicationObject
 from tests.hostile.helpers import Attacker
 from tests.peers import make_pair, write_config
+from tests.timing import seconds
 
 MB = 1024 * 1024
 
@@ -27,6 +36,16 @@ async def node(tmp_path: Path) -> AsyncIterator[tuple[Peer, Attacker]]:
     a_files, b_files = make_pair(tmp_path)
     async with Peer(write_config(b_files, a_files)) as b:
         yield b, Attacker(b.url, a_files, b_files)
+
+
+async def refused(w: Attacker, message: str = "[" * 100) -> int | None:
+    """One session of ``a`` that sends ``message``; the code the node closed it with."""
+    async with await w.session() as ws:
+        await ws.send(message)
+        with pytest.raises(ConnectionClosed), anyio.fail_after(seconds(5)):
+            while True:
+                await ws.recv()
+    return ws.close_code
 
 
 async def test_refused_large_frames_are_freed_at_once(node: tuple[Peer, Attacker]) -> None:
@@ -52,3 +71,78 @@ async def test_refused_large_frames_are_freed_at_once(node: tuple[Peer, Attacker
         gc.enable()
     assert refusals == 8
     assert kept < 2 * MB, f"{kept / MB:.1f} MiB kept"
+
+
+async def test_sessions_closed_for_bad_data_are_budgeted(node: tuple[Peer, Attacker]) -> None:
+    """A session closed 1007 counts against a's budget (100 at once, then 10 a second);
+    a refusal that is not a's doing (1013, 401) does not. Over the budget a's next
+    upgrade is held until it is back within (then works), or, when that is more than a
+    second away, held a second and refused 429 with ``Retry-After``; its SETs still
+    come in over HTTP, nothing lost."""
+    b, w = node
+    link = b.links["a"]
+    assert await refused(w) == 1007
+    assert link.brake.refusals == 1 and link.brake.wait == 0.0
+    assert link.session_refused(Overloaded("inbox full")) == 0.0
+    assert link.session_refused(AuthenticationFailed("expired")) == 0.0
+    assert link.brake.refusals == 1
+    # The rest of the burst, as if a's sessions had been refused that many times more.
+    for _ in range(100):
+        link.session_refused(MalformedFrame("not JSON"))
+    assert link.brake.wait > 0.05
+    started = time.monotonic()
+    async with await w.session() as ws:
+        held = time.monotonic() - started
+        await ws.send(json.dumps({"sets": {"after": w.set_token("after")}}))
+        with anyio.fail_after(seconds(5)):
+            assert json.loads(await ws.recv())["ack"] == ["after"]
+    assert held >= 0.05, f"upgraded after {held:.3f} s"
+    for _ in range(30):
+        link.session_refused(MalformedFrame("not JSON"))
+    started = time.monotonic()
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        await w.session()
+    held = time.monotonic() - started
+    response = info.value.response
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["retry-after"]) <= 3
+    assert b"closed for bad data" in response.body
+    assert held >= 0.9, f"refused after {held:.2f} s"
+    async with httpx.AsyncClient() as client:
+        posted = await client.post(
+            w.http, json={"sets": {"http": w.set_token("http")}}, headers=w.auth
+        )
+    assert posted.status_code == 200 and posted.json()["ack"] == ["http"]
+    assert b.stats()["a"]["received"] == 2
+
+
+def test_session_brake_budget() -> None:
+    """A burst, then a rate: the wait is the debt over the rate; time pays it back,
+    never beyond the burst."""
+    now = [0.0]
+    brake = SessionBrake(burst=3, rate=2, clock=lambda: now[0])
+    assert [brake.refused() for _ in range(5)] == pytest.approx([0, 0, 0, 0.5, 1.0])
+    now[0] = 0.5
+    assert brake.wait == pytest.approx(0.5)
+    now[0] = 100.0
+    assert brake.wait == 0.0
+    assert [brake.refused() for _ in range(4)] == pytest.approx([0, 0, 0, 0.5])
+    assert brake.refusals == 9
+
+
+async def test_session_brake_holds_then_refuses() -> None:
+    """A wait within the hold is waited out; a longer one is refused with its rest."""
+    brake = SessionBrake(burst=1, rate=20, hold=0.5)
+    brake.refused()
+    brake.refused()
+    started = time.monotonic()
+    await brake.admit()
+    assert time.monotonic() - started >= 0.04
+    brake = SessionBrake(burst=1, rate=0.1, hold=0.0)
+    brake.refused()
+    brake.refused()
+    with pytest.raises(Overloaded) as info:
+        await brake.admit()
+    assert 9 <= info.value.retry_after <= 10
+    assert info.value.http_status == 429
+    assert info.value.response_headers() == {"retry-after": "10"}
