@@ -84,7 +84,7 @@ async def test_cpu_flood_does_not_starve_another_partner(tmp_path: Path, mode: s
     7.5x, 8.7x and 7.2x; after: 1.3x, 3.4x and 2.8x. The ``[[[...`` messages then still
     cost b +120 MB of RSS (each refused frame's copies kept until a garbage collection)
     and c 3.0-3.8x; since refused frames are freed at once and a's sessions closed for
-    bad data are budgeted: +23-28 MB and 0.9-1.3x."""
+    bad data are budgeted: +17-28 MB and 0.8-1.3x."""
     async with flooded_node(tmp_path) as node:
         await anyio.sleep(seconds(0.5))
         rss0 = node.rss()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -114,6 +115,27 @@ async def test_sessions_closed_for_bad_data_are_budgeted(node: tuple[Peer, Attac
         )
     assert posted.status_code == 200 and posted.json()["ack"] == ["http"]
     assert b.stats()["a"]["received"] == 2
+
+
+async def test_bad_utf8_text_message_refused_like_any_bad_data(
+    node: tuple[Peer, Attacker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A text message that is not UTF-8 closes 1007 with a reason and counts against
+    a's budget, like any bad data, with no error logged (uvicorn's own check closed it
+    without a reason, uncounted, logging a traceback each time)."""
+    b, w = node
+    async with await w.session() as ws:
+        await ws.send(b'{"ack": ["\xff"]}', text=True)
+        with pytest.raises(ConnectionClosed), anyio.fail_after(seconds(5)):
+            while True:
+                await ws.recv()
+    assert ws.close_code == 1007 and "UTF-8" in (ws.close_reason or "")
+    assert b.links["a"].brake.refusals == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    async with await w.session() as ws:  # text messages still work
+        await ws.send(json.dumps({"sets": {"\u00e9t\u00e9": w.set_token("\u00e9t\u00e9")}}))
+        with anyio.fail_after(seconds(5)):
+            assert json.loads(await ws.recv())["ack"] == ["\u00e9t\u00e9"]
 
 
 def test_session_brake_budget() -> None:
