@@ -9,15 +9,14 @@ rotation loses no SET). The signature checks of a large frame run in a worker th
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
 
-from ..errors import Overloaded, SETRejected, StoreError
+from ..errors import Overloaded, SETRejected, StoreError, WireError
 from ..protocol.communication import SetErr
 from ..protocol.limits import FrameLimits
 from ..signal import Signal
@@ -244,14 +243,24 @@ class InboundPipeline:
     async def parse(self, parser: Callable[..., T], data: str | bytes, limits: FrameLimits) -> T:
         """``parser(data, limits=limits)``. A large frame is parsed in a worker thread,
         with a turn of the node's share, so that one partner's stream of large frames
-        cannot hold the event loop."""
+        cannot hold the event loop.
+
+        A refusal comes back from the thread bare (:func:`_parse_apart`) and is raised
+        here, so the frame's copies are freed at once, not by a later garbage collection.
+        """
         if len(data) < PARSE_IN_THREAD:
             return parser(data, limits=limits)
         await self.share.acquire(self.name)
         try:
-            return await anyio.to_thread.run_sync(functools.partial(parser, data, limits=limits))
+            parsed, refused = await anyio.to_thread.run_sync(_parse_apart, parser, data, limits)
         finally:
             self.share.release()
+        if refused is None:
+            return cast(T, parsed)
+        try:
+            raise refused
+        finally:
+            del refused  # the local would make a cycle with the traceback
 
     async def _verify(self, sets: Mapping[str, str]) -> _Checked:
         """Verify with a turn of the node's share: one partner's flood of SETs to check
@@ -284,3 +293,22 @@ class InboundPipeline:
             verdicts[jti] = None
             items.append(InboundNew(verified.iss, jti, token, verified.claims))
         return verdicts, items, unknown
+
+
+def _parse_apart(
+    parser: Callable[..., T], data: str | bytes, limits: FrameLimits
+) -> tuple[T | None, WireError | None]:
+    """``parser(data, limits=limits)`` in a worker thread: the result, or the refusal.
+
+    A refusal raised through the thread hand-off would keep its traceback in a reference
+    cycle (the hand-off's frame holds the future, which holds the exception), and the
+    traceback's frames hold the frame being parsed and the parser's copies of it: a few
+    MiB per refused frame, freed only when the garbage collector next runs, which a
+    flood of large malformed frames outpaces. So the refusal is returned with no
+    traceback and no chained exception; its error code and description are all it needs.
+    """
+    try:
+        return parser(data, limits=limits), None
+    except WireError as exc:
+        exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+        return None, exc

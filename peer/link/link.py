@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from ..config import Partner
-from ..errors import CLOSE_GOING_AWAY, Backpressure, DuplicateJti
+from ..errors import CLOSE_GOING_AWAY, Backpressure, DuplicateJti, ProtocolError, WireError
 from ..protocol.communication import CommunicationObject, SetErr
 from ..protocol.effects import Effect
 from ..protocol.ledger import ENVELOPE_BYTES, Ledger
@@ -32,6 +32,7 @@ from .leases import RowSource
 from .outbox_feed import OutboxFeed
 from .outcomes import Failure, LinkCounters, Observer, Outcomes, PartnerStats
 from .partner_limits import PartnerGuard
+from .session_brake import SessionBrake
 from .sessions import Closable, Sessions
 from .write_behind import WriteBehind
 
@@ -96,6 +97,7 @@ class Link:
         self._timer = Signal()  # the Ledger's next deadline moved
         self._progress = progress_signal
         self.sessions = Sessions(partner.limits.idle_timeout)
+        self.brake = SessionBrake()  # its sessions closed for bad data, budgeted
         self.outcomes = Outcomes(self.name, observer, partner.limits.failures_kept)
         self.inbound = PartnerGuard(partner.limits)
         # Answers owed at most before the partner's SETs wait (or get 429): one full
@@ -215,6 +217,23 @@ class Link:
         self.writes.state_changed()  # the session state goes to the store for `status`
         self.feed.wanted()  # a way out opened: look for rows to send on it
         return session
+
+    def session_refused(self, error: WireError) -> float:
+        """A session of the partner is being closed for ``error``. A malformed or
+        oversized frame (the partner's fault) counts against its budget of such
+        closes (:mod:`.session_brake`): the wait now due before its next, else 0."""
+        if not isinstance(error, ProtocolError):
+            return 0.0
+        return self.brake.refused()
+
+    async def before_session(self) -> None:
+        """Hold an upgrade of the partner's while it is over its budget of sessions
+        closed for bad data.
+
+        Raises:
+            Overloaded: the delay outlasts the hold (429 with ``Retry-After``).
+        """
+        await self.brake.admit()
 
     def session_closed(self, session: SessionId) -> None:
         """``session`` ended: answers pinned to it may go on any session."""

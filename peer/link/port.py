@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..config import Limits, Partner
+from ..errors import WireError
 from ..protocol.communication import CommunicationObject, SetErr
 from ..protocol.limits import FrameLimits
 from ..protocol.vocabulary import SessionId, SessionKind
@@ -67,6 +68,15 @@ class LinkPort(Protocol):
 
     def session_opened(self, kind: SessionKind, closer: Closable | None = None) -> SessionId: ...
     def session_closed(self, session: SessionId) -> None: ...
+    def session_refused(self, error: WireError) -> float:
+        """A session closes for ``error``; the wait now due before the partner's next."""
+        ...
+
+    async def before_session(self) -> None:
+        """Hold a WebSocket upgrade while the partner is over its budget of sessions
+        closed for bad data (Overloaded beyond a second)."""
+        ...
+
     def request_seen(self, kind: SessionKind) -> None: ...
     def request_done(self, session: SessionId) -> None: ...
 

@@ -132,16 +132,24 @@ def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
             raw = data.encode()
         except UnicodeEncodeError:
             raise MalformedFrame("body is not valid UTF-8 (lone surrogate)") from None
+        if len(raw) > max_bytes:
+            raise FrameTooLarge(f"body exceeds {max_bytes} bytes")
+        text = data  # it encodes, so it is valid: no copy decoded back from ``raw``
     else:
         raw = bytes(data)
-    if len(raw) > max_bytes:
-        raise FrameTooLarge(f"body exceeds {max_bytes} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedFrame(f"body is not valid UTF-8 at byte {exc.start}") from None
-    # Counting brackets is a C loop; only input that could be too deep gets the scan.
-    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(raw, max_depth):
+        if len(raw) > max_bytes:
+            raise FrameTooLarge(f"body exceeds {max_bytes} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedFrame(f"body is not valid UTF-8 at byte {exc.start}") from None
+    # Counting brackets is a C loop; only input with enough openers AND closers to nest
+    # too deep gets the scan (a megabyte of "[" is left to the parser, which refuses it).
+    if (
+        raw.count(b"[") + raw.count(b"{") > max_depth
+        and raw.count(b"]") + raw.count(b"}") > max_depth
+        and _depth_exceeds(raw, max_depth)
+    ):
         raise MalformedFrame(f"JSON nesting deeper than {max_depth} levels")
     try:
         value, end = _DECODER.raw_decode(text, _skip_ws(text, 0))

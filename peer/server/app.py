@@ -124,6 +124,7 @@ def create_app(node: ServedNode) -> Starlette:
             return
         try:
             link = await authenticate(websocket)
+            await link.before_session()  # held, or 429, over its sessions closed for bad data
         except WireError as exc:
             # Refused before the upgrade: the client sees the HTTP status.
             await websocket.send_denial_response(error_response(exc))

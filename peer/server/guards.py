@@ -9,7 +9,10 @@
   read; a connection that does not read its answers for ``idle_timeout`` is aborted
   (:mod:`peer.server.http_guard`);
 - an idle deadline on WebSocket sessions (anything received, pongs included, keeps a
-  session alive).
+  session alive);
+- a WebSocket text message handed to the application as its bytes, UTF-8 unchecked:
+  the JSON parser checks it (the application accepts binary messages of UTF-8 JSON
+  anyway).
 
 uvicorn offers ``timeout_keep_alive`` (between requests) and ``ws_max_size``, none of
 these, so the guards override its protocol callbacks and read a few of its attributes
@@ -72,7 +75,14 @@ _HTTP_STATE: Final = (
     "flow",  # read_paused, write_paused
     "timeout_keep_alive",  # seconds, read when the keep-alive timer is armed
 )
-_WS_METHODS: Final = ("connection_made", "connection_lost", "data_received")
+_WS_METHODS: Final = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    # A text message is handed on as its bytes (see _guarded_websocket).
+    "handle_text",
+    "handle_bytes",
+)
 _WS_STATE: Final = ("loop",)
 
 
@@ -256,6 +266,13 @@ def _guarded_websocket(base: type[Any], guard: ConnectionGuard) -> type[Any]:
         def data_received(self, data: bytes) -> None:
             self._last_data = self.loop.time()  # any frame, pongs to our pings included
             super().data_received(data)
+
+        def handle_text(self, event: Any) -> None:
+            # The application gets a text message as its bytes: the JSON parser decodes
+            # it once (uvicorn would decode it, and the parser encode it back), and bad
+            # UTF-8 is refused like any bad data (1007 with a reason, counted against
+            # the partner's budget) instead of by uvicorn (1007, a traceback logged).
+            self.handle_bytes(event)
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._idle_timer is not None:

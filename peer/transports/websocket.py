@@ -183,6 +183,7 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
             try:
                 message = await channel.recv()
                 frame = await link.parse(CommunicationObject.parse, message)
+                del message  # up to max_frame_bytes: not kept while the next is awaited
                 if frame.sets or frame.rejected:
                     # Over the partner's rate the reader pauses (TCP pushes back on
                     # it) instead of closing a session that is merely fast; over the
@@ -205,8 +206,13 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
 
 
 async def _refuse(link: Link, channel: Channel, exc: WireError) -> None:
-    """Close the session for ``exc`` with its close code and reason."""
-    log.info("partner=%s websocket refused: %s %s", link.name, exc.close_code, exc.description)
+    """Close the session for ``exc`` with its close code and reason. Bad data also
+    counts against the partner's budget of such closes (:mod:`peer.link.session_brake`)."""
+    delay = link.session_refused(exc)
+    after = f" (its next session in {delay:.1f} s at the earliest)" if delay else ""
+    log.info(
+        "partner=%s websocket refused: %s %s%s", link.name, exc.close_code, exc.description, after
+    )
     await channel.close(exc.close_code, exc.close_reason)
 
 

@@ -7,7 +7,8 @@ timed. Modes (each over ``CONNECTIONS`` WebSockets, for ``SECONDS`` seconds):
 - ``empty``: ``{}`` messages as fast as the node takes them;
 - ``badsig``: frames of 7 SETs (verified inline) with a's key id and a forged
   signature, so each one costs ``b`` a full signature check before it is refused;
-- ``brackets``: 1 MiB messages of ``[[[...`` (each closes the session; reconnects);
+- ``brackets``: 1 MiB messages of ``[[[...`` (each closes the session; reconnects at
+  once, and again at once when the upgrade is refused);
 - ``brackets-http``: the same bodies POSTed to ``/pushpull``, one request after another
   on each connection.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 import anyio
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from peer.tokens.sign import Signer, build_claims
 from tests.peers import SESSION_REVOKED
@@ -95,8 +96,8 @@ async def _flood(mode: str, url: str, token: str, folder: Path, until: float) ->
                 async with await _session(url, token) as ws:
                     await ws.send(body)
                     await _drain(ws)
-            except (ConnectionClosed, OSError):
-                await anyio.sleep(0.001)
+            except (ConnectionClosed, InvalidHandshake, OSError):
+                await anyio.sleep(0.001)  # refused (429 after a hold): at once again
     elif mode == "brackets-http":
         body = b"[" * (1024 * 1024 - 16)
         post = url.replace("ws://", "http://", 1)

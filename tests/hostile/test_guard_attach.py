@@ -82,12 +82,18 @@ class StandInWS(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None: ...
     def connection_lost(self, exc: Exception | None) -> None: ...
     def data_received(self, data: bytes) -> None: ...
+    def handle_text(self, event: Any) -> None: ...
+    def handle_bytes(self, event: Any) -> None: ...
 
 
 class WSWithoutLoop(StandInWS):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         del self.loop
+
+
+class WSRenamedText(StandInWS):
+    handle_text = None  # type: ignore[assignment]  # a release that renamed it
 
 
 def test_the_installed_uvicorn_passes() -> None:
@@ -108,6 +114,7 @@ def test_the_stand_ins_pass() -> None:
         (NoConnections, StandInWS, "'connections'"),
         (NewConstructor, StandInWS, "__init__(config, server_state, app_state, _loop)"),
         (StandInHTTP, WSWithoutLoop, "'loop'"),
+        (StandInHTTP, WSRenamedText, "'handle_text'"),
     ],
 )
 def test_a_class_lacking_a_hook_is_refused(http: type[Any], ws: type[Any], missing: str) -> None:
