@@ -22,6 +22,7 @@ from .errors import (
     PeerError,
     SETTooLarge,
     StoreError,
+    StreamDisabled,
     UnknownPartner,
     WebhookConfigured,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Received",
     "SETTooLarge",
     "StoreError",
+    "StreamDisabled",
     "UnknownPartner",
     "WebhookConfigured",
     "load_config",

@@ -33,6 +33,7 @@ from .errors import (
     SETRejected,
     SETTooLarge,
     StoreError,
+    StreamDisabled,
     UnknownPartner,
 )
 from .link import Failure, PartnerStats
@@ -312,6 +313,8 @@ def _error(response: httpx.Response) -> Exception:
         return Backpressure(
             str(body.get("partner", "")), _int(body, "pending"), _int(body, "limit")
         )
+    if status == 409 and error == "stream_disabled":
+        return StreamDisabled(str(body.get("partner", "")))
     if status == 503:
         return StoreError(text)
     if status == 400 and error == "invalid_set":

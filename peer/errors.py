@@ -41,6 +41,7 @@ __all__ = [
     "AccessDenied",
     "AuthenticationFailed",
     "Backpressure",
+    "StreamDisabled",
     "ConfigError",
     "ConnectError",
     "DuplicateJti",
@@ -300,6 +301,20 @@ class Backpressure(PeerError):
             f"partner {partner!r} has {pending} SETs pending (max_pending {limit}); "
             "try again when it catches up"
         )
+
+
+class StreamDisabled(PeerError):
+    """``publish`` or ``forward`` refused: the partner (an SSF receiver) disabled its
+    stream, and a disabled stream holds nothing (SSF 8.1.2). Nothing was stored;
+    SETs go again once the stream is enabled or paused.
+
+    Attributes:
+        partner: the partner's name.
+    """
+
+    def __init__(self, partner: str) -> None:
+        self.partner = partner
+        super().__init__(f"partner {partner!r} disabled its SSF stream: nothing is sent or kept")
 
 
 class WebhookConfigured(PeerError):

@@ -25,6 +25,7 @@ from typing import Any, Self
 import anyio
 
 from .config import PeerConfig
+from .config.rules import is_loopback
 from .errors import PeerError, StoreError, UnknownPartner, WebhookConfigured
 from .facade import Failures, Stats
 from .link import Link, build_links
@@ -36,15 +37,18 @@ from .local.webhook import Webhook, build_webhook
 from .local.webhook_health import WebhookState
 from .logs import install_redaction
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, NodeMetrics
+from .protocol.ssf_streams import STREAM_UPDATED_EVENT, VERIFICATION_EVENT
 from .publisher import Publisher, check_size
 from .received import Received
 from .server.app import create_app, create_metrics_app, metrics_on_partner_listener
 from .server.guards import ConnectionGuard
 from .server.serve import HTTPServer, server_ssl_options
 from .signal import Signal
+from .ssf import Transmitter, ssf_routes
 from .store import open_store
 from .store.base import InboxRow, Store, shared_store
 from .tokens.keys import load_private_jwks, public_jwks
+from .tokens.schemas import EventSchemas
 from .tokens.sign import Signer
 from .tokens.verify import unverified_jti
 
@@ -90,6 +94,7 @@ class Peer:
         self._private_jwks: Any = None
         self._unready: str | None = None  # why /readyz last said 503 (logged once)
         self._webhook: Webhook | None = None  # [peer.app] deliver
+        self.ssf: Transmitter | None = None  # partners with ssf = "receiver" (peer/ssf/)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -129,6 +134,7 @@ class Peer:
             )
         )
         self._webhook = build_webhook(config, store, self._inbox, self.links)
+        await self._ssf_streams(store)
         limits = config.limits
         ssl_options = None
         if config.tls is not None:
@@ -138,7 +144,7 @@ class Peer:
                 None if config.tls.client_ca is None else str(config.tls.client_ca),
             )
         self._server = HTTPServer(
-            create_app(self),
+            create_app(self, self._ssf_routes),
             host=config.listen_host,
             port=config.listen_port,
             max_frame_bytes=limits.max_frame_bytes,
@@ -158,6 +164,31 @@ class Peer:
         if shared_store(store) is not None:
             self._tg.start_soon(self._resync_counts)
 
+    async def _ssf_streams(self, store: Store) -> None:
+        """The streams of partners that are SSF receivers, restored from the store."""
+        if not any(p.ssf_receiver for p in self.config.partners):
+            return
+        ours = {VERIFICATION_EVENT, STREAM_UPDATED_EVENT}
+        config = self.config
+        self.ssf = Transmitter(
+            store=store,
+            links=self.links,
+            issuer=config.issuer,
+            supported=sorted(EventSchemas.default().known_event_types() - ours),
+            base_url=lambda: config.public_url or self.url,
+            send=self._send_unfiltered,
+            insecure_ok=lambda host: config.allow_insecure_loopback and is_loopback(host),
+        )
+        await self.ssf.restore()
+
+    def _ssf_routes(self, authenticate: Any) -> list[Any]:
+        return [] if self.ssf is None else ssf_routes(self.ssf, authenticate)
+
+    async def _send_unfiltered(
+        self, partner: str, events: Mapping[str, Mapping[str, Any]], sub_id: Mapping[str, Any]
+    ) -> str:
+        return await self.publish(partner, events, sub_id=sub_id, _every_subject=True)
+
     def _deliver(self) -> None:
         """Webhook delivery of received SETs, when ``[peer.app] deliver`` is set."""
         if self._webhook is not None:
@@ -169,12 +200,17 @@ class Peer:
         from .transports.adapters import needs_adapters, run_adapters
         from .transports.dialer import run_dialer
 
-        partner = link.partner
-        async with anyio.create_task_group() as tg:
-            if "pushpull" in (partner.send_via, partner.receive_via):
-                tg.start_soon(run_dialer, link)
-            if needs_adapters(link):
-                tg.start_soon(run_adapters, link)
+        while True:
+            # A stream's new delivery (peer/ssf/) restarts the loops on it.
+            changed = link.delivery_changed.snapshot()
+            partner = link.partner
+            async with anyio.create_task_group() as tg:
+                if "pushpull" in (partner.send_via, partner.receive_via):
+                    tg.start_soon(run_dialer, link)
+                if needs_adapters(link):
+                    tg.start_soon(run_adapters, link)
+                await changed.wait()
+                tg.cancel_scope.cancel()
 
     async def _resync_counts(self) -> None:
         """Shared store: take each partner's pending count from the store every
@@ -316,8 +352,13 @@ class Peer:
         txn: str | None = None,
         toe: int | float | None = None,
         jti: str | None = None,
+        _every_subject: bool = False,
     ) -> str:
         """Sign a SET for ``partner`` and commit it to the outbox.
+
+        A partner that is an SSF receiver and added subjects to its stream gets only
+        SETs about those subjects (SSF-29): another SET is signed but not stored, and
+        its jti returned all the same (docs/ssf.md).
 
         Returns only once the SET is durable (it survives a crash from then on).
 
@@ -335,6 +376,7 @@ class Peer:
         Raises:
             UnknownPartner: no such partner.
             Backpressure: the partner's outbox holds ``max_pending`` SETs already.
+            StreamDisabled: the partner (an SSF receiver) disabled its stream.
             ValueError: ``events`` or another argument is not a valid claim value.
             SETTooLarge: the signed SET is over the partner's ``max_set_bytes``
                 (a ValueError too); nothing was stored.
@@ -351,10 +393,28 @@ class Peer:
         jti, token = self._publisher.mint(
             link.partner, events, sub_id=sub_id, txn=txn, toe=toe, jti=jti
         )
+        if not _every_subject and self.ssf is not None and not self.ssf.wanted(partner, sub_id):
+            log.debug("partner=%s SET %s: its subject is not in the stream", partner, jti)
+            return jti
         started = anyio.current_time()
         await link.enqueue(jti, token, timed=True)
         self.metrics.store_time("enqueue", anyio.current_time() - started)
         return jti
+
+    async def set_stream_status(self, partner: str, status: str, reason: str | None = None) -> None:
+        """Change the status of ``partner``'s SSF stream with us (``enabled``,
+        ``paused``, ``disabled``); the partner hears of it by a stream-updated event
+        (SSF-28), sent before a pause or disable takes effect.
+
+        Raises:
+            UnknownPartner: no such partner.
+            LookupError: the partner has no stream with us.
+            ValueError: not a status.
+        """
+        self._link(partner)
+        if self.ssf is None:
+            raise LookupError(f"partner {partner!r} has no SSF stream")
+        await self.ssf.change_status(partner, status, reason)
 
     async def forward(self, partner: str, token: str) -> str:
         """Queue a SET signed elsewhere for ``partner``; returns its jti.

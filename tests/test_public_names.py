@@ -34,6 +34,7 @@ PEER_ALL = [
     "Received",
     "SETTooLarge",
     "StoreError",
+    "StreamDisabled",
     "UnknownPartner",
     "WebhookConfigured",
     "load_config",

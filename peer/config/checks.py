@@ -17,6 +17,7 @@ from .limits import Limits, limit_problems
 from .model import (
     RECEIVE_VIA,
     SEND_VIA,
+    SSF_SETTINGS,
     TRANSPORTS,
     AppConfig,
     ClientCert,
@@ -272,7 +273,8 @@ def _check_partner(walk: _Walk, path: str, p: Partner) -> None:
         if via == mode and getattr(p, key) is None:
             direction = "send_via" if key != "poll_endpoint" else "receive_via"
             walk.add(f"{path}.{key}", f'is required when {direction} = "{mode}"')
-    walk.flag(f"{path}.ssf", p.ssf)
+    if p.ssf not in SSF_SETTINGS or type(p.ssf) not in (bool, str):
+        walk.add(f"{path}.ssf", 'must be true, false, "receiver" or "transmitter"')
     walk.flag(f"{path}.strict_subjects", p.strict_subjects)
     if p.ca is not None:
         walk.file(f"{path}.ca", p.ca)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Final, get_args
+from typing import Any, Final, Literal, TypeAlias, get_args
 
 from ..protocol.vocabulary import DeliveryMode, Transport
 from .limits import Limits
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_APP_LISTEN",
     "RECEIVE_VIA",
     "SEND_VIA",
+    "SSF_SETTINGS",
     "TRANSPORTS",
     "AppConfig",
     "ClientCert",
@@ -31,12 +32,20 @@ __all__ = [
     "OAuthClient",
     "OutboundAuth",
     "Partner",
+    "SSFSetting",
     "TLSConfig",
 ]
 
 TRANSPORTS: Final = get_args(Transport)
 SEND_VIA: Final = get_args(DeliveryMode)
 RECEIVE_VIA: Final = get_args(DeliveryMode)
+
+SSFSetting: TypeAlias = bool | Literal["receiver", "transmitter"]
+"""A partner's ``ssf``: false; true (the SET profile, stream set up out of band);
+``"receiver"`` (the partner is an SSF receiver and manages its stream with us);
+``"transmitter"`` (it is an SSF transmitter; we manage our stream there)."""
+
+SSF_SETTINGS: Final = (False, True, "receiver", "transmitter")
 
 # A Partner built without limits inherits the PeerConfig's; this default marks "not given".
 INHERIT_LIMITS: Final = Limits()
@@ -262,7 +271,7 @@ class Partner:
     auth: OutboundAuth = dataclasses.field(default_factory=OutboundAuth)
     inbound: InboundAuth = dataclasses.field(default_factory=InboundAuth)
     limits: Limits = INHERIT_LIMITS
-    ssf: bool = False
+    ssf: SSFSetting = False
     strict_subjects: bool = False
     ca: Path | None = None
     config_dir: Path | None = None
@@ -294,6 +303,16 @@ class Partner:
         ):
             their = dataclasses.replace(inbound.oauth, ca=as_path(inbound.oauth.ca, base))
             object.__setattr__(self, "inbound", dataclasses.replace(inbound, oauth=their))
+
+    @property
+    def ssf_profile(self) -> bool:
+        """Whether the SSF 1.0 SET profile applies (``ssf`` is anything but false)."""
+        return self.ssf is not False
+
+    @property
+    def ssf_receiver(self) -> bool:
+        """Whether the partner is an SSF receiver that manages its stream with us."""
+        return self.ssf == "receiver"
 
     @property
     def jwks_path(self) -> Path | None:

@@ -9,6 +9,7 @@ only through :class:`~peer.link.port.LinkPort`.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -17,7 +18,14 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from ..config import Partner
-from ..errors import CLOSE_GOING_AWAY, Backpressure, DuplicateJti, ProtocolError, WireError
+from ..errors import (
+    CLOSE_GOING_AWAY,
+    Backpressure,
+    DuplicateJti,
+    ProtocolError,
+    StreamDisabled,
+    WireError,
+)
 from ..protocol.communication import CommunicationObject, SetErr
 from ..protocol.effects import Effect
 from ..protocol.ledger import ENVELOPE_BYTES, Ledger
@@ -26,6 +34,7 @@ from ..signal import Signal
 from ..store.base import OutboundNew, Store
 from .admission import Admission
 from .clock import keep_time
+from .delivery import Delivery
 from .fair_share import FairShare
 from .inbound import InboundPipeline, Verdicts
 from .leases import RowSource
@@ -82,7 +91,10 @@ class Link:
         observer: Observer | None = None,
         share: FairShare | None = None,
     ) -> None:
-        self.partner = partner
+        self.partner = partner  # the configuration, with a stream's delivery laid over it
+        self.configured = partner
+        self.delivery: Delivery | None = None
+        self.delivery_changed = Signal()  # the adapters restart on the new delivery
         self.name = partner.name
         self.limits = partner.limits
         self.frame_limits = partner.limits.frame_limits()
@@ -205,8 +217,52 @@ class Link:
         return self.ledger.inflight > 0
 
     def auth_headers(self) -> dict[str, str]:
-        """Headers that authenticate us to the partner."""
+        """Headers that authenticate us to the partner: the stream's
+        ``authorization_header`` when it gave one (SSF-19), else our credentials."""
+        if self.delivery is not None and self.delivery.authorization is not None:
+            return {"authorization": self.delivery.authorization}
         return self.outbound_auth.current_headers()
+
+    async def drained(self) -> None:
+        """Return once nothing is pending or in flight (every SET acked or failed)."""
+        while not self.idle:
+            woken = self._progress.snapshot()
+            if self.idle:
+                break
+            await woken.wait()
+
+    @property
+    def held(self) -> bool:
+        """A paused or disabled stream: no SET goes out (answers still do)."""
+        return self.delivery is not None and self.delivery.status != "enabled"
+
+    def set_delivery(self, delivery: Delivery | None) -> None:
+        """Lay a stream's delivery over the configuration (None: the configuration).
+
+        A change of protocol or endpoint restarts the partner's adapters; leaving
+        a hold wakes the senders, and the held SETs go out in outbox order.
+        """
+        before = self.delivery
+        self.delivery = delivery
+        partner = self.configured
+        if delivery is not None:
+            via, endpoint = delivery.send_via, delivery.endpoint
+            partner = dataclasses.replace(
+                partner,
+                send_via=via,
+                push_endpoint=endpoint if via == "push" else partner.push_endpoint,
+                multipush_endpoint=endpoint if via == "multipush" else partner.multipush_endpoint,
+            )
+        self.partner = partner
+        moved = (before is None) != (delivery is None) or (
+            before is not None
+            and delivery is not None
+            and (before.send_via, before.endpoint) != (delivery.send_via, delivery.endpoint)
+        )
+        if moved:
+            self.delivery_changed.set()
+        self.feed.wanted()
+        self.outbound_ready.set()
 
     # -- sessions ------------------------------------------------------------------
 
@@ -270,6 +326,8 @@ class Link:
 
     def check_room(self) -> None:
         """Raises Backpressure when the outbox holds ``max_pending`` SETs already."""
+        if self.delivery is not None and self.delivery.status == "disabled":
+            raise StreamDisabled(self.name)
         pending, limit = self.outcomes.counters.unfinished, self.limits.max_pending
         if pending >= limit:
             raise Backpressure(self.name, pending, limit)
@@ -314,7 +372,7 @@ class Link:
             via: the session it goes on: answers owed on another live session of
                 this partner stay for that one.
         """
-        if self.partner.send_via != "pushpull":
+        if self.partner.send_via != "pushpull" or self.held:
             max_sets = 0  # SETs go by the partner's own protocol; answers still ride along
         frame = self.ledger.next_frame(
             now=time.time(),
@@ -348,8 +406,10 @@ class Link:
         """Due SETs to send now (oldest first, within the window): jti -> SET.
 
         They are in flight until answered; settle them with :meth:`answers_received`,
-        :meth:`retry_later` or :meth:`sets_lost`.
+        :meth:`retry_later` or :meth:`sets_lost`. None while the stream is held.
         """
+        if self.held:
+            return {}
         sets = self.ledger.take_sets(
             now=time.time(),
             limit=limit,

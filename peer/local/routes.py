@@ -35,6 +35,7 @@ from ..errors import (
     SETRejected,
     SETTooLarge,
     StoreError,
+    StreamDisabled,
     UnknownPartner,
 )
 from ..server.http_guard import mark_authenticated
@@ -91,6 +92,8 @@ def refusal(exc: Exception) -> Refused | None:
     if isinstance(exc, Backpressure):
         more = {"partner": exc.partner, "pending": exc.pending, "limit": exc.limit}
         return Refused(429, "backpressure", str(exc), {"retry-after": "1"}, more)
+    if isinstance(exc, StreamDisabled):
+        return Refused(409, "stream_disabled", str(exc), more={"partner": exc.partner})
     if isinstance(exc, StoreError):
         return Refused(503, "store_unavailable", str(exc), {"retry-after": "1"})
     if isinstance(exc, SETRejected):  # forward: not a SET we could read

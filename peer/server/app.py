@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..auth.inbound import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from ..config import PeerConfig
     from ..link.port import LinkPort
 
-__all__ = ["ServedNode", "create_app", "create_metrics_app", "error_response", "read_body"]
+__all__ = [
+    "ExtraRoutes",
+    "ServedNode",
+    "create_app",
+    "create_metrics_app",
+    "error_response",
+    "read_body",
+]
 
 log = logging.getLogger("setpeer.server")
 
@@ -93,8 +100,13 @@ class ServedNode(Protocol):
     async def ready(self) -> bool: ...
 
 
-def create_app(node: ServedNode) -> Starlette:
-    """Build the app for ``node``."""
+ExtraRoutes = Callable[[Callable[[Request], Awaitable["LinkPort"]]], list[BaseRoute]]
+"""Routes a higher layer adds (SSF stream management), given the authentication."""
+
+
+def create_app(node: ServedNode, extra: ExtraRoutes | None = None) -> Starlette:
+    """Build the app for ``node``; ``extra`` adds routes that authenticate partners
+    the same way (each request holds one of its partner's session slots)."""
     # Bearer, mTLS and OAuth; resource identifiers start at our public base URL.
     auth = InboundAuthenticator(
         node.links.values(), base_url=lambda: node.config.public_url or node.url
@@ -168,6 +180,8 @@ def create_app(node: ServedNode) -> Starlette:
     for path, handler in adapter_handlers(authenticate, read_body, error_response).items():
         routes.append(Route(path, handler, methods=methods))
     routes.extend(resource_metadata_routes(auth))  # RFC 9728, when OAuth is used
+    if extra is not None:
+        routes.extend(extra(authenticate))
     # Request bodies within idle_timeout; early answers close the connection.
     guard = Middleware(GuardMiddleware, body_timeout=node.config.limits.idle_timeout)
     return Starlette(routes=routes, middleware=[guard])
