@@ -151,6 +151,7 @@ class Peer:
             ssl_options=ssl_options,
             idle_timeout=limits.idle_timeout,
             guard=ConnectionGuard.from_limits(limits),
+            what="peer.listen",
         )
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self.url = await self._tg.start(self._server.serve)
@@ -304,6 +305,7 @@ class Peer:
                 handshake_timeout=limits.handshake_timeout,
                 idle_timeout=limits.idle_timeout,
             ),
+            what="peer.metrics.listen",
         )
         assert self._tg is not None
         self.metrics_url = await self._tg.start(self._metrics_server.serve)

@@ -126,5 +126,5 @@ def test_one_line_per_problem_whatever_the_path(folder: Path) -> None:
     result = check_config("-c", str(odd / "peer.toml"), "--no-secrets")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"peer.signing_keys: file not found: {folder}/odd\\x0afolder/a.jwks.json"
+        f"peer.signing_keys: file not found: {folder}/odd\\nfolder/a.jwks.json"
     ]

@@ -62,7 +62,7 @@ def test_send_refuses_a_set_over_max_set_bytes(tmp_path: Path) -> None:
     )
     assert long_jti.returncode == 1 and "max_set_bytes" in long_jti.stderr
     empty_jti = setpeer("send", "-c", config, "--to", "b", "--event", SESSION_REVOKED, "--jti", "")
-    assert empty_jti.returncode == 1 and "jti" in empty_jti.stderr
+    assert empty_jti.returncode == 2 and "jti" in empty_jti.stderr  # a usage problem
     assert status(tmp_path / "a.toml")["b"]["pending"] == 0
 
 

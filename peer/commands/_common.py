@@ -1,4 +1,5 @@
-"""Helpers shared by subcommands: config loading that exits 2 on a config problem."""
+"""Helpers shared by subcommands: their parser (a description and an example in
+``--help``), config loading that exits 2 on a config problem, one line per problem."""
 
 from __future__ import annotations
 
@@ -7,16 +8,56 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..config import PeerConfig, load_config
 from ..errors import ConfigError, StoreError
+from ..logs import escape_controls
 from ..store import sqlite_path
 
-__all__ = ["add_config_argument", "load_or_exit", "readable_secret_files", "warn_readable"]
+__all__ = [
+    "EXIT_CONFIG",
+    "add_config_argument",
+    "command_parser",
+    "load_or_exit",
+    "print_problems",
+    "readable_secret_files",
+    "usage_error",
+    "warn_readable",
+]
 
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # peer.cli: a usage or configuration problem
+
+
+def command_parser(
+    subparsers: Any, name: str, summary: str, *examples: str
+) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``: ``summary`` in ``setpeer --help`` and as the
+    description of ``setpeer NAME --help``, whose epilog shows ``examples``."""
+    lines = "\n".join(f"  {example}" for example in examples)
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog=f"example{'s' if len(examples) > 1 else ''}:\n{lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def print_problems(problems: Iterable[tuple[str, str]]) -> None:
+    """Each problem on its own line of stderr, ``key.path: message``, whatever a path or
+    a message holds (control characters escaped)."""
+    for key_path, message in problems:
+        print(escape_controls(f"{key_path}: {message}"), file=sys.stderr)
+
+
+def usage_error(command: str, message: str) -> SystemExit:
+    """Print ``setpeer COMMAND: message`` and return the exit (2) to raise."""
+    print(f"setpeer {command}: {escape_controls(message)}", file=sys.stderr)
+    return SystemExit(EXIT_CONFIG)
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +71,7 @@ def load_or_exit(path: Path) -> PeerConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
-        for key_path, message in exc.problems:
-            print(f"{key_path}: {message}", file=sys.stderr)
+        print_problems(exc.problems)
         raise SystemExit(EXIT_CONFIG) from None
 
 

@@ -1,33 +1,36 @@
-"""``setpeer check-config -c peer.toml``: validate; exit 2 listing every problem.
+"""``setpeer check-config -c peer.toml [--bind]``: validate; exit 2 listing every problem.
 
 Private key files and SQLite store files that group or others may read get a warning
 line on stderr (the exit code stays 0).
 
-Beyond what ``load_config`` checks, the secrets (``env:``/``file:`` references) are
-resolved too, since a node would otherwise only find an unset variable when it first
-dials; ``--no-secrets`` skips that where the secrets are not available (a CI lint).
+Beyond what ``load_config`` checks, everything ``setpeer run`` would refuse at start
+is checked too (``_preflight``): the secrets (``env:``/``file:`` references) resolve,
+the key files hold usable keys, the TLS files load; ``--bind`` also binds every
+listener for a moment (a port in use is then a problem). ``--no-secrets`` skips the
+secrets where they are not available (a CI lint).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import sys
 from typing import Any
 
-from ..config import check_secrets, load_config
+from ..config import load_config
 from ..errors import ConfigError
-from ._common import EXIT_CONFIG, add_config_argument, warn_readable
+from ._common import EXIT_CONFIG, add_config_argument, command_parser, print_problems, warn_readable
+from ._preflight import startup_problems
 
 __all__ = ["add_parser", "main"]
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def add_parser(subparsers: Any, name: str) -> None:
     """Add the ``check-config`` subcommand to ``subparsers``."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help="validate a configuration; exit 2 with every problem and its key path"
+    parser = command_parser(
+        subparsers,
+        name,
+        "validate a configuration as run would; exit 2 with every problem and its key path",
+        "setpeer check-config -c a.toml",
+        "setpeer check-config -c a.toml --bind   # also: can every port be bound now?",
     )
     add_config_argument(parser)
     parser.add_argument(
@@ -35,13 +38,12 @@ def add_parser(subparsers: Any, name: str) -> None:
         action="store_true",
         help="do not resolve env:/file: secret references (their form is still checked)",
     )
+    parser.add_argument(
+        "--bind",
+        action="store_true",
+        help="also bind every listener for a moment: a port in use is a problem",
+    )
     parser.set_defaults(handler=main)
-
-
-def _line(key_path: str, message: str) -> str:
-    # One problem per line, whatever a file path in the message holds.
-    text = f"{key_path}: {message}"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -52,12 +54,11 @@ def main(args: argparse.Namespace) -> int:
     """
     try:
         config = load_config(args.config)
-        problems = [] if args.no_secrets else check_secrets(config)
+        problems = startup_problems(config, secrets=not args.no_secrets, bind=args.bind)
     except ConfigError as exc:
         problems = exc.problems
     if problems:
-        for key_path, message in problems:
-            print(_line(key_path, message), file=sys.stderr)
+        print_problems(problems)
         return EXIT_CONFIG
     warn_readable(config)
     count = len(config.partners)

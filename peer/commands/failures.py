@@ -21,7 +21,7 @@ from ..config import PeerConfig
 from ..errors import PeerError, StoreError
 from ..logs import escape_controls
 from ..store import open_store, sqlite_path
-from ._common import EXIT_CONFIG, add_config_argument, load_or_exit
+from ._common import EXIT_CONFIG, add_config_argument, command_parser, load_or_exit
 
 __all__ = ["add_parser", "collect", "main"]
 
@@ -29,8 +29,11 @@ FIELDS = ("direction", "partner", "jti", "err", "description", "at")
 
 
 def add_parser(subparsers: Any, name: str) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help="failures of both directions from the store, oldest first"
+    parser = command_parser(
+        subparsers,
+        name,
+        "failures of both directions from the store, oldest first",
+        "setpeer failures -c a.toml --since 1767225600 --json",
     )
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -10,14 +10,14 @@ import anyio
 
 from ..errors import PeerError
 from ..store import migrate
-from ._common import add_config_argument, load_or_exit
+from ._common import add_config_argument, command_parser, load_or_exit
 
 __all__ = ["add_parser", "main"]
 
 
 def add_parser(subparsers: Any, name: str) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help="create or upgrade the store's schema"
+    parser = command_parser(
+        subparsers, name, "create or upgrade the store's schema", "setpeer migrate -c a.toml"
     )
     add_config_argument(parser)
     parser.set_defaults(handler=main)

@@ -24,7 +24,7 @@ import anyio
 from ..config import PeerConfig
 from ..errors import PeerError, StoreError
 from ..store import open_store, sqlite_path
-from ._common import EXIT_CONFIG, add_config_argument, load_or_exit
+from ._common import EXIT_CONFIG, add_config_argument, command_parser, load_or_exit
 from ._local import running_node
 from .pipe import ReaderGone, write_and_wait
 
@@ -42,10 +42,11 @@ Item = tuple[dict[str, Any], Callable[[], Awaitable[None]]]
 
 
 def add_parser(subparsers: Any, name: str) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         name,
-        help="print received SETs as JSON lines, marking each done once written",
-        description=__doc__.split("\n\n")[0],
+        "print received SETs as JSON lines, marking each done once written",
+        "setpeer receive -c b.toml --follow | head -n 5   # marks exactly the five printed done",
     )
     add_config_argument(parser)
     parser.add_argument("--follow", action="store_true", help="wait for more; stop with Ctrl-C")

@@ -1,31 +1,53 @@
-"""``setpeer run -c peer.toml``: serve and keep partner sessions until SIGINT/SIGTERM."""
+"""``setpeer run -c peer.toml``: serve and keep partner sessions until SIGINT/SIGTERM.
+
+Refuses to start (exit 2, one line per problem) on anything ``check-config`` refuses:
+an unresolved secret, an unusable key file, TLS files that do not load. A listener
+that cannot be bound (a port in use) or a store that cannot be opened is a runtime
+failure: one line naming it, exit 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import signal
-import sys
 from typing import Any
 
 import anyio
 
 from ..config import PeerConfig
-from ..errors import PeerError
 from ..logs import configure_logging
 from ..node import Peer
-from ._common import add_config_argument, load_or_exit, warn_readable
+from ._common import (
+    EXIT_CONFIG,
+    add_config_argument,
+    command_parser,
+    load_or_exit,
+    print_problems,
+    warn_readable,
+)
+from ._preflight import startup_problems
 
-__all__ = ["add_parser", "main"]
+__all__ = ["LOG_LEVELS", "add_parser", "main"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _level(text: str) -> str:
+    """``--log-level``, case-insensitive: ``debug`` is ``DEBUG``."""
+    return text.upper()
 
 
 def add_parser(subparsers: Any, name: str) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help="serve and keep partner sessions until SIGINT/SIGTERM"
+    parser = command_parser(
+        subparsers,
+        name,
+        "serve and keep partner sessions until SIGINT/SIGTERM",
+        "setpeer run -c a.toml --log-format json --log-level info",
     )
     add_config_argument(parser)
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", type=_level, choices=LOG_LEVELS, default="INFO")
     parser.set_defaults(handler=main)
 
 
@@ -41,13 +63,14 @@ async def _serve(config: PeerConfig) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the node; graceful on SIGINT/SIGTERM (exit 0)."""
+    """Run the node; graceful on SIGINT/SIGTERM (exit 0). A failure to start is one
+    line on stderr (``peer.cli``): exit 1, or 2 for a configuration problem."""
     config = load_or_exit(args.config)
+    problems = startup_problems(config)
+    if problems:
+        print_problems(problems)
+        return EXIT_CONFIG
     configure_logging(args.log_format, args.log_level)
     warn_readable(config, logging.getLogger("setpeer"))
-    try:
-        anyio.run(_serve, config)
-    except (OSError, PeerError) as exc:
-        print(f"setpeer run: {exc}", file=sys.stderr)
-        return 1
+    anyio.run(_serve, config)
     return 0

@@ -15,15 +15,19 @@ from ..protocol.multipush import MultiPushRequest
 from ..publisher import Publisher
 from ..tokens.keys import load_private_jwks
 from ..tokens.sign import Signer
-from ._common import load_or_exit
-from .send import add_set_arguments, json_object
+from ._common import command_parser, load_or_exit
+from .send import add_set_arguments, json_object, unix_time
 
 __all__ = ["add_parser", "main"]
 
 
 def add_parser(subparsers: Any, name: str) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help="mint one signed SET for a partner and print it (not stored, not sent)"
+    parser = command_parser(
+        subparsers,
+        name,
+        "mint one signed SET for a partner and print it (not stored, not sent)",
+        "setpeer sign -c a.toml --to b --event "
+        "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
     )
     add_set_arguments(parser)
     parser.add_argument(
@@ -41,6 +45,7 @@ def main(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     payload = json_object(args.payload, "--payload", "sign")
     sub_id = None if args.sub_id is None else json_object(args.sub_id, "--sub-id", "sign")
+    toe = unix_time(args.toe, "--toe", "sign")
     try:
         partner = config.partner(args.to)
     except LookupError as exc:
@@ -49,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         signer = Signer(load_private_jwks(config.signing_keys_path))
         jti, token = Publisher(issuer=config.issuer, signer=signer).mint(
-            partner, {args.event: payload}, sub_id=sub_id, jti=args.jti
+            partner, {args.event: payload}, sub_id=sub_id, jti=args.jti, txn=args.txn, toe=toe
         )
     except (PeerError, ValueError) as exc:
         print(f"setpeer sign: {exc}", file=sys.stderr)

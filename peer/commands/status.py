@@ -16,15 +16,18 @@ from ..errors import PeerError
 from ..local.status import COLUMNS, read_status, status_json
 from ..logs import escape_controls
 from ..store import open_store
-from ._common import add_config_argument, load_or_exit
+from ._common import add_config_argument, command_parser, load_or_exit
 from ._local import running_node
 
 __all__ = ["add_parser", "main"]
 
 
 def add_parser(subparsers: Any, name: str) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help="per-partner delivery counts from the store"
+    parser = command_parser(
+        subparsers,
+        name,
+        "per-partner session and delivery counts, from the running node or the store",
+        "setpeer status -c a.toml --json",
     )
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object, for scripts")

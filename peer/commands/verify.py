@@ -17,14 +17,19 @@ from typing import Any
 from ..errors import ConfigError, SETRejected
 from ..tokens.keys import KeyStore
 from ..tokens.verify import Verifier
+from ._common import command_parser
 
 __all__ = ["add_parser", "main"]
 
 
 def add_parser(subparsers: Any, name: str) -> None:
     """Register ``verify`` on the ``setpeer`` argument parser."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help="verify SETs as a receiver would; one JSON line per token"
+    parser = command_parser(
+        subparsers,
+        name,
+        "verify SETs as a receiver would; one JSON line per token",
+        "setpeer verify --jwks b.public.json --issuer https://b.example "
+        "--audience https://a.example TOKEN",
     )
     parser.add_argument("--jwks", required=True, type=Path, help="the sender's public JWK Set")
     parser.add_argument("--issuer", required=True, help="the iss the sender must use")

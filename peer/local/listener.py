@@ -72,6 +72,7 @@ class LocalListener:
             max_frame_bytes=limits.max_frame_bytes,
             idle_timeout=limits.idle_timeout,
             guard=guard,
+            what="peer.app.listen",
         )
         try:
             url = await tg.start(self._server.serve)

@@ -29,6 +29,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from .guards import ConnectionGuard, guarded_protocols
+from .listen import bind_tcp
 
 __all__ = ["HTTPServer", "server_ssl_options", "tls_extension"]
 
@@ -161,6 +162,9 @@ class HTTPServer:
         ssl_context: server TLS, or None for plain HTTP (loopback only).
         idle_timeout: HTTP keep-alive timeout.
         guard: connection limits; None serves without them.
+        what: names the setting in errors, e.g. ``peer.listen``: a port in use is
+            a :class:`~peer.server.listen.ListenError` naming it, raised by
+            :meth:`serve` (we bind; uvicorn would exit the process).
     """
 
     def __init__(
@@ -174,7 +178,9 @@ class HTTPServer:
         ssl_options: dict[str, Any] | None = None,
         idle_timeout: float = 30.0,
         guard: ConnectionGuard | None = None,
+        what: str = "listen",
     ) -> None:
+        self.what = what
         config = uvicorn.Config(
             app,
             host=host,
@@ -222,8 +228,12 @@ class HTTPServer:
             self.stopped.set()
 
     async def _serve(self, server: _Server, task_status: TaskStatus[str]) -> None:
+        if self._sock is not None:
+            sockets = [self._sock]
+        else:
+            sockets = bind_tcp(server.config.host, server.config.port, what=self.what)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, None if self._sock is None else [self._sock])
+            tg.start_soon(server.serve, sockets)
             while not server.started:
                 if server.should_exit:
                     raise OSError("the HTTP server failed to start (see log)")
