@@ -16,6 +16,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .errors import ConfigError
 from .logs import escape_controls
@@ -44,6 +45,14 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line too: what is wrong and where the help is (argparse
+    would print the usage block first); every subcommand's parser is one of these."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 class _Version(argparse.Action):
     """``--version``: the installed distribution's version, read only when asked."""
 
@@ -54,12 +63,13 @@ class _Version(argparse.Action):
             text = version("setpeer")
         except PackageNotFoundError:  # run from a source tree that was never installed
             text = "unknown (not installed)"
-        parser.exit(message=f"setpeer {text}\n")
+        print(f"setpeer {text}")
+        parser.exit()
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser with every subcommand that is installed, or with ``only``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="setpeer",
         description="Security Event Token peer (push-pull, push, poll).",
         epilog="quick start: setpeer init DIR, then follow what it prints; "
