@@ -22,6 +22,8 @@ __all__ = [
     "DEFAULT_APP_LISTEN",
     "RECEIVE_VIA",
     "SEND_VIA",
+    "SSF_ROLES",
+    "STREAM_DELIVERY",
     "TRANSPORTS",
     "AppConfig",
     "ClientCert",
@@ -31,12 +33,17 @@ __all__ = [
     "OAuthClient",
     "OutboundAuth",
     "Partner",
+    "StreamSettings",
     "TLSConfig",
 ]
 
 TRANSPORTS: Final = get_args(Transport)
 SEND_VIA: Final = get_args(DeliveryMode)
 RECEIVE_VIA: Final = get_args(DeliveryMode)
+SSF_ROLES: Final = ("transmitter", "receiver")
+"""``ssf`` values besides true/false: the role the partner plays in SSF 1.0."""
+STREAM_DELIVERY: Final = ("push", "poll", "pushpull")
+"""``[partners.stream] delivery``: how our stream at an SSF transmitter reaches us."""
 
 # A Partner built without limits inherits the PeerConfig's; this default marks "not given".
 INHERIT_LIMITS: Final = Limits()
@@ -239,6 +246,23 @@ class InboundAuth:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StreamSettings:
+    """Our stream at a partner that is an SSF transmitter (``[partners.stream]``).
+
+    Attributes:
+        delivery: ``push`` (it POSTs to our ``/events``), ``poll`` (we poll the
+            endpoint it returns) or ``pushpull`` (when it advertises push-pull).
+        events_requested: event type URIs to ask for; None: every CAEP and RISC
+            event type we understand.
+        description: the stream's ``description`` (receiver-supplied, SSF 8.1.1).
+    """
+
+    delivery: str = "push"
+    events_requested: tuple[str, ...] | None = None
+    description: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Partner:
     """One partner peer (``[[partners]]``); see docs/configuration.md for each key.
 
@@ -262,7 +286,8 @@ class Partner:
     auth: OutboundAuth = dataclasses.field(default_factory=OutboundAuth)
     inbound: InboundAuth = dataclasses.field(default_factory=InboundAuth)
     limits: Limits = INHERIT_LIMITS
-    ssf: bool = False
+    ssf: bool | str = False
+    stream: StreamSettings = dataclasses.field(default_factory=StreamSettings)
     strict_subjects: bool = False
     ca: Path | None = None
     config_dir: Path | None = None
@@ -294,6 +319,16 @@ class Partner:
         ):
             their = dataclasses.replace(inbound.oauth, ca=as_path(inbound.oauth.ca, base))
             object.__setattr__(self, "inbound", dataclasses.replace(inbound, oauth=their))
+
+    @property
+    def ssf_profile(self) -> bool:
+        """Whether the SSF 1.0 SET profile applies (``ssf`` true or a role)."""
+        return self.ssf is True or self.ssf in SSF_ROLES
+
+    @property
+    def ssf_transmitter(self) -> bool:
+        """Whether the partner is an SSF transmitter whose stream we manage."""
+        return self.ssf == "transmitter"
 
     @property
     def jwks_path(self) -> Path | None:

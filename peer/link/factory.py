@@ -69,7 +69,7 @@ def build_link(
         issuer=partner.issuer,
         audience=config.issuer,
         keys=keys,
-        ssf=partner.ssf,
+        ssf=partner.ssf_profile,
         strict_subjects=partner.strict_subjects,
         max_token_bytes=limits.max_set_bytes,
     )

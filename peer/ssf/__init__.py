@@ -1,0 +1,9 @@
+"""SSF 1.0 stream management with partners (docs/ssf.md).
+
+Receiver role (a partner with ``ssf = "transmitter"``): ``client.py`` talks stream
+management with the transmitter, ``receiver.py`` keeps our stream there in the store
+and checks the verification SETs that arrive, ``runner.py`` keeps it going inside a
+running node (restored after a restart, polled when it is a poll stream, the
+transmitter's keys from its metadata), ``status.py`` is the ``stream`` entry of
+``setpeer status``. Nothing is imported here, so ``setpeer status`` stays light.
+"""
