@@ -19,7 +19,10 @@ from ..protocol.effects import Effect
 from .checks import (
     MAX_LEASE_TTL,
     MAX_SEQ,
+    STREAM_ROLES,
+    STREAM_STATUSES,
     InvalidValue,
+    UnknownStream,
     check_count,
     check_text,
     check_ttl,
@@ -43,8 +46,12 @@ __all__ = [
     "PartnerCounts",
     "RefusalNew",
     "RefusalRow",
+    "STREAM_ROLES",
+    "STREAM_STATUSES",
     "SharedStore",
     "Store",
+    "StreamRow",
+    "UnknownStream",
     "check_count",
     "check_ttl",
     "check_text",
@@ -52,12 +59,14 @@ __all__ = [
     "encode_claims",
     "is_text",
     "shared_store",
+    "stream_row",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers.
 3: ``outbox_leases`` (row leases of nodes sharing a PostgreSQL store). 4: ``refusals``
-(a ring per partner), ``outbox.failed_at``, ``counts.unhandled`` and ``counts.refused``."""
+(a ring per partner), ``outbox.failed_at``, ``counts.unhandled`` and ``counts.refused``.
+5: ``streams`` and ``stream_subjects`` (SSF streams, both roles)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,6 +183,57 @@ class PartnerCounts:
     refused: int = 0
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamRow:
+    """An SSF stream, as the store keeps it; one per ``(partner, role, stream_id)``.
+
+    Attributes:
+        partner: the partner's name.
+        role: ``"transmitter"``: we transmit to this partner (it is an SSF receiver);
+            ``"receiver"``: our stream at this partner (it is an SSF transmitter).
+        stream_id: the stream's id (the transmitter's choice).
+        config: the stream configuration object (SSF 8.1.1), as last stored.
+        status: ``"enabled"``, ``"paused"`` or ``"disabled"``.
+        reason: why the status was last set, if said.
+        verification: the verification's bookkeeping (e.g. ``state``,
+            ``requested_at``, ``received_at``), None before any.
+        updated_at: Unix time of the last save; :meth:`Store.save_stream` stamps the
+            time of saving when it is 0, and keeps any other value.
+    """
+
+    partner: str
+    role: str
+    stream_id: str
+    config: Mapping[str, Any]
+    status: str
+    reason: str | None = None
+    verification: Mapping[str, Any] | None = None
+    updated_at: float = 0.0
+
+
+def stream_row(
+    partner: str,
+    role: str,
+    stream_id: str,
+    config: str,
+    status: str,
+    reason: str | None,
+    verification: str | None,
+    updated_at: float,
+) -> StreamRow:
+    """A :class:`StreamRow` from its stored fields (JSON texts decoded)."""
+    return StreamRow(
+        partner,
+        role,
+        stream_id,
+        decode_claims(config),
+        status,
+        reason,
+        None if verification is None else decode_claims(verification),
+        updated_at,
+    )
+
+
 class Store(Protocol):
     """What a backend provides. Every method is one transaction.
 
@@ -285,6 +345,55 @@ class Store(Protocol):
         Raises:
             StoreError: why no write can commit (closed, locked, read-only, full...).
         """
+
+    async def save_stream(self, row: StreamRow) -> StreamRow:
+        """Insert or replace the stream ``(row.partner, row.role, row.stream_id)``;
+        its subjects stay. ``config`` and ``verification`` go through JSON.
+
+        Returns:
+            The row as stored (``updated_at`` stamped when it was 0).
+
+        Raises:
+            InvalidValue: a name is not text, ``role`` or ``status`` not one of
+                :data:`STREAM_ROLES` / :data:`STREAM_STATUSES`, ``config`` or
+                ``verification`` not a JSON object, ``updated_at`` not finite.
+        """
+
+    async def streams(
+        self, *, partner: str | None = None, role: str | None = None
+    ) -> list[StreamRow]:
+        """The stored streams, those of ``partner`` and ``role`` if given, ordered
+        by ``(partner, role, stream_id)`` (code point order)."""
+
+    async def delete_stream(self, partner: str, role: str, stream_id: str) -> bool:
+        """Delete the stream and its subjects, in one transaction.
+
+        Returns:
+            True if it was there.
+        """
+
+    async def add_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        """Add a subject to the stream; idempotent, keyed by the subject's canonical
+        JSON (sorted keys, no spaces), so key order does not make a second subject.
+
+        Returns:
+            True if new, False if the stream had it already.
+
+        Raises:
+            UnknownStream: no such stream.
+            InvalidValue: a name is not text, ``subject`` not a JSON object.
+        """
+
+    async def remove_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        """Remove a subject (matched by canonical JSON); True if it was there."""
+
+    async def subjects(self, partner: str, role: str, stream_id: str) -> list[Mapping[str, Any]]:
+        """The stream's subjects in the order they were first added ([] for none or
+        for an unknown stream)."""
 
     async def set_session(self, partner: str, state: str) -> None:
         """Record the partner's session state for ``setpeer status``."""

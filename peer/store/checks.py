@@ -17,16 +17,22 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StoreError
 
 if TYPE_CHECKING:
-    from .base import Answer, InboundNew, OutboundNew, RefusalNew
+    from .base import Answer, InboundNew, OutboundNew, RefusalNew, StreamRow
 
 __all__ = [
     "MAX_LEASE_TTL",
     "MAX_SEQ",
+    "STREAM_ROLES",
+    "STREAM_STATUSES",
     "InvalidValue",
+    "StreamFields",
+    "UnknownStream",
     "answers_owed",
     "MAX_KEEP",
     "RefusalPlan",
+    "canonical_subject",
     "check_count",
+    "check_stream_key",
     "check_text",
     "check_time",
     "check_ttl",
@@ -36,6 +42,7 @@ __all__ = [
     "is_text",
     "outbound_rows",
     "refusal_plan",
+    "stream_fields",
 ]
 
 MAX_SEQ = 2**63 - 1
@@ -49,8 +56,19 @@ MAX_KEEP = 1_000_000
 """Refusals one partner's ring keeps at most (``failures_kept``'s bound)."""
 
 
+STREAM_ROLES = ("transmitter", "receiver")
+"""A stream's ``role``: we transmit to the partner, or the partner transmits to us."""
+
+STREAM_STATUSES = ("enabled", "paused", "disabled")
+"""A stream's ``status`` (SSF 8.1.2)."""
+
+
 class InvalidValue(StoreError, ValueError):
     """A value no backend can hold: not a string, not valid Unicode, a bad count."""
+
+
+class UnknownStream(StoreError, LookupError):
+    """No stream with that ``(partner, role, stream_id)`` is stored."""
 
 
 def check_text(value: object, what: str) -> str:
@@ -237,3 +255,63 @@ def refusal_plan(
         rows.append(row)
         plan[item.partner] = (count + 1, rows)
     return {partner: (count, rows[-keep:]) for partner, (count, rows) in plan.items() if count}
+
+
+# -- streams -------------------------------------------------------------------------
+
+
+def check_stream_key(partner: object, role: object, stream_id: object) -> tuple[str, str, str]:
+    """A stream's key, checked: three texts, ``role`` one of :data:`STREAM_ROLES`.
+
+    Raises:
+        InvalidValue: not text, or an unknown role.
+    """
+    key = (
+        check_text(partner, "partner"),
+        check_text(role, "role"),
+        check_text(stream_id, "stream_id"),
+    )
+    if key[1] not in STREAM_ROLES:
+        raise InvalidValue(f"role must be one of {', '.join(STREAM_ROLES)}, got {role!r}")
+    return key
+
+
+def _json_object(value: object, what: str, *, sort: bool = False) -> str:
+    if not isinstance(value, Mapping):
+        raise InvalidValue(f"{what} must be a mapping, not {type(value).__name__}")
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, sort_keys=sort)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidValue(f"{what} is not JSON: {exc}") from None
+
+
+def canonical_subject(subject: object) -> str:
+    """A subject's key: its JSON with sorted keys, no spaces, non-ASCII escaped.
+
+    Raises:
+        InvalidValue: not a mapping, or not JSON.
+    """
+    return _json_object(subject, "subject", sort=True)
+
+
+StreamFields = tuple[str, str, str, str, str, "str | None", "str | None", float]
+"""``(partner, role, stream_id, config JSON, status, reason, verification JSON, updated_at)``."""
+
+
+def stream_fields(row: StreamRow, now: float) -> StreamFields:
+    """``save_stream``'s row checked and flattened; ``updated_at`` 0 becomes ``now``.
+
+    Raises:
+        InvalidValue: see :meth:`Store.save_stream`.
+    """
+    partner, role, stream_id = check_stream_key(row.partner, row.role, row.stream_id)
+    status = check_text(row.status, "status")
+    if status not in STREAM_STATUSES:
+        raise InvalidValue(f"status must be one of {', '.join(STREAM_STATUSES)}, got {status!r}")
+    reason = None if row.reason is None else check_text(row.reason, "reason")
+    verification = (
+        None if row.verification is None else _json_object(row.verification, "verification")
+    )
+    at = check_time(row.updated_at, "updated_at") or now
+    config = _json_object(row.config, "config")
+    return (partner, role, stream_id, config, status, reason, verification, at)

@@ -14,6 +14,7 @@ import collections
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -32,16 +33,22 @@ from .base import (
     PartnerCounts,
     RefusalNew,
     RefusalRow,
+    StreamRow,
+    UnknownStream,
+    stream_row,
 )
 from .checks import (
     answers_owed,
+    canonical_subject,
     check_count,
+    check_stream_key,
     check_text,
     check_time,
     decode_claims,
     inbound_rows,
     outbound_rows,
     refusal_plan,
+    stream_fields,
 )
 from .plan import EffectPlan, plan_effects
 
@@ -96,6 +103,9 @@ class MemoryStore:
         self._refusal_seq = 0
         # partner -> its ring: (ordinal among the partner's refusals, row), oldest first
         self._refusals: dict[str, collections.deque[tuple[int, RefusalRow]]] = {}
+        self._streams: dict[tuple[str, str, str], StreamRow] = {}
+        # stream key -> its subjects' canonical JSON, in the order first added
+        self._subjects: dict[tuple[str, str, str], dict[str, None]] = {}
         self._turn_open = False
         self._closed = False
 
@@ -340,6 +350,75 @@ class MemoryStore:
                 c.refused,
             )
         return result
+
+    # -- streams -------------------------------------------------------------------
+
+    async def save_stream(self, row: StreamRow) -> StreamRow:
+        self._check_open()
+        fields = stream_fields(row, time.time())
+        # Through JSON, as the durable backends store it: the same types come back.
+        saved = self._streams[fields[:3]] = stream_row(*fields)
+        self._committed()
+        await anyio.lowlevel.checkpoint()
+        return saved
+
+    async def streams(
+        self, *, partner: str | None = None, role: str | None = None
+    ) -> list[StreamRow]:
+        self._check_open()
+        if partner is not None:
+            check_text(partner, "partner")
+        if role is not None:
+            check_stream_key("", role, "")
+        await anyio.lowlevel.checkpoint()
+        return [
+            row
+            for key, row in sorted(self._streams.items())
+            if (partner is None or key[0] == partner) and (role is None or key[1] == role)
+        ]
+
+    async def delete_stream(self, partner: str, role: str, stream_id: str) -> bool:
+        self._check_open()
+        key = check_stream_key(partner, role, stream_id)
+        self._subjects.pop(key, None)
+        found = self._streams.pop(key, None) is not None
+        self._committed()
+        await anyio.lowlevel.checkpoint()
+        return found
+
+    async def add_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        self._check_open()
+        key = check_stream_key(partner, role, stream_id)
+        text = canonical_subject(subject)
+        if key not in self._streams:
+            raise UnknownStream(f"no stream {stream_id!r} ({role}) for partner {partner!r}")
+        subjects = self._subjects.setdefault(key, {})
+        new = text not in subjects
+        subjects[text] = None
+        self._committed()
+        await anyio.lowlevel.checkpoint()
+        return new
+
+    async def remove_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        self._check_open()
+        key = check_stream_key(partner, role, stream_id)
+        text = canonical_subject(subject)
+        subjects = self._subjects.get(key, {})
+        found = text in subjects
+        subjects.pop(text, None)
+        self._committed()
+        await anyio.lowlevel.checkpoint()
+        return found
+
+    async def subjects(self, partner: str, role: str, stream_id: str) -> list[Mapping[str, Any]]:
+        self._check_open()
+        key = check_stream_key(partner, role, stream_id)
+        await anyio.lowlevel.checkpoint()
+        return [decode_claims(text) for text in self._subjects.get(key, {})]
 
     async def set_session(self, partner: str, state: str) -> None:
         self._check_open()

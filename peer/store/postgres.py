@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -60,6 +61,7 @@ from .base import (
     PartnerCounts,
     RefusalNew,
     RefusalRow,
+    StreamRow,
 )
 from .checks import check_text, check_ttl
 from .postgres_leases import lease_statement, release_statement, renew_statement
@@ -88,6 +90,14 @@ from .postgres_sql import (
     sessions_read,
     set_session_write,
     stats_read,
+)
+from .postgres_streams import (
+    add_subject_write,
+    delete_stream_write,
+    remove_subject_write,
+    save_stream_write,
+    streams_read,
+    subjects_read,
 )
 from .writer import Result, TaskWriter, Write
 
@@ -394,6 +404,44 @@ class PostgresStore:
         unchanged."""
         probe = probe_write_statement(self.where, lambda: self._group.failure is not None)
         await self._submit(probe, durable=False)
+
+    # -- streams (postgres_streams.py) ------------------------------------------------
+
+    async def save_stream(self, row: StreamRow) -> StreamRow:
+        write, saved = save_stream_write(row, time.time())
+        await self._submit(write, durable=True)
+        return saved
+
+    async def streams(
+        self, *, partner: str | None = None, role: str | None = None
+    ) -> list[StreamRow]:
+        rows: list[StreamRow] = await self._read(streams_read(partner, role), "reading streams")
+        return rows
+
+    async def delete_stream(self, partner: str, role: str, stream_id: str) -> bool:
+        found: bool = await self._submit(
+            delete_stream_write(partner, role, stream_id), durable=True
+        )
+        return found
+
+    async def add_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        write = add_subject_write(partner, role, stream_id, subject)
+        new: bool = await self._submit(write, durable=True)
+        return new
+
+    async def remove_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        write = remove_subject_write(partner, role, stream_id, subject)
+        found: bool = await self._submit(write, durable=True)
+        return found
+
+    async def subjects(self, partner: str, role: str, stream_id: str) -> list[Mapping[str, Any]]:
+        read = subjects_read(partner, role, stream_id)
+        subjects: list[Mapping[str, Any]] = await self._read(read, "reading stream subjects")
+        return subjects
 
     async def set_session(self, partner: str, state: str) -> None:
         await self._submit(set_session_write(partner, state), durable=False)

@@ -258,6 +258,31 @@ CREATE TRIGGER inbox_counts_update AFTER UPDATE ON inbox
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION setpeer_inbox_updated();
 """,
+    # As SQLite's step 5: SSF streams (both roles) and their subjects, keyed by the
+    # subject's canonical JSON (``BYTEA``, matched through ``sha256()`` as the rest);
+    # ``seq`` keeps the order subjects were added in.
+    5: """
+CREATE TABLE streams (
+    partner BYTEA NOT NULL,
+    role BYTEA NOT NULL,
+    stream_id BYTEA NOT NULL,
+    config TEXT NOT NULL,
+    status BYTEA NOT NULL,
+    reason BYTEA,
+    verification TEXT,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE UNIQUE INDEX streams_key ON streams (sha256(partner), sha256(role), sha256(stream_id));
+CREATE TABLE stream_subjects (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    partner BYTEA NOT NULL,
+    role BYTEA NOT NULL,
+    stream_id BYTEA NOT NULL,
+    subject BYTEA NOT NULL
+);
+CREATE UNIQUE INDEX stream_subjects_key
+    ON stream_subjects (sha256(partner), sha256(role), sha256(stream_id), sha256(subject));
+""",
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 

@@ -46,16 +46,22 @@ from .base import (
     PartnerCounts,
     RefusalNew,
     RefusalRow,
+    StreamRow,
+    UnknownStream,
+    stream_row,
 )
 from .checks import (
     answers_owed,
+    canonical_subject,
     check_count,
+    check_stream_key,
     check_text,
     check_time,
     decode_claims,
     inbound_rows,
     outbound_rows,
     refusal_plan,
+    stream_fields,
 )
 from .plan import plan_effects
 from .sqlite_schema import connect, migrate_file
@@ -428,6 +434,110 @@ class SQLiteStore:
                     )
                 )
             }
+
+        return await self._read(read)
+
+    # -- streams -------------------------------------------------------------------
+
+    async def save_stream(self, row: StreamRow) -> StreamRow:
+        fields = stream_fields(row, time.time())
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO streams (partner, role, stream_id, config, status,"
+                " reason, verification, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                fields,
+            )
+
+        # FULL: a stream's configuration is a promise to the partner that made it.
+        await self._write(write, durable=True)
+        return stream_row(*fields)
+
+    async def streams(
+        self, *, partner: str | None = None, role: str | None = None
+    ) -> list[StreamRow]:
+        query = (
+            "SELECT partner, role, stream_id, config, status, reason, verification, updated_at"
+            " FROM streams WHERE true"
+        )
+        args: list[Any] = []
+        if partner is not None:
+            query += " AND partner = ?"
+            args.append(check_text(partner, "partner"))
+        if role is not None:
+            query += " AND role = ?"
+            args.append(check_stream_key("", role, "")[1])
+        query += " ORDER BY partner, role, stream_id"
+
+        def read(conn: sqlite3.Connection) -> list[StreamRow]:
+            return [stream_row(*row) for row in conn.execute(query, args)]
+
+        return await self._read(read)
+
+    async def delete_stream(self, partner: str, role: str, stream_id: str) -> bool:
+        key = check_stream_key(partner, role, stream_id)
+
+        def write(conn: sqlite3.Connection) -> bool:
+            conn.execute(
+                "DELETE FROM stream_subjects WHERE partner = ? AND role = ? AND stream_id = ?",
+                key,
+            )
+            cursor = conn.execute(
+                "DELETE FROM streams WHERE partner = ? AND role = ? AND stream_id = ?", key
+            )
+            return cursor.rowcount > 0
+
+        found: bool = await self._write(write, durable=True)
+        return found
+
+    async def add_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        key = check_stream_key(partner, role, stream_id)
+        text = canonical_subject(subject)
+
+        def write(conn: sqlite3.Connection) -> bool:
+            known = conn.execute(
+                "SELECT 1 FROM streams WHERE partner = ? AND role = ? AND stream_id = ?", key
+            ).fetchone()
+            if known is None:
+                raise UnknownStream(f"no stream {stream_id!r} ({role}) for partner {partner!r}")
+            cursor = conn.execute(
+                "INSERT INTO stream_subjects (partner, role, stream_id, subject)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*key, text),
+            )
+            return cursor.rowcount == 1
+
+        new: bool = await self._write(write, durable=True)
+        return new
+
+    async def remove_subject(
+        self, partner: str, role: str, stream_id: str, subject: Mapping[str, Any]
+    ) -> bool:
+        args = (*check_stream_key(partner, role, stream_id), canonical_subject(subject))
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM stream_subjects"
+                " WHERE partner = ? AND role = ? AND stream_id = ? AND subject = ?",
+                args,
+            )
+            return cursor.rowcount > 0
+
+        found: bool = await self._write(write, durable=True)
+        return found
+
+    async def subjects(self, partner: str, role: str, stream_id: str) -> list[Mapping[str, Any]]:
+        key = check_stream_key(partner, role, stream_id)
+
+        def read(conn: sqlite3.Connection) -> list[Mapping[str, Any]]:
+            cursor = conn.execute(
+                "SELECT subject FROM stream_subjects"
+                " WHERE partner = ? AND role = ? AND stream_id = ? ORDER BY seq",
+                key,
+            )
+            return [decode_claims(text) for (text,) in cursor]
 
         return await self._read(read)
 

@@ -171,6 +171,30 @@ CREATE TRIGGER inbox_counts_delete AFTER DELETE ON inbox BEGIN
     WHERE partner = OLD.partner;
 END;
 """,
+    # SSF streams, both roles (``role``: "transmitter" or "receiver"), and the
+    # subjects added to them, keyed by canonical JSON; ``seq`` keeps the order
+    # they were added in. ``config`` and ``verification`` are JSON objects.
+    5: """
+CREATE TABLE streams (
+    partner TEXT NOT NULL,
+    role TEXT NOT NULL,
+    stream_id TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    verification TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (partner, role, stream_id)
+) WITHOUT ROWID;
+CREATE TABLE stream_subjects (
+    seq INTEGER PRIMARY KEY,
+    partner TEXT NOT NULL,
+    role TEXT NOT NULL,
+    stream_id TEXT NOT NULL,
+    subject TEXT NOT NULL
+);
+CREATE UNIQUE INDEX stream_subjects_key ON stream_subjects (partner, role, stream_id, subject);
+""",
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 
