@@ -30,7 +30,7 @@ LAYERS: Sequence[tuple[str, Sequence[tuple[str, ...]]]] = [
     ("link", [("peer.link.*", "peer.publisher", "peer.received")]),
     ("transports", [("peer.transports.*",)]),
     ("server", [("peer.server.*",)]),
-    ("local", [("peer.local.*",)]),
+    ("local", [("peer.local.*",), ("peer.ssf.*",)]),
     ("node", [("peer.node", "peer.metrics", "peer.client", "peer.facade")]),
     ("commands", [("peer.commands.*", "peer.cli", "peer.__main__", "peer")]),
 ]

@@ -285,7 +285,7 @@ def _check_partner(walk: _Walk, path: str, p: Partner) -> None:
             direction = "send_via" if key != "poll_endpoint" else "receive_via"
             walk.add(f"{path}.{key}", f'is required when {direction} = "{mode}"')
     if not isinstance(p.ssf, bool) and p.ssf not in SSF_ROLES:
-        walk.add(f"{path}.ssf", 'must be true, false, "transmitter" or "receiver"')
+        walk.add(f"{path}.ssf", 'must be true or false, "transmitter" or "receiver"')
     _check_stream(walk, f"{path}.stream", p)
     walk.flag(f"{path}.strict_subjects", p.strict_subjects)
     if p.ca is not None:

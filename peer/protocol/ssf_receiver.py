@@ -42,7 +42,9 @@ WELL_KNOWN_SSF: Final = "/.well-known/ssf-configuration"
 PUSH_METHOD: Final = "urn:ietf:rfc:8935"
 POLL_METHOD: Final = "urn:ietf:rfc:8936"
 # docs/decisions.md "Delivery method URIs": the draft's datatracker URL.
-PUSHPULL_METHOD: Final = "https://datatracker.ietf.org/doc/draft-tulshibagwale-saag-pushpull-delivery"
+PUSHPULL_METHOD: Final = (
+    "https://datatracker.ietf.org/doc/draft-tulshibagwale-saag-pushpull-delivery"
+)
 VERIFICATION_EVENT: Final = "https://schemas.openid.net/secevent/ssf/event-type/verification"
 STREAM_UPDATED_EVENT: Final = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
 
@@ -198,7 +200,8 @@ def check_stream_config(
     if document.get("iss") != issuer:
         raise InvalidDocument(f"iss must be {issuer!r}, the discovered issuer")
     aud = document.get("aud")
-    if not (isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))):
+    strings = isinstance(aud, list) and all(isinstance(a, str) for a in aud)
+    if not (isinstance(aud, str) or strings):
         raise InvalidDocument("aud must be a string or an array of strings")
     delivery = document.get("delivery")
     if not isinstance(delivery, dict) or not isinstance(delivery.get("method"), str):

@@ -228,9 +228,7 @@ class StreamClient:
 
     async def status(self, stream_id: str) -> StreamStatus:
         """GET the stream's status (SSF 8.1.2.1)."""
-        _, document = await self.request(
-            "status_endpoint", "GET", params={"stream_id": stream_id}
-        )
+        _, document = await self.request("status_endpoint", "GET", params={"stream_id": stream_id})
         return self._status(document, stream_id)
 
     async def set_status(

@@ -56,8 +56,9 @@ async def _restore(stream: ReceiverStream, link: Link, tg: anyio.abc.TaskGroup) 
             partner = link.partner
             if partner.jwks is None and partner.jwks_uri is None and link.remote_keys is None:
                 if metadata.jwks_uri is None:
-                    log.warning("partner=%s advertises no jwks_uri: its SETs cannot be checked",
-                                stream.name)
+                    log.warning(
+                        "partner=%s advertises no jwks_uri: its SETs cannot be checked", stream.name
+                    )
                 else:
                     keyed = dataclasses.replace(partner, jwks_uri=metadata.jwks_uri)
                     keys = RemoteKeys(keyed, link.pipeline.verifier.keys)
@@ -66,8 +67,9 @@ async def _restore(stream: ReceiverStream, link: Link, tg: anyio.abc.TaskGroup) 
             await stream.restore()
             return
         except PeerError as exc:
-            log.warning("partner=%s stream not restored (again in %.0f s): %s",
-                        stream.name, wait, exc)
+            log.warning(
+                "partner=%s stream not restored (again in %.0f s): %s", stream.name, wait, exc
+            )
         await anyio.sleep(wait)
         wait = min(wait * 2, RESTORE_BACKOFF[1])
 
