@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
+
 from ..auth.stream_bearers import StreamBearers, token_digest
 from ..protocol.communication import SetErr
 from ..protocol.ssf_receiver import (
@@ -129,6 +131,7 @@ class ReceiverStream:
         self.base_url = base_url
         self.bearers = bearers
         self.clock = clock
+        self._lock = anyio.Lock()
 
     @property
     def name(self) -> str:
@@ -150,9 +153,16 @@ class ReceiverStream:
         return row
 
     async def _save(self, row: StreamRow, **changes: Any) -> StreamRow:
-        row = dataclasses.replace(row, **changes, updated_at=self.clock())
-        await self.store.save_stream(row)
-        return row
+        """Change the kept stream as it is now, not as ``row`` was read before a
+        request: a verification noted meanwhile is not lost to a status read."""
+        async with self._lock:
+            rows = await self.store.streams(partner=self.name, role=ROLE)
+            current = next((r for r in rows if r.stream_id == row.stream_id), None)
+            if current is None:
+                return row  # deleted meanwhile
+            row = dataclasses.replace(current, **changes, updated_at=self.clock())
+            await self.store.save_stream(row)
+            return row
 
     # -- management ----------------------------------------------------------------
 
