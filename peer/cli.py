@@ -27,6 +27,7 @@ COMMANDS = {
     "failures": "failures",
     "receive": "receive",
     "verify": "verify",
+    "stream": "stream",
 }
 
 

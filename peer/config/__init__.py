@@ -26,6 +26,7 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
+    StreamSettings,
     TLSConfig,
 )
 from .peer_config import PeerConfig
@@ -46,6 +47,7 @@ __all__ = [
     "OutboundAuth",
     "Partner",
     "PeerConfig",
+    "StreamSettings",
     "TLSConfig",
     "check_secrets",
     "is_loopback",

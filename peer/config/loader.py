@@ -28,6 +28,7 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
+    StreamSettings,
     TLSConfig,
 )
 from .peer_config import PeerConfig
@@ -196,9 +197,21 @@ _PARTNER_KEYS: Final = (
 )
 
 
+def _stream(table: _Table | None) -> StreamSettings:
+    if table is None:
+        return StreamSettings()
+    values = table.values("delivery", "events_requested", "description")
+    table.finish()
+    events = values.get("events_requested")
+    if isinstance(events, list):
+        values["events_requested"] = tuple(events)
+    return StreamSettings(**values)
+
+
 def _partner(table: _Table, peer_limits: Limits) -> Partner:
     values: dict[str, Any] = {"name": None, "issuer": None, "audience": None}
     values.update(table.values(*_PARTNER_KEYS))
+    values["stream"] = _stream(table.table("stream"))
     values["auth"] = _outbound(table.table("auth"))
     values["inbound"] = _inbound(table.table("inbound"))
     if (limits := table.table("limits")) is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
@@ -38,6 +38,7 @@ __all__ = [
     "VERIFY_IN_THREAD",
     "InboundPipeline",
     "RefusalLog",
+    "SetCheck",
     "Verdicts",
 ]
 
@@ -59,6 +60,9 @@ their session ends meanwhile (then they are still counted)."""
 
 Verdicts = dict[str, SetErr | None]
 """The verdict per inbound jti: None (accepted, or a duplicate) or the error."""
+
+SetCheck = Callable[[Sequence[InboundNew]], Awaitable[Mapping[str, SetErr]]]
+"""A check of verified SETs before they are stored: the ones it refuses, by jti."""
 
 
 REFUSALS_LOG_INTERVAL = 10.0
@@ -155,6 +159,9 @@ class InboundPipeline:
         self.guard = guard
         self.remote_keys = remote_keys
         self.rejected: dict[str, int] = {}  # inbound SETs refused, by error code
+        # Set by whoever knows more about the partner's SETs than their signature
+        # (an SSF stream checks the state of verification SETs, SSF-34).
+        self.set_check: SetCheck | None = None
         self._store = store
         self._counters = counters
         self._inbox = inbox
@@ -200,6 +207,11 @@ class InboundPipeline:
             again, more, _ = await self._verify({jti: sets[jti] for jti in unknown})
             verdicts.update(again)
             items.extend(more)
+        if items and self.set_check is not None:
+            refused = await self.set_check(items)
+            if refused:
+                items = [item for item in items if item.jti not in refused]
+                verdicts.update(refused)
         for jti, refusal in (rejected or {}).items():
             verdicts[jti] = refusal
         answers = (

@@ -29,9 +29,16 @@ __all__ = ["run_poller"]
 log = logging.getLogger("setpeer.poll")
 
 
-async def run_poller(link: Link, client: httpx.AsyncClient) -> None:
-    """Poll the partner for SETs until cancelled."""
-    url = link.partner.poll_endpoint
+async def run_poller(link: Link, client: httpx.AsyncClient, url: str | None = None) -> None:
+    """Poll the partner for SETs until cancelled.
+
+    Args:
+        link: the partner's Link.
+        client: the HTTP client (the partner's TLS context).
+        url: where to poll instead of the partner's ``poll_endpoint``: the endpoint
+            an SSF transmitter returned for our poll stream.
+    """
+    url = url or link.partner.poll_endpoint
     assert url is not None, "config checks require poll_endpoint for receive_via = poll"
     reach = Reachability(link, SessionKind.POLL)
     # The partner holds a long poll up to its own timeout (agreed out of band):
