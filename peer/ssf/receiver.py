@@ -30,6 +30,7 @@ from ..protocol.communication import SetErr
 from ..protocol.ssf_receiver import (
     DELIVERY_METHODS,
     POLL_METHOD,
+    PUSHPULL_METHOD,
     STATUSES,
     STREAM_UPDATED_EVENT,
     TransmitterMetadata,
@@ -79,6 +80,15 @@ def public_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def poll_url(row: StreamRow) -> str | None:
     """The transmitter's poll endpoint of a poll stream, else None."""
     if delivery_method(row.config) != POLL_METHOD:
+        return None
+    url = row.config["delivery"].get("endpoint_url")
+    return url if isinstance(url, str) and url else None
+
+
+def pushpull_url(row: StreamRow) -> str | None:
+    """The transmitter's push-pull endpoint of a push-pull stream (we dial it), else
+    None."""
+    if delivery_method(row.config) != PUSHPULL_METHOD:
         return None
     url = row.config["delivery"].get("endpoint_url")
     return url if isinstance(url, str) and url else None
@@ -201,15 +211,16 @@ class ReceiverStream:
         if description is not None:
             body["description"] = description
         digest: bytes | None = None
-        if delivery == "poll":
+        if delivery in ("poll", "pushpull"):
+            # We connect to the endpoint the transmitter returns (decisions.md
+            # "Delivery method URIs"), with our [partners.auth] credential.
             body["delivery"] = {"method": method}
         else:
             token = secrets.token_urlsafe(32)
             digest = token_digest(token)
-            path = "/events" if delivery == "push" else "/pushpull"
             body["delivery"] = {
                 "method": method,
-                "endpoint_url": self.base_url().rstrip("/") + path,
+                "endpoint_url": self.base_url().rstrip("/") + "/events",
                 "authorization_header": f"Bearer {token}",
             }
             if self.bearers is not None:

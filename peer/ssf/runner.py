@@ -24,8 +24,10 @@ import anyio
 
 from ..auth.partner_keys import RemoteKeys
 from ..errors import PeerError
+from ..store.base import StreamRow
 from ..transports.adapters import run_stream_poller
-from .receiver import ReceiverStream, poll_url
+from ..transports.dialer import run_dialer
+from .receiver import ReceiverStream, poll_url, pushpull_url
 
 if TYPE_CHECKING:
     from ..link import Link
@@ -75,8 +77,9 @@ async def _restore(stream: ReceiverStream, link: Link, tg: anyio.abc.TaskGroup) 
 
 
 async def _follow(stream: ReceiverStream, link: Link) -> None:
-    """Poll the kept poll stream's endpoint while there is one, following changes."""
-    polling: str | None = None
+    """Poll the kept poll stream's endpoint, or keep a push-pull session to the kept
+    push-pull stream's, while there is one, following changes."""
+    following: tuple[str, str] | None = None
     scope: anyio.CancelScope | None = None
     async with anyio.create_task_group() as tg:
         while True:
@@ -84,20 +87,34 @@ async def _follow(stream: ReceiverStream, link: Link) -> None:
                 row = await stream.row()
             except PeerError:
                 await anyio.sleep(WATCH_INTERVAL)
-                continue  # the store is away: keep polling as is
-            wanted = None if row is None or row.status == "disabled" else poll_url(row)
-            if wanted != polling:
+                continue  # the store is away: keep going as is
+            wanted = _wanted(row)
+            if wanted != following:
                 if scope is not None:
                     scope.cancel()
                     scope = None
-                polling = wanted
+                following = wanted
                 if wanted is not None:
                     scope = anyio.CancelScope()
-                    tg.start_soon(_poll, scope, link, wanted)
-                    log.info("partner=%s polling its stream at %s", stream.name, wanted)
+                    tg.start_soon(_connect, scope, link, *wanted)
+                    log.info("partner=%s %s its stream at %s", stream.name, *wanted)
             await anyio.sleep(WATCH_INTERVAL)
 
 
-async def _poll(scope: anyio.CancelScope, link: Link, url: str) -> None:
+def _wanted(row: StreamRow | None) -> tuple[str, str] | None:
+    """``("polling", url)`` or ``("dialing", url)`` for the kept stream, or None."""
+    if row is None or row.status == "disabled":
+        return None
+    if (url := poll_url(row)) is not None:
+        return "polling", url
+    if (url := pushpull_url(row)) is not None:
+        return "dialing", url
+    return None
+
+
+async def _connect(scope: anyio.CancelScope, link: Link, how: str, url: str) -> None:
     with scope:
-        await run_stream_poller(link, url)
+        if how == "polling":
+            await run_stream_poller(link, url)
+        else:
+            await run_dialer(link, endpoint=url)
