@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Final, get_args
 
-from ..protocol.vocabulary import DeliveryMode, Transport
+from ..protocol.vocabulary import DeliveryMode, ReceiveMode, Transport
+from .dialect import Dialect
 from .limits import Limits
 from .secrets import resolve_secret
 
@@ -36,7 +37,7 @@ __all__ = [
 
 TRANSPORTS: Final = get_args(Transport)
 SEND_VIA: Final = get_args(DeliveryMode)
-RECEIVE_VIA: Final = get_args(DeliveryMode)
+RECEIVE_VIA: Final = get_args(ReceiveMode)
 
 # A Partner built without limits inherits the PeerConfig's; this default marks "not given".
 INHERIT_LIMITS: Final = Limits()
@@ -255,7 +256,7 @@ class Partner:
     initiate: bool = False
     transport: Transport = "websocket"
     send_via: DeliveryMode = "pushpull"
-    receive_via: DeliveryMode = "pushpull"
+    receive_via: ReceiveMode = "pushpull"
     push_endpoint: str | None = None
     multipush_endpoint: str | None = None
     poll_endpoint: str | None = None
@@ -264,6 +265,7 @@ class Partner:
     limits: Limits = INHERIT_LIMITS
     ssf: bool = False
     strict_subjects: bool = False
+    dialect: Dialect = dataclasses.field(default_factory=Dialect)
     ca: Path | None = None
     config_dir: Path | None = None
 
