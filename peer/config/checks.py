@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from .dialect import dialect_problems
 from .limits import Limits, limit_problems
 from .model import (
     RECEIVE_VIA,
@@ -235,8 +236,11 @@ def _dials(partner: Partner) -> bool:
 def _is_dialed(partner: Partner) -> bool:
     """Whether the partner opens connections to us (so we need inbound credentials).
 
-    An SSF transmitter is given a fresh credential with each stream we create there.
-    """
+    A partner that only receives from us (``send_via`` push or multi-push, or push-pull
+    sessions we dial, and ``receive_via = "none"`` or a poll of ours) never does: it
+    needs no ``[partners.inbound]``, and without one any request made in its name is
+    refused 401 like a stranger's. An SSF transmitter is given a fresh credential with
+    each stream we create there."""
     if partner.ssf == "transmitter":
         return partner.send_via == "poll" or partner.receive_via in ("push", "multipush")
     pushpull = "pushpull" in (partner.send_via, partner.receive_via)
@@ -288,6 +292,7 @@ def _check_partner(walk: _Walk, path: str, p: Partner) -> None:
         walk.add(f"{path}.ssf", 'must be true, false, "receiver" or "transmitter"')
     _check_stream(walk, f"{path}.stream", p)
     walk.flag(f"{path}.strict_subjects", p.strict_subjects)
+    walk.problems.extend(dialect_problems(p.dialect, f"{path}.dialect"))
     if p.ca is not None:
         walk.file(f"{path}.ca", p.ca)
     _check_outbound(walk, f"{path}.auth", p)

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, get_args
 
-from ..protocol.vocabulary import DeliveryMode, Transport
+from ..protocol.vocabulary import DeliveryMode, ReceiveMode, Transport
+from .dialect import Dialect
 from .limits import Limits
 from .secrets import resolve_secret
 
@@ -41,7 +42,7 @@ __all__ = [
 
 TRANSPORTS: Final = get_args(Transport)
 SEND_VIA: Final = get_args(DeliveryMode)
-RECEIVE_VIA: Final = get_args(DeliveryMode)
+RECEIVE_VIA: Final = get_args(ReceiveMode)
 SSF_ROLES: Final = ("transmitter", "receiver")
 """``ssf`` values besides true/false: the role the partner plays in SSF 1.0."""
 STREAM_DELIVERY: Final = ("push", "poll", "pushpull")
@@ -288,7 +289,7 @@ class Partner:
     initiate: bool = False
     transport: Transport = "websocket"
     send_via: DeliveryMode = "pushpull"
-    receive_via: DeliveryMode = "pushpull"
+    receive_via: ReceiveMode = "pushpull"
     push_endpoint: str | None = None
     multipush_endpoint: str | None = None
     poll_endpoint: str | None = None
@@ -298,6 +299,7 @@ class Partner:
     ssf: SSFSetting = False
     stream: StreamSettings = dataclasses.field(default_factory=StreamSettings)
     strict_subjects: bool = False
+    dialect: Dialect = dataclasses.field(default_factory=Dialect)
     ca: Path | None = None
     config_dir: Path | None = None
 
