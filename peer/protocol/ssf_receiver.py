@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from .delivery_methods import normalise_method
+
 __all__ = [
     "DELIVERY_METHODS",
     "ENDPOINT_KEYS",
@@ -109,11 +111,25 @@ class TransmitterMetadata:
         return self.endpoints.get(key)
 
     def supports(self, method: str) -> bool:
-        """Whether ``method`` is advertised; a document that lists none is taken to
-        support push and poll, the two SSF defines."""
+        """Whether ``method`` is advertised, under its SSF 1.0 URI or a legacy RISC
+        one; a document that lists none is taken to support push and poll, the two SSF
+        defines."""
+        return self.advertised(method) is not None
+
+    def advertised(self, method: str) -> str | None:
+        """The URI this transmitter advertises for ``method`` (an SSF 1.0 method URI):
+        its own spelling, so a transmitter on the older drafts is asked for the RISC
+        name it knows; None when not advertised."""
         if not self.delivery_methods_supported:
-            return method in (PUSH_METHOD, POLL_METHOD)
-        return method in self.delivery_methods_supported
+            return method if method in (PUSH_METHOD, POLL_METHOD) else None
+        wanted = normalise_method(method)
+        for uri in self.delivery_methods_supported:
+            if uri == method:
+                return uri
+        for uri in self.delivery_methods_supported:
+            if wanted is not None and normalise_method(uri) == wanted:
+                return uri
+        return None
 
 
 def _strings(document: Mapping[str, Any], key: str) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from ..auth.discovery import DiscoveryError, fetch_json
 from ..auth.outbound import OutboundAuth, tls_context
 from ..config.rules import url_problem
 from ..errors import PeerError, WireError
+from ..protocol.delivery_methods import discovery_urls
 from ..protocol.jsonio import loads_strict
 from ..protocol.media import JSON, media_type
 from ..protocol.ssf_receiver import (
@@ -31,7 +32,6 @@ from ..protocol.ssf_receiver import (
     TransmitterMetadata,
     check_stream_config,
     check_stream_status,
-    configuration_url,
     parse_metadata,
 )
 
@@ -110,16 +110,26 @@ class StreamClient:
         issuer = self.partner.issuer
         if not self.url_ok(issuer):
             raise StreamError(f"issuer {issuer!r} must be an https URL (SSF-21)")
-        url = configuration_url(issuer)
+        url, legacy = discovery_urls(issuer)
         try:
-            document = await fetch_json(
-                self._http, url, what="ssf-configuration", max_bytes=MAX_ANSWER_BYTES
-            )
+            try:
+                document = await fetch_json(
+                    self._http, url, what="ssf-configuration", max_bytes=MAX_ANSWER_BYTES
+                )
+            except DiscoveryError as first:
+                # A transmitter on the older drafts serves risc-configuration only.
+                try:
+                    document = await fetch_json(
+                        self._http, legacy, what="risc-configuration", max_bytes=MAX_ANSWER_BYTES
+                    )
+                except DiscoveryError:
+                    raise first from None
+                url = legacy
             self.metadata = parse_metadata(document, issuer=issuer, url_ok=self.url_ok)
         except DiscoveryError as exc:
             raise StreamError(str(exc)) from None
         except InvalidDocument as exc:
-            raise StreamError(f"ssf-configuration {url}: {exc}") from None
+            raise StreamError(f"{url}: {exc}") from None
         return self.metadata
 
     async def _metadata(self) -> TransmitterMetadata:

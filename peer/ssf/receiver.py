@@ -202,9 +202,10 @@ class ReceiverStream:
         if await self.row() is not None:
             raise StreamError(f"a stream at partner {self.name!r} is kept already: delete it first")
         metadata = await self.client.discover()
-        method = DELIVERY_METHODS[delivery]
-        if not metadata.supports(method):
-            raise StreamError(f"the transmitter does not advertise delivery {method}")
+        wanted = DELIVERY_METHODS[delivery]
+        method = metadata.advertised(wanted)  # a legacy transmitter's RISC name too
+        if method is None:
+            raise StreamError(f"the transmitter does not advertise delivery {wanted}")
         events = list(events_requested or settings.events_requested or default_events())
         body: dict[str, Any] = {"events_requested": events}
         description = description or settings.description

@@ -25,6 +25,7 @@ import pytest
 
 from peer import Peer
 from peer.config import PeerConfig, load_config
+from peer.protocol.delivery_methods import RISC_POLL, RISC_PUSH
 from peer.protocol.ssf_receiver import POLL_METHOD, PUSH_METHOD, VERIFICATION_EVENT
 from peer.ssf.client import StreamError
 from peer.ssf.receiver import ReceiverStream
@@ -107,6 +108,28 @@ async def test_discovery_path_inserted_and_issuer_checked(
         with pytest.raises(StreamError, match="issuer must be"):
             await stream.create()
         assert transmitter.streams == {}
+
+
+async def test_a_transmitter_on_the_older_drafts_is_discovered_and_asked_its_way(
+    tmp_path: Path, transmitter: ScriptedTransmitter
+) -> None:
+    """Metadata only at the legacy ``risc-configuration`` location, delivery methods
+    under their RISC names: discovery falls back to it, and the stream is created with
+    the method URI the transmitter advertised (docs/dialects.md)."""
+    transmitter.legacy = True
+    transmitter.methods = [RISC_PUSH, RISC_POLL]
+    config = write_node(tmp_path, transmitter)
+    async with running(config) as (_, stream):
+        metadata = await stream.discover()
+        assert metadata.issuer == transmitter.issuer
+        assert metadata.advertised(PUSH_METHOD) == RISC_PUSH
+        row = await stream.create(delivery="push")
+        assert transmitter.streams[row.stream_id]["delivery"]["method"] == RISC_PUSH
+    transmitter.methods = [POLL_METHOD]
+    async with running(config) as (_, stream):
+        await stream.delete()
+        with pytest.raises(StreamError, match="does not advertise"):
+            await stream.create(delivery="push")
 
 
 async def test_push_stream_verified_and_wrong_state_refused(

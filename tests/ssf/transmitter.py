@@ -72,6 +72,7 @@ class ScriptedTransmitter:
         issuer_override: announce this ``issuer`` instead (a mismatch test).
         state_override: send this ``state`` in verification SETs instead.
         methods: ``delivery_methods_supported``.
+        legacy: serve the metadata only at the older drafts' ``risc-configuration``.
     """
 
     def __init__(self, token: str, audience: str) -> None:
@@ -90,6 +91,7 @@ class ScriptedTransmitter:
         self.state_override: str | None = None
         self.methods = [PUSH_METHOD, POLL_METHOD, PUSHPULL_METHOD]
         self.changed = anyio.Event()
+        self.legacy = False
 
     @property
     def issuer(self) -> str:
@@ -119,6 +121,7 @@ class ScriptedTransmitter:
         return Starlette(
             routes=[
                 Route(f"/.well-known/ssf-configuration{PATH}", self._metadata),
+                Route(f"/.well-known/risc-configuration{PATH}", self._legacy_metadata),
                 Route("/jwks", self._jwks),
                 Route("/ssf/streams", self._streams, methods=every),
                 Route("/ssf/status", self._status, methods=["GET", "POST"]),
@@ -130,6 +133,13 @@ class ScriptedTransmitter:
         )
 
     async def _metadata(self, request: Request) -> Response:
+        if self.legacy:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse(self.metadata())
+
+    async def _legacy_metadata(self, request: Request) -> Response:
+        if not self.legacy:
+            return JSONResponse({"error": "not found"}, status_code=404)
         return JSONResponse(self.metadata())
 
     async def _jwks(self, request: Request) -> Response:
