@@ -128,6 +128,10 @@ def test_partner_that_connects_still_needs_inbound(folder: Path) -> None:
     ):
         found = problems(folder, document)
         assert keys(found) == ["partners[0].inbound"] and "is required" in found[0][1]
+    # An SSF receiver only receives SETs, but it calls our stream management endpoints.
+    push = {"send_via": "push", "push_endpoint": "https://b.example/events"}
+    found = problems(folder, only_receives(base(), receive_via="none", ssf="receiver", **push))
+    assert keys(found) == ["partners[0].inbound"] and "is required" in found[0][1]
     found = problems(folder, mutate(base(), "partners[0].send_via", "none"))
     assert keys(found) == ["partners[0].send_via"]
     assert "none" in problems(folder, mutate(base(), "partners[0].receive_via", "nil"))[0][1]

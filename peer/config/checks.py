@@ -239,8 +239,11 @@ def _is_dialed(partner: Partner) -> bool:
     A partner that only receives from us (``send_via`` push or multi-push, or push-pull
     sessions we dial, and ``receive_via = "none"`` or a poll of ours) never does: it
     needs no ``[partners.inbound]``, and without one any request made in its name is
-    refused 401 like a stranger's. An SSF transmitter is given a fresh credential with
+    refused 401 like a stranger's. An SSF receiver calls our stream management
+    endpoints, so it always does; an SSF transmitter is given a fresh credential with
     each stream we create there."""
+    if partner.ssf == "receiver":
+        return True
     if partner.ssf == "transmitter":
         return partner.send_via == "poll" or partner.receive_via in ("push", "multipush")
     pushpull = "pushpull" in (partner.send_via, partner.receive_via)
