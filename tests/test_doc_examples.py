@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -65,19 +67,37 @@ def _hash_placeholders(text: str) -> str:
     return PLACEHOLDER.sub(lambda m: hashlib.sha256(tokens[m[1]].encode()).hexdigest(), text)
 
 
-def test_two_peer_example_passes_check_config(
-    folder: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_two_peer_example_runs_and_passes_check_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """configuration.md "Two peers on loopback": both files pass check-config (secrets
-    resolved) with the output the doc shows, a dials b's listen address, and the two
-    nodes in one folder have a local interface each."""
+    """configuration.md "Two peers on loopback": its shell block makes the keys and the
+    two digests, pasted into the files they go into both pass check-config (secrets
+    resolved) with the output the doc shows; a dials b's listen address; the two nodes
+    in one folder have a local interface each."""
+    script = doc_blocks(CONFIGURATION, "sh")[0] + 'echo "$A_TO_B_TOKEN $B_TO_A_TOKEN"\n'
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds(60),
+    )
+    assert result.returncode == 0, result.stderr
+    into_b, into_a, tokens = result.stdout.splitlines()
+    a_to_b, b_to_a = tokens.split()
+    monkeypatch.setenv("A_TO_B_TOKEN", a_to_b)
+    monkeypatch.setenv("B_TO_A_TOKEN", b_to_a)
+    digests = {"A_TO_B_TOKEN": into_b, "B_TO_A_TOKEN": into_a}
     for name, text in config_files().items():
-        (folder / name).write_text(_hash_placeholders(text))
-        assert cli(["check-config", "-c", str(folder / name)]) == 0
+        (tmp_path / name).write_text(PLACEHOLDER.sub(lambda m: digests[m[1]], text))
+        assert cli(["check-config", "-c", str(tmp_path / name)]) == 0
     console = doc_blocks(CONFIGURATION, "console")[0]
     ok_line = console.split("$ setpeer check-config -c a.toml\n")[1].splitlines()[0]
     assert capsys.readouterr().out.splitlines() == [ok_line, ok_line]
-    a, b = load_config(folder / "a.toml"), load_config(folder / "b.toml")
+    a, b = load_config(tmp_path / "a.toml"), load_config(tmp_path / "b.toml")
     assert a.partners[0].endpoint == f"ws://{b.listen}/pushpull"
     assert a.app_socket != b.app_socket
     assert b.partners[0].limits.retry_max == 10.0 and b.partners[0].limits.window == 500
