@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
-from ..auth.bounded_read import ResponseCut, bounded_request
+from ..auth.bounded_read import ResponseCut, bounded_request, why_failed
 from ..errors import WireError
 from ..protocol.media import JSON
 from ..protocol.poll import PollRequest, PollResponse
@@ -139,8 +139,7 @@ async def run_poller(link: Link, client: httpx.AsyncClient, url: str | None = No
                 )
             except (httpx.HTTPError, ResponseCut) as exc:
                 # Over the frame size or the deadline: cut, and treated like no answer.
-                why = str(exc) if isinstance(exc, ResponseCut) else type(exc).__name__
-                log.info("partner=%s poll failed: %s", link.name, why)
+                log.info("partner=%s poll failed: %s", link.name, why_failed(exc))
                 if frame is not None:
                     link.frame_lost(frame)
                 reach.unreachable()
