@@ -42,6 +42,7 @@ COMMANDS = {
     "failures": "failures",
     "receive": "receive",
     "verify": "verify",
+    "stream": "stream",
 }
 
 

@@ -233,6 +233,10 @@ class Client:
             for name, entry in status.items()
         }
 
+    async def node(self) -> dict[str, Any]:
+        """Which node answers: ``{"issuer", "partners"}`` (``GET /v1/node``)."""
+        return dict(await self._call("GET", "/v1/node"))
+
     async def status(self) -> dict[str, Any]:
         """What ``setpeer status --json`` prints, from the running node."""
         answer = await self._call("GET", "/v1/status")

@@ -24,6 +24,7 @@ from typing import Any, Self
 
 import anyio
 
+from .auth.stream_bearers import StreamBearers
 from .config import PeerConfig
 from .config.rules import is_loopback
 from .errors import PeerError, StoreError, UnknownPartner, WebhookConfigured
@@ -44,7 +45,12 @@ from .server.app import create_app, create_metrics_app, metrics_on_partner_liste
 from .server.guards import ConnectionGuard
 from .server.serve import HTTPServer, server_ssl_options
 from .signal import Signal
-from .ssf import Transmitter, ssf_routes
+from .ssf.client import StreamClient
+from .ssf.receiver import ReceiverStream, bearer_digests
+from .ssf.routes import ssf_routes
+from .ssf.runner import run_stream
+from .ssf.status import stream_status
+from .ssf.transmitter import Transmitter
 from .store import open_store
 from .store.base import InboxRow, Store, shared_store
 from .tokens.keys import load_private_jwks, public_jwks
@@ -95,6 +101,9 @@ class Peer:
         self._unready: str | None = None  # why /readyz last said 503 (logged once)
         self._webhook: Webhook | None = None  # [peer.app] deliver
         self.ssf: Transmitter | None = None  # partners with ssf = "receiver" (peer/ssf/)
+        # Partners that are SSF transmitters: our stream at each (docs/ssf.md).
+        self.streams: dict[str, ReceiverStream] = {}
+        self.stream_bearers: StreamBearers | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -135,6 +144,7 @@ class Peer:
         )
         self._webhook = build_webhook(config, store, self._inbox, self.links)
         await self._ssf_streams(store)
+        await self._build_streams(store)
         limits = config.limits
         ssl_options = None
         if config.tls is not None:
@@ -160,6 +170,8 @@ class Peer:
         for link in self.links.values():
             self._tg.start_soon(link.run)
             self._tg.start_soon(self._dial, link)
+        for name, stream in self.streams.items():
+            self._tg.start_soon(run_stream, stream, self.links[name])
         self._tg.start_soon(self._watch_store)
         self._deliver()
         if shared_store(store) is not None:
@@ -189,6 +201,29 @@ class Peer:
         self, partner: str, events: Mapping[str, Mapping[str, Any]], sub_id: Mapping[str, Any]
     ) -> str:
         return await self.publish(partner, events, sub_id=sub_id, _every_subject=True)
+
+    async def _build_streams(self, store: Store) -> None:
+        """Our stream at each partner that is an SSF transmitter, and the book of the
+        tokens those streams were given (they authenticate the partner)."""
+        transmitters = [p for p in self.config.partners if p.ssf_transmitter]
+        if not transmitters:
+            return
+        self.stream_bearers = bearers = StreamBearers(functools.partial(bearer_digests, store))
+        bearers.replace(await bearer_digests(store))
+        for partner in transmitters:
+            client = StreamClient(
+                partner,
+                insecure_ok=self.config.allow_insecure_loopback,
+                auth=self.links[partner.name].outbound_auth,
+            )
+            self._stack.push_async_callback(client.aclose)
+            self.streams[partner.name] = ReceiverStream(
+                partner,
+                store,
+                client,
+                base_url=lambda: self.config.public_url or self.url,
+                bearers=bearers,
+            )
 
     def _deliver(self) -> None:
         """Webhook delivery of received SETs, when ``[peer.app] deliver`` is set."""
@@ -558,7 +593,10 @@ class Peer:
         """What ``setpeer status --json`` prints, from this node's store; with a
         webhook, each partner's entry also carries its state (``webhook``: state,
         since, last error, consecutive failures, backlog)."""
-        status = status_json(await read_status(self.config, self._require_store()))
+        store = self._require_store()
+        status = status_json(await read_status(self.config, store))
+        for name, entry in (await stream_status(self.config, store)).items():
+            status[name]["stream"] = entry
         hook = self.webhook_state()
         if hook is not None:
             keys = ("state", "since", "last_error", "consecutive_failures", "backlog")

@@ -53,11 +53,13 @@ def write_config(
     listen: str = "127.0.0.1:0",
     app: str | None = None,
     app_token_sha256: str | None = None,
+    inbound: bool = True,
 ) -> PeerConfig:
     """Write ``me``'s TOML config with ``other`` as its one partner and load it.
 
     The local interface listens on ``app``, by default ``unix:<name>.sock``: the two
-    nodes of a pair share one folder, and each needs a socket of its own.
+    nodes of a pair share one folder, and each needs a socket of its own. Without
+    ``inbound`` the partner has no ``[partners.inbound]`` (it never connects to us).
     """
     app_line = f'listen = "{app or f"unix:{me.name}.sock"}"\n'
     if app_token_sha256 is not None:
@@ -87,6 +89,9 @@ jwks = "{other.name}.public.json"
 [partners.auth]
 bearer = "env:SETPEER_TEST_TOKEN_{me.name.upper()}"
 
+"""
+    if inbound:
+        text += f"""
 [partners.inbound]
 bearer_sha256 = "{hashlib.sha256(other.token_out.encode()).hexdigest()}"
 """

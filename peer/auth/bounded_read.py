@@ -24,11 +24,21 @@ import httpx
 
 from ..errors import ConnectError
 
-__all__ = ["BoundedResponse", "ResponseCut", "bounded_request", "read_capped"]
+__all__ = ["BoundedResponse", "ResponseCut", "bounded_request", "read_capped", "why_failed"]
 
 
 class ResponseCut(ConnectError):
     """An answer passed its byte cap or its total deadline, and was cut."""
+
+
+def why_failed(exc: BaseException) -> str:
+    """What a log line says of a request that got no usable answer: the cut, or the
+    HTTP error's class with its text (``ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED]
+    certificate verify failed: certificate has expired ...``), never the class alone."""
+    if isinstance(exc, ResponseCut):
+        return str(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

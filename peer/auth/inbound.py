@@ -34,6 +34,7 @@ from .access_tokens import (
     unverified_issuer,
 )
 from .discovery import resource_metadata_url
+from .stream_bearers import StreamBearers, token_digest
 
 if TYPE_CHECKING:
     from ..config import Partner
@@ -108,15 +109,26 @@ class InboundAuthenticator(Generic[Link]):
         links: every partner's Link.
         base_url: returns our public base URL (``PeerConfig.public_url``, else the
             bound URL); our resource identifiers are it plus :data:`RESOURCE_PATHS`.
+        streams: the tokens we gave SSF transmitters with their streams; each one
+            authenticates the partner it was given to.
     """
 
-    def __init__(self, links: Iterable[Link], *, base_url: Callable[[], str] = str) -> None:
+    def __init__(
+        self,
+        links: Iterable[Link],
+        *,
+        base_url: Callable[[], str] = str,
+        streams: StreamBearers | None = None,
+    ) -> None:
         self._base_url = base_url
+        self._streams = streams
+        self._by_name: dict[str, Link] = {}
         self._bearers: list[tuple[bytes, Link]] = []
         self._certs: list[tuple[bytes, Link]] = []
         self._oauth: dict[tuple[str, str], Link] = {}
         self._verifiers: dict[str, AccessTokenVerifier] = {}
         for link in links:
+            self._by_name[link.partner.name] = link
             inbound = link.partner.inbound
             if inbound.bearer_sha256:
                 self._bearers.append((bytes.fromhex(inbound.bearer_sha256), link))
@@ -223,13 +235,17 @@ class InboundAuthenticator(Generic[Link]):
         return found
 
     async def _by_token(self, token: str) -> Link:
-        presented = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        presented = token_digest(token)
         found: Link | None = None
         for digest, link in self._bearers:
             if hmac.compare_digest(presented, digest):
                 found = link
         if found is not None:
             return found
+        if self._streams is not None:
+            name = await self._streams.lookup(presented)
+            if name is not None and (by_stream := self._by_name.get(name)) is not None:
+                return by_stream
         issuer = unverified_issuer(token) if self._verifiers else None
         verifier = self._verifiers.get(issuer) if issuer is not None else None
         if verifier is None:

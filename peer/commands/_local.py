@@ -47,11 +47,16 @@ async def running_node(config: PeerConfig) -> Client | None:
     client = Client(url, token=os.environ.get(TOKEN_ENV))
     await client.__aenter__()
     try:
-        await client.status()
+        about = await client.node()
     except NodeUnavailable:
         await client.aclose()
         return None
     except BaseException:
         await client.aclose()
         raise
+    if about.get("issuer") != config.issuer:
+        # Another node's socket (two configs in one folder sharing the default
+        # app.sock): not ours to read or mark done; ours, if it runs, serves none.
+        await client.aclose()
+        return None
     return client

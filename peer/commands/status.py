@@ -15,6 +15,7 @@ from ..config import PeerConfig
 from ..errors import PeerError
 from ..local.status import COLUMNS, read_status, status_json
 from ..logs import escape_controls
+from ..ssf.status import stream_status
 from ..store import open_store
 from ._common import add_config_argument, command_parser, load_or_exit
 from ._local import running_node
@@ -45,7 +46,10 @@ async def collect(config: PeerConfig) -> dict[str, dict[str, Any]]:
             await client.aclose()
     store = await open_store(config.store, base_dir=config.config_dir)
     try:
-        return status_json(await read_status(config, store))
+        status = status_json(await read_status(config, store))
+        for name, entry in (await stream_status(config, store)).items():
+            status[name]["stream"] = entry
+        return status
     finally:
         await store.aclose()
 
@@ -82,7 +86,22 @@ def main(args: argparse.Namespace) -> int:
         hook = next((entry["webhook"] for entry in status.values() if "webhook" in entry), None)
         if hook is not None:
             print(_webhook_line(hook))
+        for name, entry in status.items():
+            if "stream" in entry:
+                print(_stream_line(name, entry["stream"]))
     return 0
+
+
+def _stream_line(name: str, stream: dict[str, Any]) -> str:
+    """``stream idp: 4f2a... paused (maintenance), verification verified``."""
+    if stream.get("stream_id") is None:
+        return f"stream {name}: none"
+    line = f"stream {name}: {escape_controls(str(stream['stream_id']))} {stream['status']}"
+    if stream.get("reason"):
+        line += f" ({escape_controls(str(stream['reason']))})"
+    verification = stream.get("verification")
+    state = verification.get("state") if isinstance(verification, dict) else None
+    return line + f", verification {state or 'never asked'}"
 
 
 def _webhook_line(hook: dict[str, Any]) -> str:

@@ -5,13 +5,14 @@ code; ``PeerConfig.validate()`` then reports the same problems, with the same ke
 as ``load_config``.
 
 Modules: ``limits`` (Limits and their bounds), ``model`` (the dataclasses),
-``secrets`` (``env:``/``file:`` references), ``rules`` (single-value rules: URLs and
-the loopback exception, files, JWK Sets), ``checks`` (the walk over a whole config),
-``loader`` (TOML).
+``dialect`` (a partner's older-draft habits), ``secrets`` (``env:``/``file:``
+references), ``rules`` (single-value rules: URLs and the loopback exception, files,
+JWK Sets), ``checks`` (the walk over a whole config), ``loader`` (TOML).
 """
 
 from __future__ import annotations
 
+from .dialect import Dialect
 from .limits import Limits
 from .loader import load_config
 from .model import (
@@ -26,6 +27,7 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
+    StreamSettings,
     TLSConfig,
 )
 from .peer_config import PeerConfig
@@ -37,6 +39,7 @@ __all__ = [
     "SEND_VIA",
     "TRANSPORTS",
     "ClientCert",
+    "Dialect",
     "InboundAuth",
     "InboundOAuth",
     "Limits",
@@ -46,6 +49,7 @@ __all__ = [
     "OutboundAuth",
     "Partner",
     "PeerConfig",
+    "StreamSettings",
     "TLSConfig",
     "check_secrets",
     "is_loopback",

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from .dialect import dialect_problems
 from .limits import Limits, limit_problems
 from .model import (
     RECEIVE_VIA,
     SEND_VIA,
     SSF_SETTINGS,
+    STREAM_DELIVERY,
     TRANSPORTS,
     AppConfig,
     ClientCert,
@@ -27,6 +29,7 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
+    StreamSettings,
     TLSConfig,
 )
 from .rules import (
@@ -226,11 +229,23 @@ def _dials(partner: Partner) -> bool:
         (partner.initiate is True and pushpull)
         or partner.send_via in ("push", "multipush")
         or partner.receive_via == "poll"
+        or partner.ssf == "transmitter"  # its stream management endpoints
     )
 
 
 def _is_dialed(partner: Partner) -> bool:
-    """Whether the partner opens connections to us (so we need inbound credentials)."""
+    """Whether the partner opens connections to us (so we need inbound credentials).
+
+    A partner that only receives from us (``send_via`` push or multi-push, or push-pull
+    sessions we dial, and ``receive_via = "none"`` or a poll of ours) never does: it
+    needs no ``[partners.inbound]``, and without one any request made in its name is
+    refused 401 like a stranger's. An SSF receiver calls our stream management
+    endpoints, so it always does; an SSF transmitter is given a fresh credential with
+    each stream we create there."""
+    if partner.ssf == "receiver":
+        return True
+    if partner.ssf == "transmitter":
+        return partner.send_via == "poll" or partner.receive_via in ("push", "multipush")
     pushpull = "pushpull" in (partner.send_via, partner.receive_via)
     return (
         (partner.initiate is not True and pushpull)
@@ -247,7 +262,10 @@ def _check_partner(walk: _Walk, path: str, p: Partner) -> None:
         walk.add(f"{path}.name", "must be 1-64 letters, digits, '.', '_' or '-'")
     walk.add(f"{path}.issuer", text_problem(p.issuer))
     walk.add(f"{path}.audience", text_problem(p.audience))
-    if (p.jwks is None) == (p.jwks_uri is None):
+    if p.jwks is not None and p.jwks_uri is not None:
+        walk.add(f"{path}.jwks", "give exactly one of jwks (a file) or jwks_uri")
+    elif p.jwks is None and p.jwks_uri is None and p.ssf != "transmitter":
+        # An SSF transmitter's jwks_uri is discovered from its metadata.
         walk.add(f"{path}.jwks", "give exactly one of jwks (a file) or jwks_uri")
     if p.jwks is not None:
         walk.file(f"{path}.jwks", p.jwks, lambda file: jwks_problem(file, private=False))
@@ -275,7 +293,9 @@ def _check_partner(walk: _Walk, path: str, p: Partner) -> None:
             walk.add(f"{path}.{key}", f'is required when {direction} = "{mode}"')
     if p.ssf not in SSF_SETTINGS or type(p.ssf) not in (bool, str):
         walk.add(f"{path}.ssf", 'must be true, false, "receiver" or "transmitter"')
+    _check_stream(walk, f"{path}.stream", p)
     walk.flag(f"{path}.strict_subjects", p.strict_subjects)
+    walk.problems.extend(dialect_problems(p.dialect, f"{path}.dialect"))
     if p.ca is not None:
         walk.file(f"{path}.ca", p.ca)
     _check_outbound(walk, f"{path}.auth", p)
@@ -283,6 +303,33 @@ def _check_partner(walk: _Walk, path: str, p: Partner) -> None:
     peer_limits = walk.config.limits
     inherited = peer_limits if isinstance(peer_limits, Limits) else None
     walk.problems.extend(limit_problems(p.limits, f"{path}.limits", inherited))
+
+
+_MAX_EVENTS_REQUESTED: Final = 256
+
+
+def _check_stream(walk: _Walk, path: str, p: Partner) -> None:
+    """``[partners.stream]``, and what an SSF transmitter partner needs besides."""
+    stream = p.stream
+    if not isinstance(stream, StreamSettings):
+        walk.add(path, "must be a [partners.stream] table (StreamSettings)")
+        return
+    if stream.delivery not in STREAM_DELIVERY:
+        walk.add(f"{path}.delivery", f"must be one of {', '.join(STREAM_DELIVERY)}")
+    events = stream.events_requested
+    if events is not None:
+        if not isinstance(events, tuple) or not all(
+            isinstance(e, str) and text_problem(e) is None for e in events
+        ):
+            walk.add(f"{path}.events_requested", "must be a list of event type URIs")
+        elif not events or len(events) > _MAX_EVENTS_REQUESTED:
+            walk.add(f"{path}.events_requested", f"must hold 1 to {_MAX_EVENTS_REQUESTED} URIs")
+    walk.optional_text(f"{path}.description", stream.description)
+    if stream != StreamSettings() and p.ssf != "transmitter":
+        walk.add(path, 'is only used with ssf = "transmitter"')
+    if p.ssf == "transmitter":
+        # SSF-21: the issuer is where its metadata is discovered: https only.
+        walk.url(f"{path.rpartition('.')[0]}.issuer", p.issuer, _HTTPS)
 
 
 def _check_outbound(walk: _Walk, path: str, p: Partner) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import ConfigError
+from .dialect import Dialect
 from .limits import Limits
 from .model import (
     DEFAULT_APP_LISTEN,
@@ -28,6 +29,7 @@ from .model import (
     OAuthClient,
     OutboundAuth,
     Partner,
+    StreamSettings,
     TLSConfig,
 )
 from .peer_config import PeerConfig
@@ -196,11 +198,33 @@ _PARTNER_KEYS: Final = (
 )
 
 
+def _stream(table: _Table | None) -> StreamSettings:
+    if table is None:
+        return StreamSettings()
+    values = table.values("delivery", "events_requested", "description")
+    table.finish()
+    events = values.get("events_requested")
+    if isinstance(events, list):
+        values["events_requested"] = tuple(events)
+    return StreamSettings(**values)
+
+
+def _dialect(table: _Table | None) -> Dialect:
+    if table is None:
+        return Dialect()
+    values = table.values("poll_mode", "poll_interval", "ack_member", "payload_check")
+    values.update(table.values("legacy_subjects"))
+    table.finish()
+    return Dialect(**values)
+
+
 def _partner(table: _Table, peer_limits: Limits) -> Partner:
     values: dict[str, Any] = {"name": None, "issuer": None, "audience": None}
     values.update(table.values(*_PARTNER_KEYS))
+    values["stream"] = _stream(table.table("stream"))
     values["auth"] = _outbound(table.table("auth"))
     values["inbound"] = _inbound(table.table("inbound"))
+    values["dialect"] = _dialect(table.table("dialect"))
     if (limits := table.table("limits")) is not None:
         values["limits"] = _limits(limits, peer_limits)
     table.finish()
@@ -265,5 +289,12 @@ def load_config(path: str | os.PathLike[str]) -> PeerConfig:
 
 def _normalized(config: PeerConfig) -> PeerConfig:
     """Durations as floats, now that they are known to be in range."""
-    partners = tuple(dataclasses.replace(p, limits=p.limits.normalized()) for p in config.partners)
+    partners = tuple(
+        dataclasses.replace(
+            p,
+            limits=p.limits.normalized(),
+            dialect=dataclasses.replace(p.dialect, poll_interval=float(p.dialect.poll_interval)),
+        )
+        for p in config.partners
+    )
     return dataclasses.replace(config, limits=config.limits.normalized(), partners=partners)

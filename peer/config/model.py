@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, get_args
 
-from ..protocol.vocabulary import DeliveryMode, Transport
+from ..protocol.vocabulary import DeliveryMode, ReceiveMode, Transport
+from .dialect import Dialect
 from .limits import Limits
 from .secrets import resolve_secret
 
@@ -23,6 +24,8 @@ __all__ = [
     "RECEIVE_VIA",
     "SEND_VIA",
     "SSF_SETTINGS",
+    "SSF_ROLES",
+    "STREAM_DELIVERY",
     "TRANSPORTS",
     "AppConfig",
     "ClientCert",
@@ -33,12 +36,17 @@ __all__ = [
     "OutboundAuth",
     "Partner",
     "SSFSetting",
+    "StreamSettings",
     "TLSConfig",
 ]
 
 TRANSPORTS: Final = get_args(Transport)
 SEND_VIA: Final = get_args(DeliveryMode)
-RECEIVE_VIA: Final = get_args(DeliveryMode)
+RECEIVE_VIA: Final = get_args(ReceiveMode)
+SSF_ROLES: Final = ("transmitter", "receiver")
+"""``ssf`` values besides true/false: the role the partner plays in SSF 1.0."""
+STREAM_DELIVERY: Final = ("push", "poll", "pushpull")
+"""``[partners.stream] delivery``: how our stream at an SSF transmitter reaches us."""
 
 SSFSetting: TypeAlias = bool | Literal["receiver", "transmitter"]
 """A partner's ``ssf``: false; true (the SET profile, stream set up out of band);
@@ -248,6 +256,23 @@ class InboundAuth:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StreamSettings:
+    """Our stream at a partner that is an SSF transmitter (``[partners.stream]``).
+
+    Attributes:
+        delivery: ``push`` (it POSTs to our ``/events``), ``poll`` (we poll the
+            endpoint it returns) or ``pushpull`` (when it advertises push-pull).
+        events_requested: event type URIs to ask for; None: every CAEP and RISC
+            event type we understand.
+        description: the stream's ``description`` (receiver-supplied, SSF 8.1.1).
+    """
+
+    delivery: str = "push"
+    events_requested: tuple[str, ...] | None = None
+    description: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Partner:
     """One partner peer (``[[partners]]``); see docs/configuration.md for each key.
 
@@ -264,7 +289,7 @@ class Partner:
     initiate: bool = False
     transport: Transport = "websocket"
     send_via: DeliveryMode = "pushpull"
-    receive_via: DeliveryMode = "pushpull"
+    receive_via: ReceiveMode = "pushpull"
     push_endpoint: str | None = None
     multipush_endpoint: str | None = None
     poll_endpoint: str | None = None
@@ -272,7 +297,9 @@ class Partner:
     inbound: InboundAuth = dataclasses.field(default_factory=InboundAuth)
     limits: Limits = INHERIT_LIMITS
     ssf: SSFSetting = False
+    stream: StreamSettings = dataclasses.field(default_factory=StreamSettings)
     strict_subjects: bool = False
+    dialect: Dialect = dataclasses.field(default_factory=Dialect)
     ca: Path | None = None
     config_dir: Path | None = None
 
@@ -313,6 +340,11 @@ class Partner:
     def ssf_receiver(self) -> bool:
         """Whether the partner is an SSF receiver that manages its stream with us."""
         return self.ssf == "receiver"
+
+    @property
+    def ssf_transmitter(self) -> bool:
+        """Whether the partner is an SSF transmitter whose stream we manage."""
+        return self.ssf == "transmitter"
 
     @property
     def jwks_path(self) -> Path | None:

@@ -71,6 +71,8 @@ def build_link(
         keys=keys,
         ssf=partner.ssf_profile,
         strict_subjects=partner.strict_subjects,
+        payload_check=partner.dialect.payload_check,
+        legacy_subjects=partner.dialect.lax_subjects,
         max_token_bytes=limits.max_set_bytes,
     )
     return Link(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
@@ -38,10 +38,12 @@ __all__ = [
     "VERIFY_IN_THREAD",
     "InboundPipeline",
     "RefusalLog",
+    "SetCheck",
     "Verdicts",
 ]
 
-_Checked = tuple[dict[str, "SetErr | None"], list[InboundNew], list[str]]
+# Verdicts, SETs to store, jtis with an unknown kid, (jti, warning) of lax acceptances.
+_Checked = tuple[dict[str, "SetErr | None"], list[InboundNew], list[str], list[tuple[str, str]]]
 
 log = logging.getLogger("setpeer.link")
 
@@ -60,6 +62,9 @@ their session ends meanwhile (then they are still counted)."""
 Verdicts = dict[str, SetErr | None]
 """The verdict per inbound jti: None (accepted, or a duplicate) or the error."""
 
+SetCheck = Callable[[Sequence[InboundNew]], Awaitable[Mapping[str, SetErr]]]
+"""A check of verified SETs before they are stored: the ones it refuses, by jti."""
+
 
 REFUSALS_LOG_INTERVAL = 10.0
 """Seconds between two log lines about one partner's refused SETs; the refusals
@@ -69,10 +74,16 @@ between them are summed up by error (all are counted in the metrics)."""
 class RefusalLog:
     """One partner's refused SETs, logged at a bounded rate: the first at once, then
     one line per :data:`REFUSALS_LOG_INTERVAL` with the counts by error since and
-    the first of those refusals (jti, err, description)."""
+    the first of those refusals (jti, err, description).
 
-    def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+    ``verb`` says what happened to them: ``rejected``, or for SETs a lax dialect
+    setting let through, ``accepted despite`` (the error they would have met)."""
+
+    def __init__(
+        self, name: str, clock: Callable[[], float] = time.monotonic, verb: str = "rejected"
+    ) -> None:
         self.name = name
+        self.verb = verb
         self._clock = clock
         self._counts: dict[str, int] = {}
         self._first: tuple[str, str, str] | None = None
@@ -93,17 +104,19 @@ class RefusalLog:
         first_jti, first_err, first_description = self._first
         if total == 1:
             log.info(
-                "partner=%s jti=%s rejected err=%s description=%s",
+                "partner=%s jti=%s %s err=%s description=%s",
                 self.name,
                 safe_jti(jti),
+                self.verb,
                 safe_jti(err),
                 safe_description(description),
             )
         else:
             log.info(
-                "partner=%s rejected %d SETs in %.0f s: %s (first jti=%s err=%s"
+                "partner=%s %s %d SETs in %.0f s: %s (first jti=%s err=%s"
                 " description=%s; last jti=%s)",
                 self.name,
+                self.verb,
                 total,
                 now - self._since,
                 counts,
@@ -155,11 +168,16 @@ class InboundPipeline:
         self.guard = guard
         self.remote_keys = remote_keys
         self.rejected: dict[str, int] = {}  # inbound SETs refused, by error code
+        # Set by whoever knows more about the partner's SETs than their signature
+        # (an SSF stream checks the state of verification SETs, SSF-34).
+        self.set_check: SetCheck | None = None
         self._store = store
         self._counters = counters
         self._inbox = inbox
         self._observer = observer
         self._refusals = RefusalLog(name)
+        # SETs a lax [partners.dialect] setting let through, logged the same way.
+        self._lax = RefusalLog(name, verb="accepted despite")
         self._on_refused = on_refused
 
     def count_rejected(self, err: str) -> None:
@@ -193,13 +211,21 @@ class InboundPipeline:
         if sets and remote is not None and not remote.loaded:
             await remote.refetch()
             remote.require_loaded()  # still none: refused, retryable (503/1013)
-        verdicts, items, unknown = await self._verify(sets)
+        verdicts, items, unknown, lax = await self._verify(sets)
         if unknown and remote is not None and await remote.refetch():
             # A kid we do not know: the partner may have rotated its keys. Check
             # these SETs again with the keys fetched now.
-            again, more, _ = await self._verify({jti: sets[jti] for jti in unknown})
+            again, more, _, more_lax = await self._verify({jti: sets[jti] for jti in unknown})
             verdicts.update(again)
             items.extend(more)
+            lax.extend(more_lax)
+        for jti, warning in lax:
+            self._lax.refused(jti, "invalid_request", warning)
+        if items and self.set_check is not None:
+            refused = await self.set_check(items)
+            if refused:
+                items = [item for item in items if item.jti not in refused]
+                verdicts.update(refused)
         for jti, refusal in (rejected or {}).items():
             verdicts[jti] = refusal
         answers = (
@@ -276,12 +302,14 @@ class InboundPipeline:
             self.share.release()
 
     def _verify_all(self, sets: Mapping[str, str]) -> _Checked:
-        """Verify each SET: the verdict per jti, the SETs to store, and the jtis whose
-        ``kid`` no key of the partner has (worth a key refetch)."""
+        """Verify each SET: the verdict per jti, the SETs to store, the jtis whose
+        ``kid`` no key of the partner has (worth a key refetch), and what lax
+        dialect settings let through (logged by the caller, on the event loop)."""
         now = time.time()
         verdicts: Verdicts = {}
         items: list[InboundNew] = []
         unknown: list[str] = []
+        lax: list[tuple[str, str]] = []
         for jti, token in sets.items():
             try:
                 verified = self.verifier.verify(token, now=now, expected_jti=jti)
@@ -292,7 +320,8 @@ class InboundPipeline:
                 continue
             verdicts[jti] = None
             items.append(InboundNew(verified.iss, jti, token, verified.claims))
-        return verdicts, items, unknown
+            lax.extend((jti, warning) for warning in verified.warnings)
+        return verdicts, items, unknown, lax
 
 
 def _parse_apart(

@@ -8,6 +8,7 @@ the node (docs/local-interface.md).
 - ``POST /v1/done`` ``{"seq": [...]}``: 204, idempotent;
 - ``GET /v1/failures?since=``: 200 ``{"failures": [...]}``;
 - ``GET /v1/status``: 200, what ``setpeer status --json`` prints.
+- ``GET /v1/node``: 200 ``{"issuer", "partners"}``: which node answers.
 
 Every error is ``{"error": CODE, "description": TEXT}``; the facade's errors map to
 statuses in :func:`refusal`.
@@ -218,6 +219,14 @@ def create_local_app(node: LocalNode, *, closing: anyio.Event) -> Starlette:
         query(request, ())
         return JSONResponse(await node.status())
 
+    async def about(request: Request) -> Response:
+        # Who answers: a command that found a socket checks it is its own node's.
+        query(request, ())
+        config = node.config
+        return JSONResponse(
+            {"issuer": config.issuer, "partners": [p.name for p in config.partners]}
+        )
+
     routes = [
         Route("/v1/publish", route(publish), methods=["POST"]),
         Route("/v1/forward", route(forward), methods=["POST"]),
@@ -225,6 +234,7 @@ def create_local_app(node: LocalNode, *, closing: anyio.Event) -> Starlette:
         Route("/v1/done", route(done), methods=["POST"]),
         Route("/v1/failures", route(failures), methods=["GET"]),
         Route("/v1/status", route(status), methods=["GET"]),
+        Route("/v1/node", route(about), methods=["GET"]),
     ]
     guard = Middleware(GuardMiddleware, body_timeout=node.config.limits.idle_timeout)
     return Starlette(

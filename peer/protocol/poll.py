@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from ..errors import MalformedFrame
+from ..errors import FrameTooLarge, MalformedFrame, ProtocolError
 from .communication import (
     SetErr,
     parse_ack,
@@ -30,12 +30,15 @@ class PollRequest:
         return_immediately: False (the default) asks for a long poll (POLL-10).
         ack: jtis received and accepted (POLL-11).
         set_errs: jti -> error for SETs received but invalid (POLL-12).
+        ack_member: the member ``ack`` goes out in: RFC 8936's ``ack``, or ``acks``
+            for a transmitter on the older drafts (docs/dialects.md).
     """
 
     max_events: int | None = None
     return_immediately: bool = False
     ack: Sequence[str] = ()
     set_errs: Mapping[str, SetErr] = dataclasses.field(default_factory=dict)
+    ack_member: str = "ack"
 
     def __post_init__(self) -> None:
         if not isinstance(self.ack, tuple):
@@ -45,7 +48,9 @@ class PollRequest:
     def parse(cls, data: bytes | str, *, limits: FrameLimits) -> Self:
         """Parse a poll request body (POLL-2); invalid members are a 400 (POLL-21).
 
-        Unknown members are ignored.
+        ``acks``, where pollers on the older drafts put their acknowledgements, is
+        read as well as ``ack`` (both may come; a jti in both counts once). Other
+        unknown members are ignored.
         """
         obj = parse_object(data, limits)
         max_events = None
@@ -55,6 +60,8 @@ class PollRequest:
         if not isinstance(return_immediately, bool):
             raise MalformedFrame("returnImmediately must be a boolean")
         ack = parse_ack(obj["ack"], limits) if "ack" in obj else ()
+        if "acks" in obj:
+            ack = _with_acks(ack, obj["acks"], limits)
         set_errs = parse_set_errs(obj["setErrs"], limits) if "setErrs" in obj else {}
         return cls(max_events, return_immediately, ack, set_errs)
 
@@ -64,7 +71,7 @@ class PollRequest:
         if self.max_events is not None:
             obj["maxEvents"] = self.max_events
         if self.ack:
-            obj["ack"] = list(self.ack)
+            obj[self.ack_member] = list(self.ack)
         if self.set_errs:
             obj["setErrs"] = {jti: e.to_json() for jti, e in self.set_errs.items()}
         return obj
@@ -72,6 +79,18 @@ class PollRequest:
     def serialize(self) -> bytes:
         """UTF-8 JSON body."""
         return dumps(self.to_json())
+
+
+def _with_acks(ack: tuple[str, ...], value: object, limits: FrameLimits) -> tuple[str, ...]:
+    """``ack`` and the jtis of an ``acks`` member, each once, within the ack limit."""
+    try:
+        more = parse_ack(value, limits)
+    except ProtocolError as exc:
+        raise type(exc)(f"acks (read as ack): {exc.description}") from None
+    merged = tuple(dict.fromkeys((*ack, *more))) if ack else more
+    if len(merged) > limits.max_acks_per_frame:
+        raise FrameTooLarge(f"more than {limits.max_acks_per_frame} acks in one object")
+    return merged
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

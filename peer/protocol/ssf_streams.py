@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from .delivery_methods import RISC_POLL, RISC_PUSH
 from .vocabulary import DeliveryMode
 
 __all__ = [
@@ -54,8 +55,10 @@ METHODS: Final[Mapping[str, DeliveryMode]] = {
     POLL_METHOD: "poll",
     PUSHPULL_METHOD: "pushpull",
     MULTIPUSH_METHOD: "multipush",
+    RISC_PUSH: "push",  # receivers on the older drafts name push and poll so
+    RISC_POLL: "poll",
 }
-"""Delivery method URI -> the ``send_via`` it means."""
+"""Delivery method URI -> the ``send_via`` it means (the RISC names included)."""
 
 STATUSES: Final = ("enabled", "paused", "disabled")
 

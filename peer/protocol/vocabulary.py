@@ -1,10 +1,11 @@
 """The words every layer shares: delivery modes, session kinds, session identities.
 
 A partner's ``send_via`` names how our SETs reach it, ``receive_via`` how its SETs
-reach us (push-pull, RFC 8935 push, multi-push, RFC 8936 poll). A session kind names
-what is open to a partner right now, best first; ``stats()`` and ``setpeer status``
-show the best one, or ``down``. A :data:`SessionId` names one session, so that the
-answers to the SETs a session brought go back on that session while it lives.
+reach us (push-pull, RFC 8935 push, multi-push, RFC 8936 poll; ``none`` when it
+sends us nothing). A session kind names what is open to a partner right now, best
+first; ``stats()`` and ``setpeer status`` show the best one, or ``down``. A
+:data:`SessionId` names one session, so that the answers to the SETs a session
+brought go back on that session while it lives.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "PUSHPULL_KINDS",
     "SESSION_KINDS",
     "DeliveryMode",
+    "ReceiveMode",
     "SessionId",
     "SessionKind",
     "SessionState",
@@ -26,6 +28,9 @@ __all__ = [
 
 DeliveryMode: TypeAlias = Literal["pushpull", "push", "multipush", "poll"]
 """``send_via`` / ``receive_via``: the protocol SETs travel by in one direction."""
+
+ReceiveMode: TypeAlias = Literal["pushpull", "push", "multipush", "poll", "none"]
+"""``receive_via``: a delivery mode, or ``none`` for a partner that sends us nothing."""
 
 Transport: TypeAlias = Literal["websocket", "http"]
 """The push-pull binding an initiator tries first (``transport``)."""

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..auth.inbound import WWW_AUTHENTICATE, InboundAuthenticator, Unauthorized
+from ..auth.stream_bearers import StreamBearers
 from ..config.rules import is_loopback
 from ..errors import AuthenticationFailed, FrameTooLarge, MalformedFrame, WireError
 from ..protocol.push import ERROR_HEADERS, error_response_body
@@ -92,6 +93,11 @@ class ServedNode(Protocol):
         """False makes /pushpull refuse WebSocket upgrades (partners use HTTP)."""
         ...
 
+    @property
+    def stream_bearers(self) -> StreamBearers | None:
+        """The tokens given to SSF transmitters with our streams, if any partner is one."""
+        ...
+
     def public_jwks(self) -> dict[str, Any]: ...
     def render_metrics(self) -> tuple[bytes, str]:
         """The metrics exposition and its media type."""
@@ -109,7 +115,9 @@ def create_app(node: ServedNode, extra: ExtraRoutes | None = None) -> Starlette:
     the same way (each request holds one of its partner's session slots)."""
     # Bearer, mTLS and OAuth; resource identifiers start at our public base URL.
     auth = InboundAuthenticator(
-        node.links.values(), base_url=lambda: node.config.public_url or node.url
+        node.links.values(),
+        base_url=lambda: node.config.public_url or node.url,
+        streams=node.stream_bearers,
     )
     # Each request or WebSocket holds one of its partner's session slots.
     authenticate = admitting(auth.authenticate)

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import WireError
+from ..protocol.delivery_methods import RISC_POLL, RISC_PUSH
 from ..protocol.jsonio import loads_strict
 from ..protocol.media import JSON, media_type
 from ..protocol.push import ERROR_HEADERS
@@ -91,7 +92,8 @@ def metadata(transmitter: Transmitter) -> dict[str, Any]:
         "spec_version": "1_0",
         "issuer": transmitter.issuer,
         "jwks_uri": base + "/.well-known/jwks.json",
-        "delivery_methods_supported": list(METHODS),
+        # Our names; the RISC ones are understood in a stream's delivery, not advertised.
+        "delivery_methods_supported": [m for m in METHODS if m not in (RISC_PUSH, RISC_POLL)],
     }
     document.update({key: base + path for key, path in ENDPOINTS.items()})
     schemes = authorization_schemes(transmitter)

@@ -164,7 +164,14 @@ def _describe(error: ValidationError) -> str:
     keyword, expected = error.validator, error.validator_value
     if keyword == "required":
         present = error.instance if isinstance(error.instance, Mapping) else {}
-        what = "missing REQUIRED member " + ", ".join(str(n) for n in expected if n not in present)
+        missing = [str(n) for n in expected if n not in present]
+        if missing == ["subject_type"] and "format" not in present:
+            # The subject schemas take the legacy subject_type only when format is
+            # absent; what is missing is format (SUBID-1), not its legacy name.
+            return (
+                f'{where}: missing REQUIRED member format (SUBID-1; complex: "format": "complex")'
+            )
+        what = "missing REQUIRED member " + ", ".join(missing)
     elif keyword == "enum":
         what = "must be one of " + ", ".join(map(str, expected))
     elif keyword == "type":

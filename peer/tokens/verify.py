@@ -86,12 +86,15 @@ class VerifiedSET:
         header: the decoded JOSE header.
         jti: the SET's ``jti`` (SET-8).
         iss: the SET's ``iss`` (SET-6); with ``jti`` the dedupe key (decision 15).
+        warnings: what SSF/CAEP/RISC 1.0 would have refused in it, accepted under a
+            lax setting (``payload_check = "warn"``, ``legacy_subjects``).
     """
 
     claims: dict[str, Any]
     header: dict[str, Any]
     jti: str
     iss: str
+    warnings: tuple[str, ...] = ()
 
 
 def unverified_jti(token: str) -> str:
@@ -125,7 +128,15 @@ class Verifier:
         max_future_skew: seconds ``iat`` (and ``nbf``) may lie in the future. SETs
             are never refused for age: they may be redelivered late (SET-24).
         strict_subjects: RFC 9493's rule against extra members (decision 11).
-        check_payloads: validate known event payloads against ``schemas/``.
+        check_payloads: validate known event payloads against ``schemas/``; False is
+            ``payload_check = "off"``.
+        payload_check: a known event's payload that breaks its schema is refused
+            (``"strict"``), accepted with a warning (``"warn"``), or not looked at
+            (``"off"``). Signature, ``iss``, ``aud``, ``typ`` and size: always.
+        legacy_subjects: accept the 2021 drafts' complex subject inside an event
+            (no ``format``), and under ``ssf`` a SET without ``sub_id`` whose event
+            carries a ``subject`` (each with a warning). ``"warn"`` and ``"off"``
+            imply it.
         max_token_bytes: longest SET accepted (a partner's ``max_set_bytes``).
     """
 
@@ -140,6 +151,8 @@ class Verifier:
         max_future_skew: float = 300.0,
         strict_subjects: bool = False,
         check_payloads: bool = True,
+        payload_check: str = "strict",
+        legacy_subjects: bool = False,
         max_token_bytes: int = 64 * 1024,
     ) -> None:
         # Imported here, not at module level: the subject and schema modules load
@@ -154,7 +167,12 @@ class Verifier:
         self.max_future_skew = max_future_skew
         self.strict_subjects = strict_subjects
         self._check_subject_id = check_subject_id
-        self._schemas = EventSchemas.default() if check_payloads else None
+        if payload_check not in ("strict", "warn", "off"):
+            raise ValueError("payload_check must be strict, warn or off")
+        checked = check_payloads and payload_check != "off"
+        self.payload_check = payload_check if checked else "off"
+        self.legacy_subjects = legacy_subjects or self.payload_check != "strict"
+        self._schemas = EventSchemas.default() if checked else None
         # Form, size and header rules (shared with OAuth access tokens); header
         # segments that passed are remembered.
         self.reader = JWSReader(
@@ -210,18 +228,28 @@ class Verifier:
             jws.verify(key)
         except JWSError as exc:
             raise SETRejected(exc.code, exc.description) from None
+        warnings: list[str] = []
         try:
-            jti = self._check_claims(claims, now=now, expected_jti=expected_jti)
+            jti = self._check_claims(claims, now=now, expected_jti=expected_jti, warnings=warnings)
         except OverflowError:
             # A number too large for a float met arithmetic (a schema's multipleOf, say):
             # this SET is refused, never the frame it came in.
             raise SETRejected("invalid_request", "a number in the claims is out of range") from None
-        return VerifiedSET(claims=claims, header=dict(jws.header), jti=jti, iss=iss)
+        return VerifiedSET(
+            claims=claims, header=dict(jws.header), jti=jti, iss=iss, warnings=tuple(warnings)
+        )
 
     def _check_claims(
-        self, claims: Mapping[str, Any], *, now: float, expected_jti: str | None
+        self,
+        claims: Mapping[str, Any],
+        *,
+        now: float,
+        expected_jti: str | None,
+        warnings: list[str],
     ) -> str:
-        """Check the claims of a SET whose signature verified; returns its jti."""
+        """Check the claims of a SET whose signature verified; returns its jti.
+
+        What a lax setting lets through is added to ``warnings``."""
         iat = claims.get("iat")
         if not is_numeric_date(iat):
             raise SETRejected("invalid_request", "iat must be a NumericDate (SET-7)")
@@ -250,13 +278,22 @@ class Verifier:
             if "sub" in claims:
                 raise SETRejected("invalid_request", "SSF SETs carry no sub claim (SSF-11)")
             if "sub_id" not in claims:
-                raise SETRejected("invalid_request", "SSF SETs need a top-level sub_id (SSF-1)")
+                if not (self.legacy_subjects and _in_event_subject(events)):
+                    raise SETRejected("invalid_request", "SSF SETs need a top-level sub_id (SSF-1)")
+                warnings.append("no top-level sub_id (SSF-1); the event's subject names it")
         if "sub" in claims and not isinstance(claims["sub"], str):
             raise SETRejected("invalid_request", "sub must be a string (SET-10)")
         if "sub_id" in claims:
             self._check_subject_id(claims["sub_id"], strict=self.strict_subjects, path="sub_id")
         if self._schemas is not None:
-            self._schemas.check_events(events)
+            if self.legacy_subjects:
+                events = _legacy_subjects_marked(events, warnings)
+            try:
+                self._schemas.check_events(events)
+            except SETRejected as exc:
+                if self.payload_check != "warn":
+                    raise
+                warnings.append(exc.description)
         return jti
 
     def _check_audience(self, claims: Mapping[str, Any]) -> None:
@@ -288,3 +325,35 @@ class Verifier:
                 raise SETRejected("invalid_request", "nbf must be a NumericDate")
             if nbf > now + self.max_future_skew:
                 raise SETRejected("invalid_request", "the SET is not valid yet (nbf)")
+
+
+def _in_event_subject(events: Mapping[str, Any]) -> bool:
+    """Whether an event names its subject inside its payload (the older drafts' way)."""
+    return any(isinstance(payload.get("subject"), dict) for payload in events.values())
+
+
+def _is_legacy_complex(subject: object) -> bool:
+    """A complex subject the 2021 drafts' way: members only, each a subject
+    identifier object, and no ``format`` (nor ``subject_type``) naming it."""
+    return (
+        isinstance(subject, dict)
+        and bool(subject)
+        and "format" not in subject
+        and "subject_type" not in subject
+        and all(isinstance(member, dict) for member in subject.values())
+    )
+
+
+def _legacy_subjects_marked(events: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """``events`` as the 1.0 schemas expect them: an in-event complex subject of the
+    older drafts checked as ``"format": "complex"`` (on a copy: the claims stored and
+    handed out stay exactly as sent)."""
+    marked = events
+    for uri, payload in events.items():
+        subject = payload.get("subject")
+        if _is_legacy_complex(subject):
+            if marked is events:
+                marked = dict(events)
+            marked[uri] = {**payload, "subject": {"format": "complex", **subject}}
+            warnings.append(f"event {uri}: subject: a complex subject without format")
+    return marked

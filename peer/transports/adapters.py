@@ -23,7 +23,7 @@ from .push_sender import CONCURRENT_PUSHES, run_push_sender
 if TYPE_CHECKING:
     from ..link.port import LinkPort as Link
 
-__all__ = ["needs_adapters", "run_adapters"]
+__all__ = ["needs_adapters", "run_adapters", "run_stream_poller"]
 
 
 def needs_adapters(link: Link) -> bool:
@@ -39,6 +39,16 @@ async def run_adapters(link: Link) -> None:
     access token fetched before the first request, kept fresh, and refreshed when the
     partner answers 401; our client certificate when configured.
     """
+    await _run(link, poll_url=None)
+
+
+async def run_stream_poller(link: Link, url: str) -> None:
+    """Poll ``url`` for the partner's SETs until cancelled: the RFC 8936 endpoint an
+    SSF transmitter returned for our stream, in place of ``poll_endpoint``."""
+    await _run(link, poll_url=url)
+
+
+async def _run(link: Link, *, poll_url: str | None) -> None:
     partner = link.partner
     limits = link.limits
     auth = link.outbound_auth
@@ -62,6 +72,9 @@ async def run_adapters(link: Link) -> None:
         with contextlib.suppress(PeerError):
             await auth.headers()  # a token before the first request, if we can
         tg.start_soon(auth.keep_fresh)
+        if poll_url is not None:
+            tg.start_soon(run_poller, link, client, poll_url)
+            return
         if partner.send_via == "push":
             tg.start_soon(run_push_sender, link, client)
         elif partner.send_via == "multipush":

@@ -14,6 +14,7 @@ is closed and reopened then, so no session outlives its credential.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -60,11 +61,10 @@ async def _refresh_after_401(auth: OutboundAuth) -> None:
         log.info("partner=%s credential refresh failed: %s", auth.name, exc)
 
 
-async def _websocket(link: Link) -> bool:
+async def _websocket(link: Link, endpoint: str | None) -> bool:
     """One WebSocket session; True when it ended for a planned credential rollover."""
     limits = link.limits
     auth = link.outbound_auth
-    endpoint = link.partner.endpoint
     if endpoint is None:
         raise ConnectError("no endpoint configured")
     headers = await auth.headers()
@@ -142,9 +142,17 @@ def _leaves(group: BaseExceptionGroup[PeerError]) -> list[BaseException]:
     return found
 
 
-async def run_dialer(link: Link) -> None:
-    """Keep a push-pull session to the partner open while the node runs."""
+async def run_dialer(link: Link, endpoint: str | None = None) -> None:
+    """Keep a push-pull session to the partner open while the node runs.
+
+    Args:
+        endpoint: dial this push-pull endpoint (``ws(s)://`` or ``http(s)://``)
+            instead of the configured one, whatever ``initiate`` says: the endpoint a
+            partner's SSF stream returned (peer/ssf/runner.py).
+    """
     partner = link.partner
+    if endpoint is not None:
+        partner = dataclasses.replace(partner, initiate=True, endpoint=_as_websocket(endpoint))
     if not partner.initiate or partner.endpoint is None:
         return
     auth = link.outbound_auth
@@ -176,7 +184,7 @@ async def run_dialer(link: Link) -> None:
             started = time.monotonic()
             try:
                 if use_ws:
-                    if await _websocket(link):
+                    if await _websocket(link, partner.endpoint):
                         continue  # a planned rollover, not a failure
                 else:
                     await auth.headers()  # a fresh token before the first POST
@@ -202,3 +210,11 @@ async def run_dialer(link: Link) -> None:
             if failures:
                 await anyio.sleep(retry.delay(failures, rng))
         tg.cancel_scope.cancel()
+
+
+def _as_websocket(url: str) -> str:
+    """``http(s)://`` as ``ws(s)://`` (push-pull binds both on one URL; the HTTP
+    binding maps it back)."""
+    scheme, sep, rest = url.partition("://")
+    mapped = {"https": "wss", "http": "ws"}.get(scheme.lower())
+    return f"{mapped}://{rest}" if sep and mapped else url

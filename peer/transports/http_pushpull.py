@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import anyio
 import httpx
 
-from ..auth.bounded_read import ResponseCut, bounded_request
+from ..auth.bounded_read import ResponseCut, bounded_request, why_failed
 from ..errors import ConnectError, PeerError, SessionClosed, UnsupportedMediaType, WireError
 from ..protocol.communication import CommunicationObject
 from ..protocol.media import JSON, media_type
@@ -170,7 +170,7 @@ async def _exchange(session: _Session, frame: CommunicationObject) -> Communicat
         raise
     except httpx.HTTPError as exc:
         link.frame_lost(frame)
-        raise ConnectError(f"POST {url}: {type(exc).__name__}") from exc
+        raise ConnectError(f"POST {url}: {why_failed(exc)}") from exc
     except BaseException:  # cancelled with the request on the wire: it may be lost
         link.frame_lost(frame)
         raise

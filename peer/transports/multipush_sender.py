@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from ..auth.bounded_read import ResponseCut, bounded_request
+from ..auth.bounded_read import ResponseCut, bounded_request, why_failed
 from ..errors import WireError
 from ..protocol.communication import SetErr
 from ..protocol.media import JSON
@@ -107,8 +107,7 @@ async def _send_batch(
         )
     except (httpx.HTTPError, ResponseCut) as exc:
         # An answer over the frame size or the deadline is cut: retried like no answer.
-        why = str(exc) if isinstance(exc, ResponseCut) else type(exc).__name__
-        log.info("partner=%s multi-push failed: %s", link.name, why)
+        log.info("partner=%s multi-push failed: %s", link.name, why_failed(exc))
         link.retry_later(sets)
         reach.unreachable()
         return

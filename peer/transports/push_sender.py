@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from ..auth.bounded_read import ResponseCut, bounded_request
+from ..auth.bounded_read import ResponseCut, bounded_request, why_failed
 from ..protocol.communication import SetErr
 from ..protocol.media import JSON, SECEVENT_JWT
 from ..protocol.push import Accepted, Rejected, classify_push_response
@@ -70,8 +70,7 @@ async def _worker(link: Link, client: httpx.AsyncClient, url: str, reach: Reacha
             )
         except (httpx.HTTPError, ResponseCut) as exc:
             # An answer over the frame size or the deadline is cut: retried like no answer.
-            why = str(exc) if isinstance(exc, ResponseCut) else type(exc).__name__
-            log.info("partner=%s push failed: %s", link.name, why)
+            log.info("partner=%s push failed: %s", link.name, why_failed(exc))
             link.retry_later([jti])
             reach.unreachable()
             continue

@@ -57,6 +57,14 @@ class Reachability:
             self._link.session_closed(self._session)
             self._session = None
 
+    def refused(self, seconds: float) -> None:
+        """The endpoint answers, but with an error (a poll answered 500, or with a
+        body that is no poll response): it is down, and asked again after ``seconds``."""
+        self.pause(seconds)
+        if self._session is not None:
+            self._link.session_closed(self._session)
+            self._session = None
+
     def pause(self, seconds: float) -> None:
         """No request before ``seconds`` from now (a ``Retry-After``), for every worker."""
         self._resume_at = max(self._resume_at, time.monotonic() + seconds)

@@ -165,6 +165,7 @@ class FakePartner:
             for path in ("/events", "/multipush", "/poll", "/pushpull")
         ]
         routes.append(Route("/jwks", self._endpoint, methods=["GET"]))
+        routes.append(Route("/.well-known/{name:path}", self._endpoint, methods=["GET"]))
         app = Starlette(routes=routes)
 
         async def outer(scope: Any, receive: Any, send: Any) -> None:
@@ -278,8 +279,11 @@ async def sender_node(
     send_via: str = "poll",
     receive_via: str = "push",
     limits: Mapping[str, float] | None = None,
+    extra: str = "",
+    inbound: bool = True,
 ) -> AsyncIterator[SenderNode]:
-    """Run node ``a`` with the fake as partner ``b`` (its endpoints under ``fake.url``)."""
+    """Run node ``a`` with the fake as partner ``b`` (its endpoints under ``fake.url``);
+    ``extra`` is TOML appended to the partner's keys (more keys, then tables)."""
     a, b = make_pair(tmp)
     lines = [
         f'send_via = "{send_via}"',
@@ -289,7 +293,11 @@ async def sender_node(
         f'poll_endpoint = "{fake.url}/poll"',
     ]
     config = write_config(
-        a, b, limits=dict(FAST | dict(limits or {})), extra_partner="\n".join(lines) + "\n"
+        a,
+        b,
+        limits=dict(FAST | dict(limits or {})),
+        extra_partner="\n".join(lines) + "\n" + extra,
+        inbound=inbound,
     )
     async with Peer(config) as node:
         yield SenderNode(node, tmp / "a.toml", a, b)

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from peer import Client, Peer, PeerError
 from peer.config import load_config
 from tests.peers import make_pair, write_config
+
+
+def _status_is_bs(folder: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "peer", "status", "-c", str(folder / "b.toml"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert set(json.loads(out.stdout)) == {"a"}  # b's partner, not a's
 
 
 def _without_app_table(path: Path) -> None:
@@ -43,6 +57,9 @@ async def test_default_socket_of_two_configs_in_one_folder(
         assert "[peer.app] listen" in caplog.text
         async with Client(first.app_url) as client:  # still the first node's
             assert set(await client.stats()) == {"b"}
+            assert await client.node() == {"issuer": a.issuer, "partners": ["b"]}
+        # b's commands do not take a's node for theirs: status reads b's own store.
+        await anyio.to_thread.run_sync(_status_is_bs, tmp_path)
     assert not (tmp_path / "app.sock").exists()  # removed at stop
 
 

@@ -128,3 +128,25 @@ async def test_plain_text_against_tls_server_refused(
         config = _a_config(a, b, endpoint, pki.ca_path, insecure=True)
         message = await _refused(caplog, config, node_b, "plain-text handshake")
         assert "wss://" in message
+
+
+@pytest.mark.parametrize("path", ["http", "push", "multipush"])
+async def test_expired_certificate_reason_logged_on_http_paths(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """security.md: refusals are logged with the reason on every outbound HTTP path
+    too (HTTP push-pull, push, multi-push), not only the exception's class name."""
+    pki = Pki.create(tmp_path)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+    a, b, b_config = _b_config(tmp_path, pki, not_after=past)
+    async with Peer(b_config) as node_b:
+        if path == "http":
+            config = _a_config(a, b, node_b.url + "/pushpull", pki.ca_path, transport="http")
+        else:
+            out, inbound = bearer_pair(a, b)
+            options = {"auth": out, "inbound": inbound, "ca": pki.ca_path, "send_via": path}
+            route = "/events" if path == "push" else "/multipush"
+            options[f"{path}_endpoint"] = node_b.url + route
+            config = node_config(a, [(b, options)])
+        message = await _refused(caplog, config, node_b, "expired")
+        assert "certificate verify failed" in message
