@@ -430,6 +430,15 @@ class Link:
         self.feed.wake()  # room in the window
         self.outbound_ready.set()
 
+    def discard_queued(self, err: str, description: str) -> int:
+        """Fail every SET the Ledger holds for the partner, sent or not, with ``err``
+        (a disabled SSF stream holds nothing); the feed then loads the next ones from
+        the outbox. Returns how many were failed."""
+        jtis = self.ledger.tracked()
+        if jtis:
+            self.answers_received((), {jti: SetErr(err, description) for jti in jtis})
+        return len(jtis)
+
     def retry_later(self, jtis: Iterable[str], not_before: float = 0.0) -> None:
         """These in-flight SETs were not taken (5xx, 429, timeout): back off (PUSH-21)."""
         self.ledger.retry_later(jtis, now=time.time(), not_before=not_before)

@@ -42,6 +42,11 @@ __all__ = ["MIN_VERIFICATION_INTERVAL", "ROLE", "StreamError", "Transmitter"]
 
 log = logging.getLogger("setpeer.ssf")
 
+DISABLED_ERR = "stream_disabled"
+DISABLED_DESCRIPTION = "the receiver disabled its SSF stream: nothing is held"
+DISCARD_DEADLINE = 5.0  # seconds a disable spends failing queued SETs before answering
+DISCARD_POLL = 0.02
+
 ROLE: Final = "transmitter"
 MIN_VERIFICATION_INTERVAL: Final = 5
 """Seconds between verification requests of one stream; sooner ones get 429 (SSF-36)."""
@@ -194,8 +199,29 @@ class Transmitter:
     async def _save(self, row: StreamRow) -> StreamRow:
         saved = await self.store.save_stream(row)
         self._streams[row.partner] = saved
-        self.links[row.partner].set_delivery(self._delivery(saved))
+        link = self.links[row.partner]
+        link.set_delivery(self._delivery(saved))
+        if saved.status == "disabled":
+            await self.discard_while_disabled(link)
         return saved
+
+    async def discard_while_disabled(self, link: Link) -> None:
+        """A disabled stream holds nothing (SSF 8.1.2): the partner's SETs queued
+        before the disable fail with ``stream_disabled`` (they show in
+        ``failures``), in the Ledger and then the rest of the outbox as the feed loads
+        it; new ones are refused at ``publish``."""
+        discarded = 0
+        with anyio.move_on_after(DISCARD_DEADLINE):
+            while link.delivery is not None and link.delivery.status == "disabled":
+                failed = link.discard_queued(DISABLED_ERR, DISABLED_DESCRIPTION)
+                discarded += failed
+                if not failed:
+                    await link.sync()
+                    if link.idle:
+                        break
+                await anyio.sleep(DISCARD_POLL)
+        if discarded:
+            log.info("partner=%s ssf stream disabled: %d queued SETs failed", link.name, discarded)
 
     async def create(self, partner: str, body: Mapping[str, Any]) -> StreamRow:
         """A new stream (SSF 8.1.1.1); 409 when the partner has one already."""

@@ -351,12 +351,26 @@ async def test_push_verification_hold_filter_and_restart(setup: Setup) -> None:
             await until(lambda: len(pushed(fake)) == 4)
             assert [c["jti"] for c in pushed(fake)[1:]] == held  # in order
 
+            # Disabled holds nothing: SETs queued while paused fail, new ones are refused,
+            # and enabling again sends none of them.
+            await b.post("/ssf/status", json={"stream_id": sid, "status": "paused"})
+            dropped = [
+                await node.publish(
+                    "b", {SESSION_REVOKED: {}}, sub_id={"format": "opaque", "id": f"d{i}"}
+                )
+                for i in range(3)
+            ]
             await b.post("/ssf/status", json={"stream_id": sid, "status": "disabled"})
+            failed = {f.jti: f.err for f in node.failures() if f.direction == "outbound"}
+            assert all(failed.get(jti) == "stream_disabled" for jti in dropped), failed
+            assert node.stats()["b"]["pending"] == 0
             with pytest.raises(StreamDisabled):
                 await node.publish(
                     "b", {SESSION_REVOKED: {}}, sub_id={"format": "opaque", "id": "x"}
                 )
             await b.post("/ssf/status", json={"stream_id": sid, "status": "enabled"})
+            await anyio.sleep(seconds(0.2))
+            assert len(pushed(fake)) == 4  # none of the dropped ones
 
             mine = {"format": "email", "email": "me@example.com"}
             await b.post("/ssf/subjects/add", json={"stream_id": sid, "subject": mine})
