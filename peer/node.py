@@ -176,6 +176,8 @@ class Peer:
         self._deliver()
         if shared_store(store) is not None:
             self._tg.start_soon(self._resync_counts)
+            if self.ssf is not None:
+                self._tg.start_soon(self.ssf.follow)  # streams other nodes change
 
     async def _ssf_streams(self, store: Store) -> None:
         """The streams of partners that are SSF receivers, restored from the store."""

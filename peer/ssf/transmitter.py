@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
-from ..errors import StreamDisabled
+from ..errors import StoreError, StreamDisabled
 from ..link.delivery import Delivery, Hold
 from ..protocol.ssf_streams import (
     METHODS,
@@ -46,6 +46,7 @@ DISABLED_ERR = "stream_disabled"
 DISABLED_DESCRIPTION = "the receiver disabled its SSF stream: nothing is held"
 DISCARD_DEADLINE = 5.0  # seconds a disable spends failing queued SETs before answering
 DISCARD_POLL = 0.02
+FOLLOW_INTERVAL = 1.0  # seconds between reads of the streams other nodes may change
 
 ROLE: Final = "transmitter"
 MIN_VERIFICATION_INTERVAL: Final = 5
@@ -124,6 +125,36 @@ class Transmitter:
                 row.partner, ROLE, row.stream_id
             )
             link.set_delivery(self._delivery(row))
+
+    async def follow(self, interval: float = FOLLOW_INTERVAL) -> None:
+        """Nodes sharing one database serve the same streams: take up what another
+        node created, changed or deleted, re-reading the store every ``interval``."""
+        while True:
+            await anyio.sleep(interval)
+            try:
+                async with self._lock:
+                    await self._refresh()
+            except StoreError:
+                continue  # the store is away; the node's readiness says so
+
+    async def _refresh(self) -> None:
+        rows = {
+            row.partner: row
+            for row in await self.store.streams(role=ROLE)
+            if row.partner in self.links and self.links[row.partner].configured.ssf_receiver
+        }
+        for partner in list(self._streams):
+            if partner not in rows:  # deleted through another node
+                del self._streams[partner]
+                self._subjects.pop(partner, None)
+                self.links[partner].set_delivery(None)
+        for partner, row in rows.items():
+            subjects = await self.store.subjects(partner, ROLE, row.stream_id)
+            if self._streams.get(partner) == row and self._subjects.get(partner) == subjects:
+                continue
+            self._streams[partner] = row
+            self._subjects[partner] = subjects
+            self.links[partner].set_delivery(self._delivery(row))
 
     # -- what the node asks ---------------------------------------------------------
 

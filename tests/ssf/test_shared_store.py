@@ -1,5 +1,6 @@
 """Two transmitter nodes on one PostgreSQL database serve the same streams: a stream a
-receiver created through one node is read, and delivered to, through the other (SSF 8;
+receiver created through one running node is read, delivered to and deleted through the
+other within a second (SSF 8;
 the RISC push method URI of the older drafts taken as push, docs/dialects.md)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import anyio
 import pytest
 
 from peer import Peer
@@ -14,6 +16,7 @@ from peer.protocol.delivery_methods import RISC_PUSH
 from tests.adapters.fake_partner import fake_partner
 from tests.peers import SESSION_REVOKED
 from tests.store.conftest import _pg_schemas, pg_schema_url  # noqa: F401 (fixtures)
+from tests.timing import seconds
 
 from .test_transmitter import Setup, accept_all, create, pushed, until
 
@@ -31,18 +34,31 @@ async def test_two_nodes_on_one_database_serve_the_same_stream(
             "endpoint_url": fake.url + "/events",
             "authorization_header": "Bearer rx-secret",
         }
-        async with Peer(config) as first, setup.client(first) as b:
+        async with (
+            Peer(config) as first,
+            setup.client(first) as b,
+            Peer(config) as second,
+            setup.client(second) as b2,
+        ):
             made = await create(b, delivery=delivery)
             sid = made["stream_id"]
             assert made["delivery"]["method"] == RISC_PUSH
-            async with Peer(config) as second, setup.client(second) as b2:
-                read = await b2.get("/ssf/stream", params={"stream_id": sid})
-                assert read.status_code == 200 and read.json() == made
-                jti = await second.publish(
-                    "b", {SESSION_REVOKED: {}}, sub_id={"format": "opaque", "id": "u"}
-                )
-                await until(lambda: jti in [c["jti"] for c in pushed(fake)])
-                assert all(
-                    call.headers["authorization"] == "Bearer rx-secret"
-                    for call in fake.paths("/events")
-                )
+            # The running second node takes the stream up from the store.
+            params = {"stream_id": sid}
+            with anyio.fail_after(seconds(5)):
+                while (read := await b2.get("/ssf/stream", params=params)).status_code == 404:  # noqa: ASYNC110 - another node writes the store
+                    await anyio.sleep(0.05)
+            assert read.status_code == 200 and read.json() == made
+            jti = await second.publish(
+                "b", {SESSION_REVOKED: {}}, sub_id={"format": "opaque", "id": "u"}
+            )
+            await until(lambda: jti in [c["jti"] for c in pushed(fake)])
+            assert all(
+                call.headers["authorization"] == "Bearer rx-secret"
+                for call in fake.paths("/events")
+            )
+            # Deleted through the first: the second stops serving it too.
+            assert (await b.delete("/ssf/stream", params=params)).status_code == 204
+            with anyio.fail_after(seconds(5)):
+                while (await b2.get("/ssf/stream", params=params)).status_code != 404:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
