@@ -31,7 +31,7 @@ from .errors import PeerError, StoreError, UnknownPartner, WebhookConfigured
 from .facade import Failures, Stats
 from .link import Link, build_links
 from .link.leases import TAKEOVER_POLL
-from .local.heartbeat import beat_forever, this_node
+from .local.heartbeat import Heartbeat, beat_forever, this_node
 from .local.listener import LocalListener
 from .local.status import read_status, status_json
 from .local.unix import SocketInUse
@@ -97,6 +97,7 @@ class Peer:
         self._unready: str | None = None  # why /readyz last said 503 (logged once)
         self._webhook: Webhook | None = None  # [peer.app] deliver
         self.ssf: Transmitter | None = None  # partners with ssf = "receiver" (peer/ssf/)
+        self.heartbeat: Heartbeat | None = None  # the node's row in the store's `nodes`
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -157,9 +158,10 @@ class Peer:
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self.url = await self._tg.start(self._server.serve)
         # The first beat before start returns: `setpeer status` sees the node at once.
-        started = time.time()
-        await store.beat(this_node(self.owner, started))
-        self._tg.start_soon(beat_forever, store, self.owner, started)
+        self.heartbeat = Heartbeat(store, self.owner, time.time())
+        await store.beat(this_node(self.owner, self.heartbeat.started_at))
+        self.metrics.watch_store(self.heartbeat)
+        self._tg.start_soon(beat_forever, self.heartbeat)
         await self._serve_metrics()
         await self._serve_app()
         for link in self.links.values():

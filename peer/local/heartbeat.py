@@ -11,7 +11,7 @@ node leaves them as they were.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import socket
 import time
@@ -23,7 +23,17 @@ import anyio
 from ..errors import StoreError
 from ..store.base import NodeRow, Store
 
-__all__ = ["INTERVAL", "STALE", "NodeView", "beat_forever", "node_view", "this_node"]
+__all__ = [
+    "INTERVAL",
+    "STALE",
+    "Heartbeat",
+    "NodeView",
+    "beat_forever",
+    "node_view",
+    "this_node",
+]
+
+log = logging.getLogger("setpeer.node")
 
 INTERVAL: Final = 2.0
 """Seconds between two beats of a running node."""
@@ -49,13 +59,42 @@ def this_node(owner: str, started_at: float, now: float | None = None) -> NodeRo
     return NodeRow(owner, socket.gethostname(), os.getpid(), started_at, beat)
 
 
-async def beat_forever(store: Store, owner: str, started_at: float) -> None:
+class Heartbeat:
+    """The beats' outcome, a write through the store's writer every :data:`INTERVAL`
+    seconds: ``ok`` (the last one committed) and ``failures`` (beats that did not),
+    read by ``/metrics`` as ``setpeer_store_up`` and ``setpeer_store_errors_total``.
+    A change is logged once: a warning with the store's words, then an info line."""
+
+    def __init__(self, store: Store, owner: str, started_at: float) -> None:
+        self.store = store
+        self.owner = owner
+        self.started_at = started_at
+        self.ok = True
+        self.failures = 0
+
+    async def beat(self) -> None:
+        """One beat; a StoreError is counted and logged on the change, not raised."""
+        try:
+            await self.store.beat(this_node(self.owner, self.started_at))
+        except StoreError as exc:
+            self.failures += 1
+            if self.ok:
+                log.warning(
+                    "store write failed: %s", exc, extra={"err": "store_error", "owner": self.owner}
+                )
+            self.ok = False
+            return
+        if not self.ok:
+            log.info("store writes commit again", extra={"owner": self.owner})
+        self.ok = True
+
+
+async def beat_forever(heartbeat: Heartbeat) -> None:
     """Beat every :data:`INTERVAL` seconds until cancelled; a store that is away
-    skips beats (readiness and the Links say why), it does not stop them."""
+    skips beats (counted, logged once), it does not stop them."""
     while True:
         await anyio.sleep(INTERVAL)
-        with contextlib.suppress(StoreError):
-            await store.beat(this_node(owner, started_at))
+        await heartbeat.beat()
 
 
 def _process_exists(pid: int) -> bool:
