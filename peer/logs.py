@@ -35,7 +35,8 @@ _CREDENTIAL = re.compile(
 )
 # RFC 6750 §2.1 / RFC 7617 credentials; a challenge's quoted auth-params (realm="...")
 # are not credentials and stay readable.
-_BEARER = re.compile(r'(?i)\b(bearer|basic)\s+(?![A-Za-z_]+=")[A-Za-z0-9._~+/-]+=*')
+# "invalid bearer token" is words, not a credential: kept readable.
+_BEARER = re.compile(r'(?i)\b(bearer|basic)\s+(?![A-Za-z_]+=")(?!tokens?\b)[A-Za-z0-9._~+/-]+=*')
 # A compact JWS/JWT (three base64url parts; the first is a JSON header, so "eyJ").
 _JWS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # A JWK's private or symmetric members: d, p, q, dp, dq, qi, k.
@@ -152,17 +153,38 @@ def install_redaction() -> None:
     logging.setLogRecordFactory(factory)
 
 
+# A LogRecord's own attributes; anything else on a record came through ``extra=``.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def _field(value: object) -> object:
+    """An extra field for JSON: numbers and booleans as they are, anything else as
+    redacted text with its control characters escaped."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return escape_controls(redact(str(value)))
+
+
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message."""
+    """One JSON object per line: time, level, logger, message, and every field a log
+    call passed with ``extra=`` as a key of its own (partner, session, jti, err,
+    description, remote, ...), redacted and escaped like the message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRS and key not in entry and not key.startswith("_"):
+                entry[key] = _field(value)
         if record.exc_info:
             # The redacted text the record factory prepared, when it did.
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from .link import Link
+    from .local.heartbeat import Heartbeat
     from .local.webhook_health import WebhookState
 
 __all__ = ["CONTENT_TYPE", "NodeMetrics"]
@@ -58,6 +59,10 @@ class NodeMetrics:
     def watch_webhook(self, state: Callable[[], WebhookState]) -> None:
         """Add the webhook's metrics, read from ``state()`` at each scrape."""
         self.registry.register(_WebhookCollector(state))
+
+    def watch_store(self, heartbeat: Heartbeat) -> None:
+        """Add the store's health, as the node's heartbeat writes find it."""
+        self.registry.register(_StoreCollector(heartbeat))
 
     def acked(self, partner: str, seconds: float) -> None:
         """A SET published by this node was acked ``seconds`` after ``publish``."""
@@ -166,4 +171,23 @@ class _WebhookCollector(Collector):
             "setpeer_webhook_backlog",
             "Received SETs not yet delivered to the webhook (not done).",
             value=float(state["backlog"]),
+        )
+
+
+class _StoreCollector(Collector):
+    """Whether the store takes writes: the node's heartbeat, a write every 2 s."""
+
+    def __init__(self, heartbeat: Heartbeat) -> None:
+        self._heartbeat = heartbeat
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "setpeer_store_up",
+            "1 while the node's heartbeat writes (every 2 s) commit to the store, else 0.",
+            value=1.0 if self._heartbeat.ok else 0.0,
+        )
+        yield CounterMetricFamily(
+            "setpeer_store_errors",
+            "Heartbeat writes (every 2 s) the store refused or did not answer.",
+            value=float(self._heartbeat.failures),
         )

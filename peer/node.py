@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
@@ -31,6 +32,7 @@ from .errors import PeerError, StoreError, UnknownPartner, WebhookConfigured
 from .facade import Failures, Stats
 from .link import Link, build_links
 from .link.leases import TAKEOVER_POLL
+from .local.heartbeat import Heartbeat, beat_forever, this_node
 from .local.listener import LocalListener
 from .local.status import read_status, status_json
 from .local.unix import SocketInUse
@@ -104,6 +106,7 @@ class Peer:
         # Partners that are SSF transmitters: our stream at each (docs/ssf.md).
         self.streams: dict[str, ReceiverStream] = {}
         self.stream_bearers: StreamBearers | None = None
+        self.heartbeat: Heartbeat | None = None  # the node's row in the store's `nodes`
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -165,6 +168,11 @@ class Peer:
         )
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self.url = await self._tg.start(self._server.serve)
+        # The first beat before start returns: `setpeer status` sees the node at once.
+        self.heartbeat = Heartbeat(store, self.owner, time.time())
+        await store.beat(this_node(self.owner, self.heartbeat.started_at))
+        self.metrics.watch_store(self.heartbeat)
+        self._tg.start_soon(beat_forever, self.heartbeat)
         await self._serve_metrics()
         await self._serve_app()
         for link in self.links.values():
@@ -315,6 +323,9 @@ class Peer:
                 await self._server.stop()
             if self._metrics_server is not None:
                 await self._metrics_server.stop()
+            if self._store is not None:
+                with anyio.move_on_after(2), contextlib.suppress(StoreError):
+                    await self._store.leave(self.owner)  # status: not running
         self._tg.cancel_scope.cancel()
         self._tg = None
         await self._stack.aclose()

@@ -390,7 +390,8 @@ async def test_silent_partner_attempts_and_next_retry_show_in_status(tmp_path: P
             with anyio.fail_after(10_000 * MS):
                 while (out := await anyio.to_thread.run_sync(status)).stdout.split()[-2] == "-":  # noqa: ASYNC110
                     await anyio.sleep(100 * MS)
-            lines = out.stdout.splitlines()
+            node, *lines = out.stdout.splitlines()
+            assert node.startswith("node: running"), out
             assert lines[0].split()[-3:] == ["attempts", "next", "retry"], out
             row = lines[1].split()
             assert row[:2] == ["b", "websocket"], lines

@@ -92,7 +92,9 @@ def test_readme_quick_start(tmp_path: Path) -> None:
                 # Until the SET is acked: the table's row for b, column "acked".
                 deadline = time.monotonic() + seconds(20)
                 while True:
-                    header, row = run(shlex.split(command)).splitlines()[:2]
+                    lines = run(shlex.split(command)).splitlines()
+                    first = next(i for i, line in enumerate(lines) if line.startswith("partner"))
+                    header, row = lines[first : first + 2]  # after the "node:" line
                     acked = dict(zip(header.split(), row.split(), strict=False))["acked"]
                     if acked == "1" or time.monotonic() > deadline:
                         break

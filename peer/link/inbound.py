@@ -110,6 +110,8 @@ class RefusalLog:
                 self.verb,
                 safe_jti(err),
                 safe_description(description),
+                extra={"partner": self.name, "jti": safe_jti(jti), "err": err}
+                | {"description": description[:200]},
             )
         else:
             log.info(
@@ -124,6 +126,8 @@ class RefusalLog:
                 safe_jti(first_err),
                 safe_description(first_description),
                 safe_jti(self._last),
+                extra={"partner": self.name, "jti": safe_jti(first_jti), "err": first_err}
+                | {"description": first_description[:200], "count": total},
             )
         self._counts.clear()
         self._first = None

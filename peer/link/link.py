@@ -269,7 +269,13 @@ class Link:
     def session_opened(self, kind: SessionKind, closer: Closable | None = None) -> SessionId:
         """A session of ``kind`` opened; ``closer`` closes it at shutdown."""
         session = self.sessions.open(kind, closer)
-        log.info("partner=%s session=%s opened", self.name, kind.value)
+        log.info(
+            "partner=%s session=%s id=%d opened",
+            self.name,
+            kind.value,
+            session,
+            extra={"partner": self.name, "session": session, "session_kind": kind.value},
+        )
         self.writes.state_changed()  # the session state goes to the store for `status`
         self.feed.wanted()  # a way out opened: look for rows to send on it
         return session
@@ -297,7 +303,13 @@ class Link:
         kind = self.sessions.close(session)
         if kind is None:
             return
-        log.info("partner=%s session=%s closed", self.name, kind.value)
+        log.info(
+            "partner=%s session=%s id=%d closed",
+            self.name,
+            kind.value,
+            session,
+            extra={"partner": self.name, "session": session, "session_kind": kind.value},
+        )
         self.writes.state_changed()
         if kind in PUSHPULL_KINDS and not self.sessions.pushpull_open:
             # Answers to SETs in flight may never come on a dead session (PP-30). The

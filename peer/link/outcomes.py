@@ -138,6 +138,8 @@ class Outcomes:
                     safe_jti(effect.jti),
                     safe_jti(err),
                     safe_description(description),
+                    extra={"partner": self.name, "jti": safe_jti(effect.jti), "err": err}
+                    | {"description": description[:200]},
                 )
                 progressed = True
         return progressed

@@ -24,6 +24,7 @@ from ..transports.http_adapters import adapter_handlers
 from ..transports.http_pushpull import respond
 from ..transports.websocket import SUBPROTOCOL, ServerChannel, run_ws_session
 from .middleware import GuardMiddleware, admitting
+from .refusal_log import RefusalLog, quiet_uvicorn_handshake
 from .resource_metadata import resource_metadata_routes
 
 if TYPE_CHECKING:
@@ -119,19 +120,30 @@ def create_app(node: ServedNode, extra: ExtraRoutes | None = None) -> Starlette:
         base_url=lambda: node.config.public_url or node.url,
         streams=node.stream_bearers,
     )
-    # Each request or WebSocket holds one of its partner's session slots.
-    authenticate = admitting(auth.authenticate)
+    # Each request or WebSocket holds one of its partner's session slots; refusals
+    # are logged with the partner (when known), the reason and the remote address.
+    refusals = RefusalLog()
+    quiet_uvicorn_handshake()
+    authenticate = admitting(auth.authenticate, refusals)
 
     async def pushpull_post(request: Request) -> Response:
         if request.method != "POST":
             # PP-2 and decision 3: POST only; the WebSocket upgrade is a separate route.
             return Response(status_code=405, headers={"allow": "POST"})
         try:
-            link = await authenticate(request)
+            link = await authenticate(request)  # a refusal is logged there
+        except WireError as exc:
+            return error_response(exc)
+        try:
             body = await read_body(request, link.limits.max_frame_bytes)
             reply = await respond(link, body, request.headers.get("content-type"))
         except WireError as exc:
-            log.info("POST /pushpull refused: %s %s", exc.http_status, exc.description)
+            log.info(
+                "POST /pushpull refused: %s %s",
+                exc.http_status,
+                exc.description,
+                extra={"partner": link.name, "status": exc.http_status, "err": exc.err},
+            )
             return error_response(exc)
         return Response(reply.serialize(), media_type="application/json")
 
@@ -143,9 +155,15 @@ def create_app(node: ServedNode, extra: ExtraRoutes | None = None) -> Starlette:
             )
             return
         try:
-            link = await authenticate(websocket)
+            link = await authenticate(websocket)  # a refusal is logged there
+        except WireError as exc:
+            # Refused before the upgrade: the client sees the HTTP status.
+            await websocket.send_denial_response(error_response(exc))
+            return
+        try:
             await link.before_session()  # held, or 429, over its sessions closed for bad data
         except WireError as exc:
+            refusals.refused(websocket, exc, link.name)
             # Refused before the upgrade: the client sees the HTTP status.
             await websocket.send_denial_response(error_response(exc))
             return

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.requests import HTTPConnection
 
-from ..errors import MalformedFrame, RequestTimeout
+from ..errors import MalformedFrame, RequestTimeout, WireError
 from .http_guard import mark_authenticated
+from .refusal_log import RefusalLog
 
 if TYPE_CHECKING:
     from ..link.port import LinkPort as Link
@@ -35,8 +36,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def admitting(
     authenticate: Callable[[HTTPConnection], Awaitable[Link]],
+    refusals: RefusalLog,
 ) -> Callable[[HTTPConnection], Awaitable[Link]]:
-    """``authenticate``, then take a session slot of the partner for this request.
+    """``authenticate``, then take a session slot of the partner for this request;
+    a refusal is logged through ``refusals`` (with the partner once it is known).
 
     A connection a partner authenticated on is no longer a stranger's to the
     connection guard (:func:`~peer.server.http_guard.mark_authenticated`).
@@ -47,14 +50,22 @@ def admitting(
     """
 
     async def admit(conn: HTTPConnection) -> Link:
-        link = await authenticate(conn)
+        try:
+            link = await authenticate(conn)
+        except WireError as exc:
+            refusals.refused(conn, exc)
+            raise
         mark_authenticated(conn.scope)  # a partner's connection: the long keep-alive
         held = conn.scope.get(_HELD)
-        if conn.scope.get("path") in _SET_ROUTES:
-            link.check_inbound()
-        if held is not None:  # only counted where it is released again
-            link.take_slot()
-            held.append(link)
+        try:
+            if conn.scope.get("path") in _SET_ROUTES:
+                link.check_inbound()
+            if held is not None:  # only counted where it is released again
+                link.take_slot()
+                held.append(link)
+        except WireError as exc:
+            refusals.refused(conn, exc, link.name)
+            raise
         return link
 
     return admit

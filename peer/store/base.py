@@ -35,12 +35,14 @@ __all__ = [
     "MAX_SEQ",
     "SCHEMA_VERSION",
     "MAX_LEASE_TTL",
+    "NODES_FORGOTTEN",
     "Answer",
     "DuplicateJti",
     "FailureRow",
     "InboundNew",
     "InboxRow",
     "InvalidValue",
+    "NodeRow",
     "OutboundNew",
     "OutboundRow",
     "PartnerCounts",
@@ -62,11 +64,15 @@ __all__ = [
     "stream_row",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: outbox, inbox, acks_due, sessions. 2: per-partner ``counts`` kept by triggers.
 3: ``outbox_leases`` (row leases of nodes sharing a PostgreSQL store). 4: ``refusals``
 (a ring per partner), ``outbox.failed_at``, ``counts.unhandled`` and ``counts.refused``.
-5: ``streams`` and ``stream_subjects`` (SSF streams, both roles)."""
+5: ``streams`` and ``stream_subjects`` (SSF streams, both roles). 6: ``nodes`` (the
+heartbeat of each running node, for ``setpeer status``)."""
+
+NODES_FORGOTTEN = 3600.0
+"""Seconds after its last beat a node's row is deleted (by another node's beat)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -158,6 +164,18 @@ class RefusalRow:
     err: str
     description: str
     at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeRow:
+    """A running node's heartbeat: who (``owner``, unique per run), where (``host``,
+    ``pid``), since when and its last beat (Unix times, the node's clock)."""
+
+    owner: str
+    host: str
+    pid: int
+    started_at: float
+    beat_at: float
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -327,9 +345,10 @@ class Store(Protocol):
         """
 
     async def refusals(
-        self, *, since: float | None = None, partner: str | None = None
+        self, *, since: float | None = None, partner: str | None = None, limit: int | None = None
     ) -> list[RefusalRow]:
-        """The refusals the rings hold, oldest first; at or after ``since`` (Unix time)."""
+        """The refusals the rings hold, oldest first; at or after ``since`` (Unix time);
+        only the newest ``limit`` of them (still oldest first)."""
 
     async def stats(self) -> dict[str, PartnerCounts]:
         """Counts per partner that ever had a row; cheap (no table scan)."""
@@ -400,6 +419,20 @@ class Store(Protocol):
 
     async def sessions(self) -> dict[str, str]:
         """Recorded session states."""
+
+    async def beat(self, node: NodeRow) -> None:
+        """Record that ``node`` runs (its row replaced); rows of nodes silent for
+        :data:`NODES_FORGOTTEN` seconds before ``node.beat_at`` are deleted.
+
+        Raises:
+            InvalidValue: a field is not text, a pid or a finite time.
+        """
+
+    async def leave(self, owner: str) -> None:
+        """``owner`` stopped: its heartbeat row is deleted."""
+
+    async def nodes(self) -> list[NodeRow]:
+        """The heartbeat rows, newest beat first."""
 
     def watch(self) -> AsyncIterator[str | None]:
         """Partners whose outbox another process changed (None: any), as they happen."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StoreError
 
 if TYPE_CHECKING:
-    from .base import Answer, InboundNew, OutboundNew, RefusalNew, StreamRow
+    from .base import Answer, InboundNew, NodeRow, OutboundNew, RefusalNew, StreamRow
 
 __all__ = [
     "MAX_LEASE_TTL",
@@ -40,6 +40,7 @@ __all__ = [
     "encode_claims",
     "inbound_rows",
     "is_text",
+    "node_fields",
     "outbound_rows",
     "refusal_plan",
     "stream_fields",
@@ -119,6 +120,21 @@ def check_count(value: object, what: str, *, minimum: int = 0) -> int:
     if type(value) is not int or not minimum <= value <= MAX_SEQ:
         raise InvalidValue(f"{what} must be an integer in [{minimum}, 2**63-1], got {value!r}")
     return value
+
+
+def node_fields(node: NodeRow) -> tuple[str, str, int, float, float]:
+    """A heartbeat row checked: ``(owner, host, pid, started_at, beat_at)``.
+
+    Raises:
+        InvalidValue: a field is not text, a count or a finite time.
+    """
+    return (
+        check_text(node.owner, "owner"),
+        check_text(node.host, "host"),
+        check_count(node.pid, "pid"),
+        check_time(node.started_at, "started_at"),
+        check_time(node.beat_at, "beat_at"),
+    )
 
 
 def check_ttl(value: object, what: str = "ttl") -> float:

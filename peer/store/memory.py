@@ -22,12 +22,14 @@ import anyio.lowlevel
 from ..errors import StoreError
 from ..protocol.effects import Effect
 from .base import (
+    NODES_FORGOTTEN,
     SCHEMA_VERSION,
     Answer,
     DuplicateJti,
     FailureRow,
     InboundNew,
     InboxRow,
+    NodeRow,
     OutboundNew,
     OutboundRow,
     PartnerCounts,
@@ -46,6 +48,7 @@ from .checks import (
     check_time,
     decode_claims,
     inbound_rows,
+    node_fields,
     outbound_rows,
     refusal_plan,
     stream_fields,
@@ -100,6 +103,7 @@ class MemoryStore:
         self._inbox_new: dict[int, InboxRow] = {}  # seq -> row, inbox order
         self._acks_due: dict[str, dict[str, Answer]] = {}
         self._sessions: dict[str, str] = {}
+        self._nodes: dict[str, NodeRow] = {}
         self._refusal_seq = 0
         # partner -> its ring: (ordinal among the partner's refusals, row), oldest first
         self._refusals: dict[str, collections.deque[tuple[int, RefusalRow]]] = {}
@@ -314,10 +318,11 @@ class MemoryStore:
         await anyio.lowlevel.checkpoint()
 
     async def refusals(
-        self, *, since: float | None = None, partner: str | None = None
+        self, *, since: float | None = None, partner: str | None = None, limit: int | None = None
     ) -> list[RefusalRow]:
         self._check_open()
         after = None if since is None else check_time(since, "since")
+        newest = None if limit is None else check_count(limit, "limit")
         rings = (
             [self._refusals.get(check_text(partner, "partner"), ())]
             if partner is not None
@@ -325,7 +330,8 @@ class MemoryStore:
         )
         rows = [row for ring in rings for _, row in ring if after is None or row.at >= after]
         await anyio.lowlevel.checkpoint()
-        return sorted(rows, key=lambda row: row.seq)
+        rows.sort(key=lambda row: row.seq)
+        return rows if newest is None else rows[max(0, len(rows) - newest) :]
 
     async def probe_write(self) -> None:
         self._check_open()
@@ -429,6 +435,24 @@ class MemoryStore:
         self._check_open()
         await anyio.lowlevel.checkpoint()
         return dict(self._sessions)
+
+    async def beat(self, node: NodeRow) -> None:
+        self._check_open()
+        owner, host, pid, started_at, beat_at = node_fields(node)
+        forgotten = beat_at - NODES_FORGOTTEN
+        self._nodes = {k: n for k, n in self._nodes.items() if n.beat_at >= forgotten}
+        self._nodes[owner] = NodeRow(owner, host, pid, started_at, beat_at)
+        await anyio.lowlevel.checkpoint()
+
+    async def leave(self, owner: str) -> None:
+        self._check_open()
+        self._nodes.pop(check_text(owner, "owner"), None)
+        await anyio.lowlevel.checkpoint()
+
+    async def nodes(self) -> list[NodeRow]:
+        self._check_open()
+        await anyio.lowlevel.checkpoint()
+        return sorted(self._nodes.values(), key=lambda n: n.beat_at, reverse=True)
 
     async def watch(self) -> AsyncIterator[str | None]:
         """Never yields: only this process can write to a memory store, and the node

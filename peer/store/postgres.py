@@ -56,6 +56,7 @@ from .base import (
     FailureRow,
     InboundNew,
     InboxRow,
+    NodeRow,
     OutboundNew,
     OutboundRow,
     PartnerCounts,
@@ -65,6 +66,7 @@ from .base import (
 )
 from .checks import check_text, check_ttl
 from .postgres_leases import lease_statement, release_statement, renew_statement
+from .postgres_nodes import beat_write, leave_write, nodes_read
 from .postgres_schema import migrate_connection
 from .postgres_sql import (
     CHANNEL,
@@ -389,9 +391,9 @@ class PostgresStore:
             await self._submit(write, durable=False)
 
     async def refusals(
-        self, *, since: float | None = None, partner: str | None = None
+        self, *, since: float | None = None, partner: str | None = None, limit: int | None = None
     ) -> list[RefusalRow]:
-        read = refusals_read(since=since, partner=partner)
+        read = refusals_read(since=since, partner=partner, limit=limit)
         rows: list[RefusalRow] = await self._read(read, "reading refusals")
         return rows
 
@@ -448,6 +450,16 @@ class PostgresStore:
 
     async def sessions(self) -> dict[str, str]:
         return await self._read(sessions_read, "reading sessions")
+
+    async def beat(self, node: NodeRow) -> None:
+        await self._submit(beat_write(node), durable=False)
+
+    async def leave(self, owner: str) -> None:
+        await self._submit(leave_write(owner), durable=False)
+
+    async def nodes(self) -> list[NodeRow]:
+        rows: list[NodeRow] = await self._read(nodes_read, "reading nodes")
+        return rows
 
     # -- row leases: each node sends the rows it leased (postgres_leases.py) ---------
 

@@ -283,6 +283,17 @@ CREATE TABLE stream_subjects (
 CREATE UNIQUE INDEX stream_subjects_key
     ON stream_subjects (sha256(partner), sha256(role), sha256(stream_id), sha256(subject));
 """,
+    # As SQLite's step 6: each running node's heartbeat (times are the node's clock).
+    6: """
+CREATE TABLE nodes (
+    owner BYTEA NOT NULL,
+    host BYTEA NOT NULL,
+    pid BIGINT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    beat_at DOUBLE PRECISION NOT NULL
+);
+CREATE UNIQUE INDEX nodes_owner ON nodes (sha256(owner));
+""",
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 

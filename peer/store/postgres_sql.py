@@ -514,8 +514,10 @@ def failures_read(
     return read
 
 
-def refusals_read(*, since: float | None, partner: str | None) -> Statement:
-    """The refusals the rings hold, oldest first.
+def refusals_read(
+    *, since: float | None, partner: str | None, limit: int | None = None
+) -> Statement:
+    """The refusals the rings hold, oldest first; the newest ``limit``.
 
     Raises:
         InvalidValue: a bad name or time.
@@ -528,10 +530,13 @@ def refusals_read(*, since: float | None, partner: str | None) -> Statement:
     if since is not None:
         query += " AND at >= %s"
         args.append(check_time(since, "since"))
-    query += " ORDER BY seq"
+    query += " ORDER BY seq DESC"
+    if limit is not None:
+        query += " LIMIT %s"
+        args.append(check_count(limit, "limit"))
 
     async def read(conn: Conn) -> list[RefusalRow]:
-        cur = await conn.execute(query, args)
+        cur = await conn.execute(f"SELECT * FROM ({query}) r ORDER BY seq", args)
         return [
             RefusalRow(seq, text_of(p), text_of(j), text_of(e), text_of(d), at)
             for seq, p, j, e, d, at in await cur.fetchall()

@@ -36,11 +36,13 @@ import anyio.to_thread
 from ..errors import StoreError
 from ..protocol.effects import Effect
 from .base import (
+    NODES_FORGOTTEN,
     Answer,
     DuplicateJti,
     FailureRow,
     InboundNew,
     InboxRow,
+    NodeRow,
     OutboundNew,
     OutboundRow,
     PartnerCounts,
@@ -59,6 +61,7 @@ from .checks import (
     check_time,
     decode_claims,
     inbound_rows,
+    node_fields,
     outbound_rows,
     refusal_plan,
     stream_fields,
@@ -380,7 +383,7 @@ class SQLiteStore:
         await self._write(write, durable=False)
 
     async def refusals(
-        self, *, since: float | None = None, partner: str | None = None
+        self, *, since: float | None = None, partner: str | None = None, limit: int | None = None
     ) -> list[RefusalRow]:
         query = "SELECT seq, partner, jti, err, description, at FROM refusals WHERE true"
         args: list[Any] = []
@@ -390,10 +393,12 @@ class SQLiteStore:
         if since is not None:
             query += " AND at >= ?"
             args.append(check_time(since, "since"))
-        query += " ORDER BY seq"
+        query += " ORDER BY seq DESC LIMIT ?"
+        args.append(-1 if limit is None else check_count(limit, "limit"))
 
         def read(conn: sqlite3.Connection) -> list[RefusalRow]:
-            return [RefusalRow(*row) for row in conn.execute(query, args)]
+            rows = conn.execute(f"SELECT * FROM ({query}) ORDER BY seq", args)
+            return [RefusalRow(*row) for row in rows]
 
         return await self._read(read)
 
@@ -569,6 +574,31 @@ class SQLiteStore:
     async def sessions(self) -> dict[str, str]:
         def read(conn: sqlite3.Connection) -> dict[str, str]:
             return dict(conn.execute("SELECT partner, state FROM sessions").fetchall())
+
+        return await self._read(read)
+
+    async def beat(self, node: NodeRow) -> None:
+        row = node_fields(node)
+        forgotten = row[4] - NODES_FORGOTTEN
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute("DELETE FROM nodes WHERE beat_at < ?", (forgotten,))
+
+        await self._write(write, durable=False)
+
+    async def leave(self, owner: str) -> None:
+        key = (check_text(owner, "owner"),)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM nodes WHERE owner = ?", key)
+
+        await self._write(write, durable=False)
+
+    async def nodes(self) -> list[NodeRow]:
+        def read(conn: sqlite3.Connection) -> list[NodeRow]:
+            query = "SELECT owner, host, pid, started_at, beat_at FROM nodes ORDER BY beat_at DESC"
+            return [NodeRow(*row) for row in conn.execute(query)]
 
         return await self._read(read)
 

@@ -195,6 +195,17 @@ CREATE TABLE stream_subjects (
 );
 CREATE UNIQUE INDEX stream_subjects_key ON stream_subjects (partner, role, stream_id, subject);
 """,
+    # Heartbeats: each running node rewrites its row every few seconds and deletes it
+    # when it stops, so ``setpeer status`` can tell a running node from stale rows.
+    6: """
+CREATE TABLE nodes (
+    owner TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    beat_at REAL NOT NULL
+) WITHOUT ROWID;
+""",
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION + 1))
 

@@ -142,6 +142,32 @@ def _leaves(group: BaseExceptionGroup[PeerError]) -> list[BaseException]:
     return found
 
 
+class _Repeats:
+    """The dialer's lines about one partner: a line is logged once, its repeats (the
+    same refusal on every reconnect) at DEBUG, until a session lasts again. A refused
+    credential (HTTP 401 or 403) is a WARNING: it does not heal by retrying."""
+
+    def __init__(self, partner: str) -> None:
+        self.partner = partner
+        self._said: set[str] = set()
+
+    def say(self, text: str, prefix: str = "") -> None:
+        line = f"{prefix} {text}" if prefix else text
+        repeat = text in self._said
+        refused = "HTTP 401" in text or "HTTP 403" in text
+        level = logging.DEBUG if repeat else logging.WARNING if refused else logging.INFO
+        if not repeat:
+            if len(self._said) > 64:
+                self._said.clear()
+            self._said.add(text)
+        tail = "" if repeat or not refused else " (retrying; repeats logged at DEBUG)"
+        extra = {"partner": self.partner, "description": text}
+        log.log(level, "partner=%s %s%s", self.partner, line, tail, extra=extra)
+
+    def forget(self) -> None:
+        self._said.clear()
+
+
 async def run_dialer(link: Link, endpoint: str | None = None) -> None:
     """Keep a push-pull session to the partner open while the node runs.
 
@@ -162,9 +188,11 @@ async def run_dialer(link: Link, endpoint: str | None = None) -> None:
     http_until = 0.0  # WebSocket refused: use HTTP until then
     timeout = httpx.Timeout(link.limits.handshake_timeout + link.limits.idle_timeout)
 
+    said = _Repeats(link.name)  # a refusal repeated on every retry is logged once
+
     async def on_response(response: httpx.Response) -> None:
         if response.status_code == 401:
-            log.info("partner=%s HTTP 401 %s", link.name, _challenge(response.headers))
+            said.say(f"HTTP 401 {_challenge(response.headers)}", "our credentials refused:")
             await _refresh_after_401(auth)
 
     context = auth.ssl_context  # once per Link, not per connection attempt
@@ -191,22 +219,23 @@ async def run_dialer(link: Link, endpoint: str | None = None) -> None:
                     until = None if partner.transport == "http" else http_until
                     await run_http_session(link, client, partner.http_endpoint, until=until)
             except UpgradeRefused as exc:
-                log.info("partner=%s %s; using HTTP", link.name, exc)
+                said.say(f"{exc}; using HTTP")
                 http_until = time.monotonic() + link.limits.reconnect_max
                 continue
             except PeerError as exc:
-                log.info("partner=%s session ended: %s", link.name, exc)
+                said.say(str(exc), "session ended:")
             except ExceptionGroup as group:
                 # A binding that runs several tasks reports their errors as a group.
                 errors, rest = group.split(PeerError)
                 if rest is not None or errors is None:
                     raise
-                first = _leaves(errors)[0]
-                log.info("partner=%s session ended: %s", link.name, first)
+                said.say(str(_leaves(errors)[0]), "session ended:")
             if link.closing:
                 break
             # A session that lasted a while resets the backoff.
             failures = 0 if time.monotonic() - started > link.limits.reconnect_max else failures + 1
+            if not failures:
+                said.forget()  # it was up: the next refusal is news again
             if failures:
                 await anyio.sleep(retry.delay(failures, rng))
         tg.cancel_scope.cancel()

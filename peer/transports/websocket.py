@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from ..errors import CLOSE_INTERNAL_ERROR, SessionClosed, WireError
 from ..protocol.communication import CommunicationObject
 from ..protocol.vocabulary import SessionId, SessionKind
+from .frame_log import debug
 
 if TYPE_CHECKING:
     from ..link.port import LinkPort as Link
@@ -112,11 +113,17 @@ async def run_ws_session(link: Link, channel: Channel) -> None:
             tg.start_soon(_until_closed, _writer, link, channel, session, tg.cancel_scope)
             await _until_closed(_reader, link, channel, session, tg.cancel_scope)
     except Exception:
-        log.exception("partner=%s websocket session failed", link.name)
+        log.exception(
+            "partner=%s session=%d websocket session failed",
+            link.name,
+            session,
+            extra={"partner": link.name, "session": session},
+        )
         with anyio.CancelScope(shield=True):
             await channel.close(CLOSE_INTERNAL_ERROR, "internal error")
     finally:
         link.session_closed(session)
+        debug.ended(session)
 
 
 async def _until_closed(
@@ -132,7 +139,14 @@ async def _until_closed(
     except* SessionClosed as group:
         for exc in group.exceptions:
             assert isinstance(exc, SessionClosed)
-            log.info("partner=%s websocket closed %s %s", link.name, exc.code, exc.reason)
+            log.info(
+                "partner=%s session=%d websocket closed %s %s",
+                link.name,
+                session,
+                exc.code,
+                exc.reason,
+                extra={"partner": link.name, "session": session, "description": exc.reason},
+            )
     finally:
         scope.cancel()
 
@@ -159,7 +173,7 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
         try:
             await link.frame_received(frame, via=session)
         except WireError as exc:
-            await _refuse(link, channel, exc)
+            await _refuse(link, channel, exc, session)
             tg.cancel_scope.cancel()
         finally:
             limiter.release_on_behalf_of(slot)
@@ -183,6 +197,8 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
             try:
                 message = await channel.recv()
                 frame = await link.parse(CommunicationObject.parse, message)
+                if debug.on:
+                    debug.frame(link.name, session, "in", len(message), frame)
                 del message  # up to max_frame_bytes: not kept while the next is awaited
                 if frame.sets or frame.rejected:
                     # Over the partner's rate the reader pauses (TCP pushes back on
@@ -192,7 +208,7 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
                     await link.admit_frame(len(frame.sets) + len(frame.rejected))
             except WireError as exc:
                 limiter.release_on_behalf_of(slot)
-                await _refuse(link, channel, exc)
+                await _refuse(link, channel, exc, session)
                 return
             except BaseException:
                 limiter.release_on_behalf_of(slot)
@@ -205,13 +221,25 @@ async def _reader(link: Link, channel: Channel, session: SessionId) -> None:
                 await link.frame_received(frame, via=session)  # answers only: no I/O
 
 
-async def _refuse(link: Link, channel: Channel, exc: WireError) -> None:
+async def _refuse(link: Link, channel: Channel, exc: WireError, session: SessionId) -> None:
     """Close the session for ``exc`` with its close code and reason. Bad data also
     counts against the partner's budget of such closes (:mod:`peer.link.session_brake`)."""
     delay = link.session_refused(exc)
     after = f" (its next session in {delay:.1f} s at the earliest)" if delay else ""
     log.info(
-        "partner=%s websocket refused: %s %s%s", link.name, exc.close_code, exc.description, after
+        "partner=%s session=%d websocket refused: %s %s%s",
+        link.name,
+        session,
+        exc.close_code,
+        exc.description,
+        after,
+        extra={
+            "partner": link.name,
+            "session": session,
+            "status": exc.close_code,
+            "err": exc.err,
+            "description": exc.description,
+        },
     )
     await channel.close(exc.close_code, exc.close_reason)
 
@@ -226,7 +254,10 @@ async def _writer(link: Link, channel: Channel, session: SessionId) -> None:
             await woken.wait()
             continue
         try:
-            await channel.send(frame.serialize())
+            data = frame.serialize()
+            if debug.on:
+                debug.frame(link.name, session, "out", len(data), frame)
+            await channel.send(data)
         except BaseException:
             link.frame_lost(frame)
             raise

@@ -209,10 +209,13 @@ async def setpeer_status(config: Path) -> dict[str, dict[str, Any]]:
 async def setpeer_status_table(config: Path) -> dict[str, dict[str, str]]:
     """``setpeer status -c CONFIG`` (the table, which also shows attempts), by partner."""
     out = await anyio.to_thread.run_sync(_run_status, config)
-    lines = out.splitlines()
+    node, *lines = out.splitlines()  # "node: running ..." first
+    assert node.startswith("node: "), out
     header = lines[0].replace("next retry", "next_retry").split()
     rows: dict[str, dict[str, str]] = {}
     for line in lines[1:]:
-        cells = line.replace("in ", "in_", 1).split()
+        if line.startswith(("recent failures", "webhook:")):
+            break  # the table ends there
+        cells = line.replace("in ", "in_", 1).replace("down (not running)", "down", 1).split()
         rows[cells[0]] = dict(zip(header, cells, strict=True))
     return rows

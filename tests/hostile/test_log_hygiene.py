@@ -112,6 +112,7 @@ async def test_no_secret_in_any_log_line(tmp_path: Path, caplog: pytest.LogCaptu
         ('{"kty":"EC","d":"c2VjcmV0dmFsdWU"}', "c2VjcmV0dmFsdWU", '"kty":"EC"'),
         ("client_secret=s3cr3t&x=1", "s3cr3t", "x=1"),
         ('HTTP 401 Bearer realm="setpeer", error="invalid_token"', "-", 'realm="setpeer"'),
+        ("401 invalid bearer token; Bearer tokenXYZ", "tokenXYZ", "invalid bearer token"),
     ],
 )
 def test_redact(line: str, secret: str, kept: str) -> None:
@@ -171,7 +172,8 @@ async def test_close_reason_cannot_forge_a_log_record(tmp_path: Path, log_format
         (message,) = [r["message"] for r in records if "forged" in r["message"]]
     else:
         message = forged[0]
-    assert "partner=a websocket closed 4000 bye\\n2030-01-01" in message
+    assert "partner=a session=" in message
+    assert " websocket closed 4000 bye\\n2030-01-01" in message
     assert "forged\\x1b[2J\\u2028\\x85end" in message
 
 

@@ -16,11 +16,13 @@ import pytest
 from peer.errors import StoreError
 from peer.protocol.effects import Acked, AcksSent, Failed, Sent
 from peer.store.base import (
+    NODES_FORGOTTEN,
     Answer,
     DuplicateJti,
     FailureRow,
     InboundNew,
     InvalidValue,
+    NodeRow,
     OutboundNew,
     PartnerCounts,
     Store,
@@ -316,6 +318,31 @@ class TestStatus:
         await store.set_session("b", "websocket")
         await store.set_session("c", "down")
         assert await store.sessions() == {"b": "websocket", "c": "down"}
+
+    async def test_heartbeats(self, store: Store) -> None:
+        """beat() replaces a node's row, leave() deletes it, nodes() lists the newest
+        beat first; a node silent for NODES_FORGOTTEN is deleted by another's beat."""
+        assert await store.nodes() == []
+        await store.beat(NodeRow("n1", "h", 10, 100.0, 101.0))
+        await store.beat(NodeRow("n2", "h\x00\n", 20, 100.0, 102.0))
+        await store.beat(NodeRow("n1", "h", 10, 100.0, 103.0))
+        assert await store.nodes() == [
+            NodeRow("n1", "h", 10, 100.0, 103.0),
+            NodeRow("n2", "h\x00\n", 20, 100.0, 102.0),
+        ]
+        await store.leave("n1")
+        await store.leave("never-beat")
+        assert [n.owner for n in await store.nodes()] == ["n2"]
+        await store.beat(NodeRow("n3", "h", 30, 0.0, 102.0 + NODES_FORGOTTEN + 1))
+        assert [n.owner for n in await store.nodes()] == ["n3"]
+        for bad in (
+            NodeRow("n", "h", -1, 0.0, 1.0),
+            NodeRow("n", "h", 1, 0.0, float("nan")),
+            NodeRow("n", 5, 1, 0.0, 1.0),  # type: ignore[arg-type]
+            NodeRow("\ud800", "h", 1, 0.0, 1.0),
+        ):
+            with pytest.raises(InvalidValue):
+                await store.beat(bad)
 
 
 class TestLifecycle:

@@ -68,6 +68,13 @@ class TestRefusalRing:
             1000.0,
         )
         assert rows[0].seq < rows[1].seq < rows[2].seq
+        # limit: the newest of them, still oldest first (status shows a few).
+        assert [r.jti for r in await store.refusals(partner="b", limit=2)] == ["4", "5"]
+        assert [r.jti for r in await store.refusals(limit=1)] == ["5"]
+        assert await store.refusals(partner="b", limit=0) == []
+        for bad in (-1, True, 1.5):
+            with pytest.raises(InvalidValue):
+                await store.refusals(limit=bad)  # type: ignore[arg-type]
         stats = await store.stats()
         assert (stats["b"].refused, stats["c"].refused) == (5, 1)
         assert stats["b"].received == stats["b"].unhandled == 0
