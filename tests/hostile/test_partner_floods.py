@@ -59,7 +59,7 @@ async def test_refused_sets_bounded_when_answers_are_not_read(tmp_path: Path) ->
     async with flooded_node(tmp_path) as node:
         await anyio.sleep(seconds(0.5))
         rss0, store0, log0 = node.rss(), node.store_bytes(), node.log_bytes()
-        quiet, busy, peak = await _flood_and_time(node, "junk", duration=seconds(8))
+        quiet, busy, peak = await _flood_and_time(node, "junk", duration=seconds(6))
         grown = node.store_bytes() - store0
         logged = node.log_bytes() - log0
         print(
@@ -87,7 +87,9 @@ async def test_empty_frames_flood(tmp_path: Path) -> None:
     async with flooded_node(tmp_path) as node:
         await anyio.sleep(seconds(0.5))
         rss0 = node.rss()
-        quiet, busy, peak = await _flood_and_time(node, "empty", duration=seconds(6), connections=4)
+        quiet, busy, peak = await _flood_and_time(
+            node, "empty", duration=seconds(4.5), connections=4
+        )
         assert peak - rss0 < 100 * MB
         assert busy < 3 * quiet + seconds(0.5)
 
@@ -104,7 +106,7 @@ async def test_cpu_flood_does_not_starve_another_partner(tmp_path: Path, mode: s
     async with flooded_node(tmp_path) as node:
         await anyio.sleep(seconds(0.5))
         rss0 = node.rss()
-        quiet, busy, peak = await _flood_and_time(node, mode, duration=seconds(6), connections=8)
+        quiet, busy, peak = await _flood_and_time(node, mode, duration=seconds(4.5), connections=8)
         print(f"RSS {rss0 / MB:.0f} -> {peak / MB:.0f} MB")
         assert busy < 3 * quiet + seconds(0.5)
         assert peak - rss0 < 64 * MB
