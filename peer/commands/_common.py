@@ -24,6 +24,7 @@ __all__ = [
     "load_or_exit",
     "print_problems",
     "readable_secret_files",
+    "require_store",
     "usage_error",
     "warn_readable",
 ]
@@ -118,3 +119,18 @@ def warn_readable(config: PeerConfig, log: logging.Logger | None = None) -> None
             log.warning("%s", text)
         else:
             print(f"warning: {text}", file=sys.stderr)
+
+
+def require_store(config: PeerConfig) -> None:
+    """Refuse a store there is nothing to read from, for commands that read one
+    (never creating it).
+
+    Raises:
+        StoreError: a memory store, or no SQLite file at the configured path.
+    """
+    if config.store == "memory://":
+        raise StoreError("a memory:// store keeps nothing outside the node's process")
+    if config.store.startswith("sqlite:"):
+        path = sqlite_path(config.store, config.config_dir)
+        if not path.is_file():
+            raise StoreError(f"no store at {path} (the node has not run yet?)")

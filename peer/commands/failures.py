@@ -18,10 +18,10 @@ from typing import Any
 import anyio
 
 from ..config import PeerConfig
-from ..errors import PeerError, StoreError
+from ..errors import PeerError
 from ..logs import escape_controls
-from ..store import open_store, sqlite_path
-from ._common import EXIT_CONFIG, add_config_argument, command_parser, load_or_exit
+from ..store import open_store
+from ._common import EXIT_CONFIG, add_config_argument, command_parser, load_or_exit, require_store
 
 __all__ = ["add_parser", "collect", "main"]
 
@@ -53,20 +53,6 @@ def _since(text: str | None) -> float | None:
     return value
 
 
-def _check_exists(config: PeerConfig) -> None:
-    """Refuse a store there is nothing to read from (never create one).
-
-    Raises:
-        StoreError: a memory store, or no SQLite file at the configured path.
-    """
-    if config.store == "memory://":
-        raise StoreError("a memory:// store keeps nothing outside the node's process")
-    if config.store.startswith("sqlite:"):
-        path = sqlite_path(config.store, config.config_dir)
-        if not path.is_file():
-            raise StoreError(f"no store at {path} (the node has not run yet?)")
-
-
 async def collect(config: PeerConfig, since: float | None = None) -> list[dict[str, Any]]:
     """Every failure the store holds, both directions, oldest first (by ``at``; those
     without a time first).
@@ -74,7 +60,7 @@ async def collect(config: PeerConfig, since: float | None = None) -> list[dict[s
     Raises:
         StoreError: no store there, or it cannot be read.
     """
-    _check_exists(config)
+    require_store(config)
     store = await open_store(config.store, base_dir=config.config_dir)
     try:
         outbound = await store.failures(since=since)

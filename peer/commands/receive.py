@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..config import PeerConfig
-from ..errors import PeerError, StoreError
-from ..store import open_store, sqlite_path
-from ._common import EXIT_CONFIG, add_config_argument, command_parser, load_or_exit
+from ..errors import PeerError
+from ..store import open_store
+from ._common import EXIT_CONFIG, add_config_argument, command_parser, load_or_exit, require_store
 from ._local import running_node
 from .pipe import ReaderGone, write_and_wait
 
@@ -128,12 +128,7 @@ async def _pages(client: Client, page: list[Received], follow: bool) -> AsyncIte
 
 async def _from_store(config: PeerConfig, follow: bool) -> AsyncIterator[Item]:
     """No node answers: read the store itself (never creating one)."""
-    if config.store == "memory://":
-        raise StoreError("a memory:// store keeps nothing outside the node's process")
-    if config.store.startswith("sqlite:"):
-        path = sqlite_path(config.store, config.config_dir)
-        if not path.is_file():
-            raise StoreError(f"no store at {path} (the node has not run yet?)")
+    require_store(config)
     store = await open_store(config.store, base_dir=config.config_dir)
     try:
         after = 0

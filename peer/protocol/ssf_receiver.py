@@ -14,9 +14,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit, urlunsplit
 
-from .delivery_methods import normalise_method
+from .delivery_methods import (
+    POLL,
+    PUSH,
+    PUSHPULL,
+    SSF_DISCOVERY_PATH,
+    normalise_method,
+    well_known_url,
+)
+from .ssf_streams import STREAM_UPDATED_EVENT, VERIFICATION_EVENT
 
 __all__ = [
     "DELIVERY_METHODS",
@@ -40,15 +47,10 @@ __all__ = [
     "verification_state",
 ]
 
-WELL_KNOWN_SSF: Final = "/.well-known/ssf-configuration"
-PUSH_METHOD: Final = "urn:ietf:rfc:8935"
-POLL_METHOD: Final = "urn:ietf:rfc:8936"
-# docs/decisions.md "Delivery method URIs": the draft's datatracker URL.
-PUSHPULL_METHOD: Final = (
-    "https://datatracker.ietf.org/doc/draft-tulshibagwale-saag-pushpull-delivery"
-)
-VERIFICATION_EVENT: Final = "https://schemas.openid.net/secevent/ssf/event-type/verification"
-STREAM_UPDATED_EVENT: Final = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
+WELL_KNOWN_SSF: Final = SSF_DISCOVERY_PATH
+PUSH_METHOD: Final = PUSH
+POLL_METHOD: Final = POLL
+PUSHPULL_METHOD: Final = PUSHPULL  # decisions.md "Delivery method URIs"
 
 Delivery = Literal["push", "poll", "pushpull"]
 """How a stream's SETs reach us, as ``[partners.stream] delivery`` names it."""
@@ -74,14 +76,9 @@ class InvalidDocument(ValueError):
 
 
 def configuration_url(issuer: str) -> str:
-    """Where ``issuer``'s SSF metadata is: the well-known suffix between host and path,
-    a terminating ``/`` of the path removed first (SSF-22).
-
-    ``https://tr.example.com/issuer1/`` -> ``https://tr.example.com/.well-known/ssf-configuration/issuer1``.
-    """
-    parts = urlsplit(issuer)
-    path = parts.path[:-1] if parts.path.endswith("/") else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, WELL_KNOWN_SSF + path, parts.query, ""))
+    """Where ``issuer``'s SSF metadata is (SSF-22): see
+    :func:`.delivery_methods.well_known_url`."""
+    return well_known_url(issuer)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from .delivery_methods import RISC_POLL, RISC_PUSH
+from .delivery_methods import (
+    MULTIPUSH,
+    POLL,
+    PUSH,
+    PUSHPULL,
+    RISC_POLL,
+    RISC_PUSH,
+    SSF_DISCOVERY_PATH,
+    well_known_url,
+)
 from .vocabulary import DeliveryMode
 
 __all__ = [
@@ -40,15 +49,11 @@ __all__ = [
     "wanted",
 ]
 
-CONFIGURATION_PATH: Final = "/.well-known/ssf-configuration"
-PUSH_METHOD: Final = "urn:ietf:rfc:8935"
-POLL_METHOD: Final = "urn:ietf:rfc:8936"
-PUSHPULL_METHOD: Final = (
-    "https://datatracker.ietf.org/doc/draft-tulshibagwale-saag-pushpull-delivery"
-)
-MULTIPUSH_METHOD: Final = (
-    "https://datatracker.ietf.org/doc/draft-deshpande-secevent-http-multi-set-push"
-)
+CONFIGURATION_PATH: Final = SSF_DISCOVERY_PATH
+PUSH_METHOD: Final = PUSH
+POLL_METHOD: Final = POLL
+PUSHPULL_METHOD: Final = PUSHPULL
+MULTIPUSH_METHOD: Final = MULTIPUSH
 
 METHODS: Final[Mapping[str, DeliveryMode]] = {
     PUSH_METHOD: "push",
@@ -84,15 +89,9 @@ class StreamConfigError(ValueError):
 
 
 def configuration_url(issuer: str) -> str:
-    """Where ``issuer``'s transmitter metadata is (SSF-22): the well-known path
-    inserted between host and path, a terminating ``/`` of the path removed first.
-
-    ``https://tr.example.com/issuer1`` ->
-    ``https://tr.example.com/.well-known/ssf-configuration/issuer1``.
-    """
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    return f"{parts.scheme}://{parts.netloc}{CONFIGURATION_PATH}{path}"
+    """Where ``issuer``'s transmitter metadata is (SSF-22): see
+    :func:`.delivery_methods.well_known_url`."""
+    return well_known_url(issuer)
 
 
 def _text(value: object, what: str) -> str:
