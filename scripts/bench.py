@@ -223,6 +223,8 @@ listen = "{listen}"
 store = "sqlite:///{me}.db"
 signing_keys = "{me}.jwks.json"
 allow_insecure_loopback = true
+[peer.app]
+listen = "unix:{me}.sock"
 [[partners]]
 name = "{other}"
 issuer = "https://{other}.bench.example"
@@ -313,7 +315,8 @@ def run_pair(
                 config = folder / f"a{i}.toml"
                 if i:  # another node of the same identity and store, on its own port
                     listen = f'listen = "127.0.0.1:{_free_port()}"'
-                    config.write_text(re.sub(r'listen = "127.0.0.1:\d+"', listen, a_text))
+                    text = re.sub(r'listen = "127.0.0.1:\d+"', listen, a_text)
+                    config.write_text(text.replace('"unix:a.sock"', f'"unix:a{i}.sock"'))
                 else:
                     config.write_text(a_text)
                 processes.append(
