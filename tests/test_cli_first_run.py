@@ -7,8 +7,6 @@ import hashlib
 import json
 import re
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,19 +16,7 @@ from peer.config import load_config
 from peer.tokens.keys import KeyStore
 from peer.tokens.sign import Signer, build_claims
 from peer.tokens.verify import Verifier
-from tests.timing import seconds
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def setpeer(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "peer", *args],
-        capture_output=True,
-        text=True,
-        timeout=seconds(60),
-        cwd=cwd,
-    )
+from tests.cli import setpeer
 
 
 def mode(path: Path) -> int:

@@ -12,29 +12,16 @@ import re
 import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from peer.cli import EXIT_CONFIG, EXIT_DUPLICATE, EXIT_FAILED, EXIT_OK
+from tests.cli import ROOT, setpeer
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair, write_config
-from tests.timing import seconds
 
-ROOT = Path(__file__).resolve().parents[1]
 EMAIL = '{"format": "email", "email": "jane@example.com"}'
-
-
-def setpeer(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "peer", *args],
-        capture_output=True,
-        text=True,
-        timeout=seconds(60),
-        cwd=ROOT,
-        env=env,
-    )
 
 
 def one_line(out: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:

@@ -43,6 +43,11 @@ def setpeer(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 def start_run(config: Path) -> subprocess.Popen[str]:
+    return start_run_at(config)[0]
+
+
+def start_run_at(config: Path) -> tuple[subprocess.Popen[str], str]:
+    """`setpeer run -c CONFIG`, once it listens, and the URL it listens on."""
     process = subprocess.Popen(
         [sys.executable, "-m", "peer", "run", "-c", str(config)],
         stdout=subprocess.PIPE,
@@ -52,7 +57,7 @@ def start_run(config: Path) -> subprocess.Popen[str]:
     assert process.stdout is not None
     line = process.stdout.readline()
     assert line.startswith("setpeer listening on "), line
-    return process
+    return process, line.removeprefix("setpeer listening on ").strip()
 
 
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from peer.config import load_config
 from peer.protocol.effects import Failed
 from peer.store import open_store
 from peer.store.base import InboundNew, OutboundNew, RefusalNew
+from tests.cli import setpeer as _setpeer
 from tests.peers import SESSION_REVOKED, make_pair, write_config
 from tests.test_metrics import scrape
 from tests.timing import MS, seconds
@@ -123,16 +122,6 @@ async def test_failures_are_one_list_ordered_by_time(tmp_path: Path) -> None:
 # -- the commands ------------------------------------------------------------------
 
 HOSTILE = "line\nbreak \x1b[2J\u2028 ünï"
-
-
-def _setpeer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "peer", *args],
-        capture_output=True,
-        text=True,
-        timeout=seconds(30),
-        check=False,
-    )
 
 
 async def test_failures_and_status_commands(tmp_path: Path) -> None:

@@ -25,20 +25,11 @@ from peer.local.heartbeat import STALE, node_view
 from peer.protocol.effects import Failed
 from peer.store import open_store
 from peer.store.base import NodeRow, OutboundNew, RefusalNew
+from tests.cli import setpeer
 from tests.peers import make_pair, write_config
 from tests.timing import MS, seconds
 
 HOSTILE = "bad\n2025-01-01 INFO forged line \x1b[2J\u2028"
-
-
-def setpeer(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "peer", *args],
-        capture_output=True,
-        text=True,
-        timeout=seconds(60),
-        cwd=cwd,
-    )
 
 
 def one_line_error(out: subprocess.CompletedProcess[str], code: int) -> str:

@@ -23,6 +23,7 @@ import anyio
 
 from ..config import PeerConfig
 from ..errors import PeerError
+from ..local.items import received_item
 from ..store import open_store
 from ._common import EXIT_CONFIG, add_config_argument, command_parser, load_or_exit, require_store
 from ._local import running_node
@@ -111,14 +112,7 @@ async def _pages(client: Client, page: list[Received], follow: bool) -> AsyncIte
         while True:
             for rx in page:
                 after = rx.seq
-                line = {
-                    "seq": rx.seq,
-                    "partner": rx.partner,
-                    "jti": rx.jti,
-                    "claims": dict(rx.claims),
-                    "token": rx.token,
-                }
-                yield line, rx.done
+                yield received_item(rx), rx.done
             if not page and not follow:
                 return
             page = await client.received(after=after, limit=PAGE, wait=FOLLOW_WAIT if follow else 0)
@@ -136,18 +130,11 @@ async def _from_store(config: PeerConfig, follow: bool) -> AsyncIterator[Item]:
             rows = await store.fetch_inbox(after_seq=after, limit=PAGE)
             for row in rows:
                 after = row.seq
-                line = {
-                    "seq": row.seq,
-                    "partner": row.partner,
-                    "jti": row.jti,
-                    "claims": dict(row.claims),
-                    "token": row.token,
-                }
 
                 async def done(seq: int = row.seq) -> None:
                     await store.mark_done([seq])
 
-                yield line, done
+                yield received_item(row), done
             if not rows:
                 if not follow:
                     return

@@ -52,6 +52,7 @@ from .inputs import (
     query_number,
     required,
 )
+from .items import received_item
 from .port import LocalNode
 
 __all__ = [
@@ -190,11 +191,7 @@ def create_local_app(node: LocalNode, *, closing: anyio.Event) -> Starlette:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(_first_of, woken, tg.cancel_scope)
                     tg.start_soon(_first_of, closing, tg.cancel_scope)
-        items = [
-            {"seq": r.seq, "partner": r.partner, "jti": r.jti, "claims": r.claims, "token": r.token}
-            for r in rows
-        ]
-        return JSONResponse({"received": items})
+        return JSONResponse({"received": [received_item(row) for row in rows]})
 
     async def done(request: Request) -> Response:
         body = await json_object(request, limit=64 * 1024, keys=("seq",))

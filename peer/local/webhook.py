@@ -39,6 +39,7 @@ from ..protocol.jsonio import dumps
 from ..protocol.media import JSON
 from ..protocol.retry import RetryPolicy
 from ..signal import Signal
+from .items import received_item
 from .webhook_health import Outcome, WebhookHealth, WebhookState
 
 if TYPE_CHECKING:
@@ -258,15 +259,7 @@ class Webhook:
 
     async def _deliver(self, row: InboxRow, client: httpx.AsyncClient) -> None:
         """POST ``row`` until a 2xx answers it."""
-        body = dumps(
-            {
-                "seq": row.seq,
-                "partner": row.partner,
-                "jti": row.jti,
-                "claims": row.claims,
-                "token": row.token,
-            }
-        )
+        body = dumps(received_item(row))
         failures = 0
         while True:
             async with self._slots:

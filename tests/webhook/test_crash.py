@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,26 +17,12 @@ from peer.tokens.sign import Signer, build_claims
 from tests.adapters.fake_partner import Action, Answer, Call
 from tests.adapters.wire import SECEVENT_JWT, wait_for
 from tests.peers import SESSION_REVOKED, NodeFiles
-from tests.test_crash import stop
+from tests.test_crash import start_run_at as start_run, stop
 from tests.timing import MS, seconds
 
 from .helpers import delivered, receiver, undone, write_hooked_config
 
 COUNT = 20
-
-
-def start_run(config: Path) -> tuple[subprocess.Popen[str], str]:
-    """`setpeer run -c CONFIG`, and the URL it listens on."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "peer", "run", "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("setpeer listening on "), line
-    return process, line.removeprefix("setpeer listening on ").strip()
 
 
 @pytest.mark.slow
