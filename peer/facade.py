@@ -7,6 +7,8 @@ running ``setpeer run`` (``Client``, over the local interface)::
         async for rx in node.receive():
             ...
             await rx.done()
+        page = await node.received(after=0, wait=5)  # or a page at a time,
+        await node.done([rx.seq for rx in page])  # done in one commit
         failures = await node.failures()  # works with both
 
 ``Peer.failures()`` and ``Peer.stats()`` answer at once and stay usable without
@@ -16,7 +18,7 @@ running ``setpeer run`` (``Client``, over the local interface)::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Generator, Mapping, Sequence
 from typing import Any, Protocol, Self, TypeVar
 
 from .link import Failure, PartnerStats
@@ -70,6 +72,17 @@ class Facade(Protocol):
 
     def receive(self) -> AsyncIterator[Received]:
         """Verified inbound SETs, in inbox order, until cancelled."""
+        ...
+
+    async def received(
+        self, *, after: int = 0, limit: int = ..., wait: float = 0.0
+    ) -> list[Received]:
+        """One page of received SETs not yet done, inbox order, after row ``after``;
+        waits up to ``wait`` seconds for the first."""
+        ...
+
+    async def done(self, seqs: Sequence[int]) -> None:
+        """Mark these inbox rows handled, many at once; idempotent."""
         ...
 
     def failures(self) -> Awaitable[list[Failure]]:

@@ -446,9 +446,9 @@ class Peer:
         if not _every_subject and self.ssf is not None and not self.ssf.wanted(partner, sub_id):
             log.debug("partner=%s SET %s: its subject is not in the stream", partner, jti)
             return jti
-        started = anyio.current_time()
+        started = time.monotonic()
         await link.enqueue(jti, token, timed=True)
-        self.metrics.store_time("enqueue", anyio.current_time() - started)
+        self.metrics.store_time("enqueue", time.monotonic() - started)
         return jti
 
     async def set_stream_status(self, partner: str, status: str, reason: str | None = None) -> None:
@@ -502,14 +502,55 @@ class Peer:
                 continue
             for row in rows:
                 after = row.seq
-                done = functools.partial(self._done_one, row.seq, row.partner)
-                yield Received(row.partner, row.jti, row.claims, row.token, row.seq, done)
+                yield self._received(row)
 
-    async def _done_one(self, seq: int, partner: str) -> None:
-        await self._require_store().mark_done([seq])
-        link = self.links.get(partner)
-        if link is not None:
-            link.inbound.handled()  # the partner's inbox backlog shrinks (max_pending)
+    async def received(
+        self, *, after: int = 0, limit: int = 256, wait: float = 0.0
+    ) -> list[Received]:
+        """One page of received SETs not yet done, in inbox order, after inbox row
+        ``after``; waits up to ``wait`` seconds for the first. With :meth:`done`, the
+        way to handle SETs many at a time (one commit for a page, not one per SET)::
+
+            after = 0
+            while True:
+                page = await node.received(after=after, wait=30)
+                ...  # handle them
+                await node.done([rx.seq for rx in page])
+                after = page[-1].seq if page else after
+
+        Raises:
+            WebhookConfigured: ``[peer.app] deliver`` is set.
+            ValueError: ``limit`` below 1 or ``wait`` negative.
+        """
+        if self.config.app.deliver is not None:
+            raise WebhookConfigured(
+                "this node delivers received SETs to its webhook ([peer.app] deliver): "
+                "they are not handed out by received() as well"
+            )
+        if limit < 1 or wait < 0:
+            raise ValueError("received() needs limit >= 1 and wait >= 0")
+        store = self._require_store()
+        deadline = anyio.current_time() + wait
+        while True:
+            woken = self._inbox.snapshot()
+            rows = await store.fetch_inbox(after_seq=after, limit=limit)
+            if rows:
+                return [self._received(row) for row in rows]
+            with anyio.move_on_after(deadline - anyio.current_time()) as scope:
+                await woken.wait()
+            if scope.cancelled_caught:
+                return []
+
+    def _received(self, row: InboxRow) -> Received:
+        if len(self._handed_out) < MAX_HANDED_OUT:
+            self._handed_out[row.seq] = row.partner
+        done = functools.partial(self.done, (row.seq,))
+        return Received(row.partner, row.jti, row.claims, row.token, row.seq, done)
+
+    async def done(self, seqs: Sequence[int]) -> None:
+        """Mark these inbox rows handled, in one commit (``Received.done`` for many
+        at once); idempotent."""
+        await self.mark_done(seqs)
 
     def failures(self) -> Failures:
         """Failures of both directions, every partner's, oldest first (by ``at``):

@@ -323,7 +323,7 @@ class InboundPipeline:
                     unknown.append(jti)
                 continue
             verdicts[jti] = None
-            items.append(InboundNew(verified.iss, jti, token, verified.claims))
+            items.append(InboundNew(verified.iss, jti, token, verified.claims, parsed=True))
             lax.extend((jti, warning) for warning in verified.warnings)
         return verdicts, items, unknown, lax
 

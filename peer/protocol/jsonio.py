@@ -6,6 +6,14 @@ parse itself, which rejects duplicate member names (PP pitfall 13), ``NaN`` and
 ``Infinity`` (not JSON, RFC 8259 §6), numbers too large for a double (``1e999``),
 integers too long to convert, and escaped lone surrogates (``"\\ud800"``), which
 RFC 8259 §8.2 leaves unpredictable and which could never be sent back in an ``ack``.
+
+The common case takes a fast path: JSON already in the compact form orjson writes
+(ours, and most senders') is parsed by orjson and accepted if writing the value back
+gives the same bytes. Equal bytes prove there was nothing to refuse: a duplicate
+member would be missing from the copy, an integer too large for orjson would come back
+as a float; NaN, lone surrogates and bad UTF-8 make orjson fail. Anything else (other
+spacing or escapes, and every error) goes through the checking parser, so errors read
+the same whichever path the input took.
 """
 
 from __future__ import annotations
@@ -124,6 +132,7 @@ def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         FrameTooLarge: longer than ``max_bytes``.
         MalformedFrame: not UTF-8, too deep, not JSON, or duplicate member names.
     """
+    text: str | None = None
     if isinstance(data, str):
         # A str came from a text frame; its UTF-8 length is what the limit means.
         if len(data) > max_bytes:
@@ -139,10 +148,6 @@ def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         raw = bytes(data)
         if len(raw) > max_bytes:
             raise FrameTooLarge(f"body exceeds {max_bytes} bytes")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedFrame(f"body is not valid UTF-8 at byte {exc.start}") from None
     # Counting brackets is a C loop; only input with enough openers AND closers to nest
     # too deep gets the scan (a megabyte of "[" is left to the parser, which refuses it).
     if (
@@ -151,6 +156,14 @@ def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         and _depth_exceeds(raw, max_depth)
     ):
         raise MalformedFrame(f"JSON nesting deeper than {max_depth} levels")
+    value = _compact(raw)
+    if value is not _NOT_COMPACT:
+        return value
+    if text is None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedFrame(f"body is not valid UTF-8 at byte {exc.start}") from None
     try:
         value, end = _DECODER.raw_decode(text, _skip_ws(text, 0))
     except _DuplicateMember as exc:
@@ -164,6 +177,24 @@ def loads_strict(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
         raise MalformedFrame("invalid JSON: string with a lone surrogate escape")
     return value
+
+
+_NOT_COMPACT = object()
+
+
+def _compact(raw: bytes) -> Any:
+    """The value of ``raw`` if it is exactly what orjson writes for that value, else
+    ``_NOT_COMPACT`` (see the module doc: equal bytes leave nothing to refuse)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _NOT_COMPACT
+    try:
+        if orjson.dumps(value) == raw:
+            return value
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes
+        pass
+    return _NOT_COMPACT
 
 
 def _skip_ws(text: str, pos: int) -> int:

@@ -98,12 +98,18 @@ class OutboundRow:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class InboundNew:
-    """A verified SET to commit to the inbox."""
+    """A verified SET to commit to the inbox.
+
+    ``parsed``: the claims are as the strict JSON parser returned them (JSON by
+    construction: no NaN, no sets), so the store may write them with orjson
+    without checking them again.
+    """
 
     iss: str
     jti: str
     token: str
     claims: Mapping[str, Any]
+    parsed: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

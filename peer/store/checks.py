@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from ..errors import StoreError
 
@@ -181,9 +184,32 @@ def encode_claims(claims: Mapping[str, Any]) -> str:
         raise InvalidValue(f"claims are not JSON: {exc}") from None
 
 
+def encode_inbound_claims(claims: Mapping[str, Any], *, parsed: bool) -> str:
+    """A received SET's claims as stored. Claims the strict parser returned
+    (``parsed``) are written by orjson, compact UTF-8 (a fifth of :func:`encode_claims`'
+    cost, on every SET received; orjson would write NaN as null, but parsed claims
+    hold none); others, and what orjson cannot write (integers beyond 64 bits), as
+    :func:`encode_claims` does. :func:`decode_claims` reads both.
+
+    Raises:
+        InvalidValue: not JSON.
+    """
+    if parsed and isinstance(claims, dict):
+        try:
+            return orjson.dumps(claims).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return encode_claims(claims)
+
+
+# A run of digits orjson may read as a float (integers beyond 64 bits): such text is
+# read by the stdlib, which keeps every integer exact.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
 def decode_claims(text: str) -> dict[str, Any]:
-    """Inverse of :func:`encode_claims`."""
-    value: dict[str, Any] = json.loads(text)
+    """Inverse of :func:`encode_claims` and :func:`encode_inbound_claims`."""
+    value: dict[str, Any] = json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
     return value
 
 
@@ -217,7 +243,7 @@ def inbound_rows(items: Sequence[InboundNew]) -> list[tuple[str, str, str, str]]
             check_text(i.iss, "iss"),
             check_text(i.jti, "jti"),
             check_text(i.token, "token"),
-            encode_claims(i.claims),
+            encode_inbound_claims(i.claims, parsed=i.parsed),
         )
         for i in items
     ]

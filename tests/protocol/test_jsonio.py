@@ -241,3 +241,60 @@ def test_depth_limit_is_exact(value: object, max_depth: int) -> None:
     else:
         with pytest.raises(MalformedFrame, match="nesting"):
             load(data, max_depth=max_depth)
+
+
+# -- the fast path: compact input parsed by orjson, checked by writing it back ------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":1,"a":2}',
+        b'{"sets":{"j":"a.b.c","j":"a.b.c"}}',
+        b'[{"x":{"b":1,"b":1}}]',
+        b'{"a":{},"a":{}}',
+    ],
+)
+def test_compact_duplicates_refused(body: bytes) -> None:
+    """PP pitfall 13 on the fast path: in the compact form orjson writes, a duplicate
+    member is refused all the same (the value written back lacks it)."""
+    with pytest.raises(MalformedFrame, match="duplicate"):
+        load(body)
+
+
+def test_compact_forms_orjson_would_change_are_read_exactly() -> None:
+    """Input that is compact but not what orjson writes is parsed by the checking
+    parser: a long integer stays an int (orjson would make it a float), ``-0`` and
+    ``1E2`` keep the stdlib's reading, escapes are decoded."""
+    assert load(b"[123456789012345678901234567890]") == [123456789012345678901234567890]
+    assert load(b"[18446744073709551616]") == [2**64]
+    assert load(b"[-0,1E2]") == [0, 100.0]
+    assert load(b'["\\u00e9\\/"]') == ["é/"]
+    with pytest.raises(MalformedFrame, match="lone surrogate"):
+        load(b'["\\udc00"]')
+    with pytest.raises(MalformedFrame, match="NaN|not JSON"):
+        load(b"[NaN]")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values, indent=st.sampled_from([None, 1]))
+def test_fast_and_checking_paths_agree(value: object, indent: int | None) -> None:
+    """Compact (fast path) and spaced or ASCII-escaped (checking parser) forms of one
+    value read back alike, and as the stdlib reads them."""
+    spaced = json.dumps(value, indent=indent).encode()
+    assert load(dumps(value), max_depth=64) == load(spaced, max_depth=64) == json.loads(spaced)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    members=st.dictionaries(st.text(max_size=6), json_values, min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_any_compact_duplicate_is_refused(members: dict[str, object], data: st.DataObject) -> None:
+    """A member repeated anywhere in an object, in compact form, is refused."""
+    name = data.draw(st.sampled_from(sorted(members)))
+    body = dumps(members)
+    extra = dumps({name: data.draw(json_values)})[1:-1]
+    doubled = body[:-1] + b"," + extra + b"}"
+    with pytest.raises(MalformedFrame, match="duplicate"):
+        load(doubled, max_depth=64)

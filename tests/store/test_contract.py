@@ -515,6 +515,22 @@ class TestHostileInput:
         assert await store.fetch_inbox(after_seq=0, limit=5) == []
         assert await store.acks_due("b") == []
 
+    async def test_parsed_claims_read_back_exactly(self, store: Store) -> None:
+        """Claims from the strict parser (``parsed``, written by orjson) read back equal:
+        integers beyond 64 bits stay exact ints, non-ASCII text and floats as given."""
+        claims = {
+            "big": 2**70,
+            "edge": [2**63 - 1, -(2**63), 2**64 - 1, 10**19],
+            "name": "Zoë 😀 \u2028",
+            "f": [0.1, -0.0, 1e300],
+            "nested": {"a": [None, True, False, {}]},
+        }
+        items = [InboundNew("i", f"p{p}", "t", claims, parsed=p) for p in (True, False)]
+        await store.accept_inbound("b", items, [])
+        rows = await store.fetch_inbox(after_seq=0, limit=5)
+        assert [row.claims for row in rows] == [claims, claims]
+        assert all(type(row.claims["big"]) is int for row in rows)
+
     async def test_apply_with_unstorable_values(self, store: Store) -> None:
         """Effects naming an impossible jti match nothing; a bad err refuses the call."""
         await store.enqueue([out("b", "j1"), out("b", "j2")])
