@@ -266,6 +266,7 @@ def run_pair(
     *,
     sender_store: str | None = None,
     senders: int = 1,
+    stages: bool = False,
 ) -> dict[str, Any]:
     """One receiver and ``senders`` sender processes (sharing ``sender_store`` when
     several: nodes on one PostgreSQL database), each publishing its share."""
@@ -297,6 +298,7 @@ def run_pair(
                 str(folder / "b.json"),
                 "--timeout",
                 str(timeout),
+                *(["--stages"] if stages else []),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -341,6 +343,7 @@ def run_pair(
                             str(folder / f"a{i}.json"),
                             "--timeout",
                             str(timeout),
+                            *(["--stages"] if stages else []),
                         ],
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
@@ -367,6 +370,7 @@ def run_pair(
                 receiver.kill()
         parts = [json.loads((folder / f"a{i}.json").read_text()) for i in range(senders)]
         b = json.loads((folder / "b.json").read_text())
+        breakdown = stage_breakdown(folder, parts[0]["returned"], b["seen"]) if stages else {}
     a = {
         "first_publish": min(p["first_publish"] for p in parts),
         "all_acked": max(p["all_acked"] for p in parts),
@@ -380,6 +384,12 @@ def run_pair(
         "carried": [p["acked"] for p in parts],
     }
     latencies = sorted(b["latencies"])
+
+    def percentile(q: float) -> float | None:
+        if not latencies:
+            return None
+        return round(latencies[max(0, int(len(latencies) * q) - 1)] * 1000, 2)
+
     # The transport's rate: publish -> sign -> store -> send -> verify -> store -> ack,
     # until the sender holds every ack. The application's rate adds the receiving
     # application's own loop (a page of received(), then one durable done() for it).
@@ -391,7 +401,9 @@ def run_pair(
         "sets_per_s": round(a["acked"] / acked_in) if acked_in > 0 else 0,
         "app_sets_per_s": round(b["received"] / received_in) if received_in > 0 else 0,
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2) if latencies else None,
+        "p90_ms": percentile(0.90),
+        "p99_ms": percentile(0.99),
+        "max_ms": round(latencies[-1] * 1000, 2) if latencies else None,
         "cpu_s_per_1000_sender": round(a["cpu"] / count * 1000, 3),
         # From the first publish to the last ack: what a running node pays per SET.
         "cpu_s_per_1000_sender_run": round(a["cpu_run"] / count * 1000, 3),
@@ -401,7 +413,57 @@ def run_pair(
         "rss_mb_receiver": round(b["rss_mb"], 1),
         "published_per_sender": a["published"],
         "acked_per_sender": a["carried"],
+        **({"stages": breakdown} if breakdown else {}),
     }
+
+
+# Where a SET's publish -> receive time goes, from times both nodes already keep: the
+# publishing task's clock (the "t" claim), the sender's outbox row (created_at: signed,
+# handed to the store), publish() returning (committed), the receiver's inbox row
+# (received_at: verified, handed to the store) and the receiving application.
+STAGES = {
+    "sign": "claims built and signed (publish() until the outbox write is queued)",
+    "commit": "the outbox write queued until durable (group commit, fsync)",
+    "send": "durable until verified at the receiver (feed, frame, loopback, parse, verify)",
+    "deliver": "verified until the application has it (inbox commit, wake-up, read)",
+}
+
+
+def stage_breakdown(
+    folder: Path, returned: dict[str, float], seen: dict[str, float]
+) -> dict[str, Any]:
+    """Per stage of :data:`STAGES`: p50/p99/max in ms, and its mean share among the
+    slowest 1 % of SETs (what the p99 is made of)."""
+    import sqlite3
+
+    def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(folder / db) as conn:
+            return conn.execute(sql).fetchall()
+
+    created = dict(rows("a.db", "SELECT jti, created_at FROM outbox"))
+    inbox = rows("b.db", "SELECT jti, received_at, claims FROM inbox")
+    per_set = []
+    for jti, received_at, claims in inbox:
+        if jti in created and jti in returned and jti in seen:
+            t = json.loads(claims)["events"][BENCH_EVENT]["t"]
+            marks = (t, created[jti], returned[jti], received_at, seen[jti])
+            per_set.append([b - a for a, b in zip(marks, marks[1:], strict=False)])
+    if not per_set:
+        return {}
+    totals = sorted(range(len(per_set)), key=lambda k: sum(per_set[k]))
+    tail = totals[-max(1, len(totals) // 100) :]
+    result: dict[str, Any] = {"sets": len(per_set)}
+    for n, stage in enumerate(STAGES):
+        values = sorted(times[n] for times in per_set)
+        result[stage] = {
+            "p50_ms": round(values[len(values) // 2] * 1000, 3),
+            "p99_ms": round(values[int(len(values) * 0.99) - 1] * 1000, 3),
+            "max_ms": round(values[-1] * 1000, 3),
+            "mean_in_slowest_1pct_ms": round(
+                sum(per_set[k][n] for k in tail) / len(tail) * 1000, 3
+            ),
+        }
+    return result
 
 
 def bench_transports(quick: bool) -> list[dict[str, Any]]:
@@ -449,18 +511,20 @@ def bench_transports(quick: bool) -> list[dict[str, Any]]:
                 "ratio": round(result["sets_per_s"] / floors[alg], 3),
             }
         )
-    count = 2500 if quick else 10000
-    result = run_pair("ES256", "websocket", 100, count, 500, timeout=60)
-    rows.append(
-        {
-            "name": "pushpull websocket @500/s latency",
-            "alg": "ES256",
-            "count": count,
-            **result,
-            "floor_sets_per_s": round(floors["ES256"]),
-            "ratio": round(result["sets_per_s"] / floors["ES256"], 3),
-        }
-    )
+    # Latency at fixed offered rates, both ends durable, with the per-stage breakdown.
+    for offered, count in ((500, 2500 if quick else 10000), (2000, 6000 if quick else 20000)):
+        result = run_pair("ES256", "websocket", 100, count, offered, timeout=60, stages=True)
+        rows.append(
+            {
+                "name": f"pushpull websocket @{offered}/s latency",
+                "alg": "ES256",
+                "rate": offered,
+                "count": count,
+                **result,
+                "floor_sets_per_s": round(floors["ES256"]),
+                "ratio": round(result["sets_per_s"] / floors["ES256"], 3),
+            }
+        )
     return rows
 
 
@@ -505,6 +569,24 @@ def idle_rss() -> dict[str, Any]:
 # -- one node, in its own process ----------------------------------------------------------
 
 
+def _time_gc() -> dict[str, float]:
+    """Seconds spent in the garbage collector per generation, and collections, from now."""
+    import gc
+
+    spent: dict[str, float] = {"0": 0.0, "1": 0.0, "2": 0.0, "collections": 0}
+    started: list[float] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            spent[str(info["generation"])] += time.perf_counter() - started.pop()
+            spent["collections"] += 1
+
+    gc.callbacks.append(callback)
+    return spent
+
+
 async def node_main(args: argparse.Namespace) -> None:
     import anyio
 
@@ -513,12 +595,14 @@ async def node_main(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     partner = config.partners[0].name
     result: dict[str, Any] = {}
+    gc_time = _time_gc()
     async with Peer(config) as node:
         print(node.url, flush=True)
         if args.role == "idle":
             await anyio.sleep(args.timeout)
         elif args.role == "receive":
             latencies: list[float] = []
+            seen: dict[str, float] = {}  # jti -> when the application had it (--stages)
             last = 0.0
             cpu_first = cpu_last = 0.0
             after = 0
@@ -531,6 +615,8 @@ async def node_main(args: argparse.Namespace) -> None:
                     if not latencies:
                         cpu_first = time.process_time()
                     latencies += [now - rx.claims["events"][BENCH_EVENT]["t"] for rx in page]
+                    if args.stages:
+                        seen.update((rx.jti, now) for rx in page)
                     last = now
                     await node.done([rx.seq for rx in page])
                     after = page[-1].seq
@@ -542,6 +628,7 @@ async def node_main(args: argparse.Namespace) -> None:
                 "last_receive": last,
                 # From the first SET received to the last: what a running node pays.
                 "cpu_run": (cpu_last or time.process_time()) - cpu_first,
+                "seen": seen,
             }
         else:
             # A session to wait for: push-pull, or the partner polling us. Push and
@@ -561,13 +648,17 @@ async def node_main(args: argparse.Namespace) -> None:
             # with many request handlers would; the paced row starts each on schedule.
             next_index = iter(range(args.count))
 
+            returned: dict[str, float] = {}  # jti -> when publish() returned (--stages)
+
             async def publisher() -> None:
                 for i in next_index:
                     if interval:
                         delay = first + i * interval - time.time()
                         if delay > 0:
                             await anyio.sleep(delay)
-                    await node.publish(partner, {BENCH_EVENT: {"t": time.time(), "i": i}})
+                    jti = await node.publish(partner, {BENCH_EVENT: {"t": time.time(), "i": i}})
+                    if args.stages:
+                        returned[jti] = time.time()
 
             async with anyio.create_task_group() as tg:
                 for _ in range(args.publishers if not interval else 8):
@@ -579,8 +670,10 @@ async def node_main(args: argparse.Namespace) -> None:
                 "acked": int(node.stats()[partner]["acked"]) - int(acked_before),
                 "published": args.count,
                 "cpu_run": time.process_time() - cpu_first,  # without start-up
+                "returned": returned,
             }
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["gc"] = gc_time
     result["cpu"] = usage.ru_utime + usage.ru_stime
     result["rss_mb"] = usage.ru_maxrss / 1024
     Path(args.out).write_text(json.dumps(result))
@@ -678,7 +771,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "sets_per_s_runs",
         "app_sets_per_s",
         "p50_ms",
+        "p90_ms",
         "p99_ms",
+        "max_ms",
         "cpu_s_per_1000_sender",
         "cpu_s_per_1000_sender_run",
         "cpu_s_per_1000_receiver",
@@ -707,6 +802,7 @@ def main() -> int:
     node.add_argument("--role", choices=["send", "send-shared", "receive", "idle"], required=True)
     node.add_argument("--count", type=int, required=True)
     node.add_argument("--rate", type=float, default=0)
+    node.add_argument("--stages", action="store_true", help="record per-SET times")
     # The application's concurrency (publishing tasks); several nodes split it, as a
     # load balancer splits an application's requests.
     node.add_argument("--publishers", type=int, default=128)
