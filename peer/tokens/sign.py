@@ -9,7 +9,7 @@ cross-checks every algorithm with joserfc both ways.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +20,16 @@ from .jws import is_numeric_date
 from .keys import SigningKey, signing_key
 
 __all__ = ["Signer", "build_claims"]
+
+
+_VARIANT_MASK, _VARIANT = 0xC000 << 48, 0x8000 << 48  # RFC 4122 variant bits
+_VERSION_MASK, _VERSION_4 = 0xF000 << 64, 0x4000 << 64  # version 4: random
+
+
+def new_jti() -> str:
+    """A random UUID4 in hex (``uuid.uuid4().hex``'s form, a quarter of its cost)."""
+    n = int.from_bytes(os.urandom(16), "big")
+    return f"{(n & ~_VARIANT_MASK & ~_VERSION_MASK) | _VARIANT | _VERSION_4:032x}"
 
 
 def _is_uri(value: object) -> bool:
@@ -93,7 +103,7 @@ def build_claims(
     claims.update(
         iss=iss,
         iat=iat,
-        jti=jti or uuid.uuid4().hex,
+        jti=jti or new_jti(),
         aud=aud_value,
         events={uri: dict(payload) for uri, payload in events.items()},
     )

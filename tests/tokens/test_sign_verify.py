@@ -19,7 +19,7 @@ from joserfc.jwk import import_key
 from peer.errors import SETRejected
 from peer.tokens.jose import sign_bytes
 from peer.tokens.keys import ALGORITHMS, KeyStore, generate_private_jwks, public_jwks, signing_key
-from peer.tokens.sign import Signer, build_claims
+from peer.tokens.sign import Signer, build_claims, new_jti
 from peer.tokens.verify import VerifiedSET, Verifier, unverified_jti
 from tests.tokens import examples
 
@@ -581,3 +581,13 @@ class TestBuildClaims:
     def test_signer_refuses_unencodable_claims(self) -> None:
         with pytest.raises(TypeError):
             sign({"x": object()})
+
+
+def test_default_jti_is_a_random_uuid4_in_hex() -> None:
+    """SET-8: a unique jti by default, in ``uuid.uuid4().hex``'s form (version 4, the
+    RFC 4122 variant, 32 lowercase hex digits), never the same twice."""
+    seen = {new_jti() for _ in range(2000)}
+    assert len(seen) == 2000
+    for jti in seen:
+        parsed = uuid.UUID(hex=jti)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, jti)
