@@ -3,7 +3,8 @@
 Chosen once, when the Link is built (:func:`row_source`):
 
 - :class:`LocalRows`: SQLite or memory, one node. Every unfinished row is ours to
-  send; the feed reads them in ``seq`` order behind a cursor.
+  send; the feed reads them in ``seq`` order behind a cursor, and what this node
+  publishes goes to the Ledger as it commits, unread, while there is room.
 - :class:`LeasedRows`: several nodes on one PostgreSQL database. Every node runs its
   own sessions and sends the rows it leased (``lease_outbound``, oldest unleased
   first, whatever their ``seq``: a shared store hands out seqs before commit, so no
@@ -55,8 +56,15 @@ class RowSource(Protocol):
     """Rows leased to this node may sit in the Ledger."""
 
     @property
+    def in_order(self) -> bool:
+        """Rows go out in outbox order: a SET this node publishes goes to the Ledger
+        unread only while no older row waits in the store."""
+        ...
+
+    @property
     def leases_own(self) -> bool:
-        """A SET this node publishes may be leased to it in its own commit."""
+        """A SET this node publishes may go to the Ledger as it commits, unread (on a
+        shared store, leased to this node in that commit)."""
         ...
 
     def may_load(self, can_send: bool) -> bool:
@@ -81,10 +89,18 @@ class RowSource(Protocol):
 
 
 class LocalRows:
-    """The store is this node's alone: every unfinished row is ours, read in order."""
+    """The store is this node's alone: every unfinished row is ours, read in order.
+
+    A SET this node publishes goes to the Ledger as it commits (no read back: a store
+    read less per publish, and ~1 ms less latency) while there is room and no older
+    row waits in the store, so SETs still go out in outbox order; the cursor then
+    lags behind it, and the next read passes over the rows the Ledger holds or
+    finished.
+    """
 
     held = False
-    leases_own = False
+    leases_own = True
+    in_order = True
 
     def __init__(self, store: Store, partner: str) -> None:
         self._store = store
@@ -116,6 +132,7 @@ class LeasedRows:
     """Several nodes share the store: this node sends the rows leased to ``owner``."""
 
     leases_own = True
+    in_order = False  # rows are leased oldest first, but nodes send side by side
 
     def __init__(self, store: SharedStore, partner: str, owner: str) -> None:
         self._store = store

@@ -73,6 +73,7 @@ class OutboxFeed:
         self._maybe_more = True
         self._resync = False
         self._reserved = 0  # Ledger room promised to our publishes being committed
+        self._reading = False  # a read of the outbox is under way
 
     # -- what the Link and the lease keeper tell it ---------------------------------
 
@@ -95,6 +96,8 @@ class OutboxFeed:
         """
         if not self.rows.leases_own or not self._can_send() or self.room() <= 0:
             return False
+        if self.rows.in_order and (self._maybe_more or self._reading):
+            return False  # older rows wait in the store: this one must not pass them
         self._reserved += 1
         return True
 
@@ -145,6 +148,7 @@ class OutboxFeed:
                 # Cleared before the read: an ``enqueued()`` while it runs sets it
                 # again, so a row committed just after the read is never stranded.
                 self._maybe_more = False
+                self._reading = True
                 try:
                     rows = await self.rows.load(room)
                 except StoreError as exc:
@@ -154,6 +158,8 @@ class OutboxFeed:
                     self._maybe_more = True
                     await anyio.sleep(0.5)
                     continue
+                finally:
+                    self._reading = False
                 self._track(rows)
                 if len(rows) >= room:
                     self._maybe_more = True  # the buffer filled: there may be more
