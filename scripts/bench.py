@@ -497,6 +497,10 @@ def bench_transports(quick: bool) -> list[dict[str, Any]]:
         if alg not in floors:
             floors[alg] = sign_verify_floor(alg, 1.0 if quick else 3.0)
         result = run_pair(alg, mode, batch, count, 0, timeout=60)
+        # Both nodes' CPU per SET (first publish to last ack, first SET received to
+        # the last) against the crypto alone: one sign and one verify per SET.
+        both = result["cpu_s_per_1000_sender_run"] + result["cpu_s_per_1000_receiver_run"]
+        result["cpu_vs_crypto"] = round(both / 1000 * floors[alg], 2)
         if mode in ("websocket", "http"):
             name = f"pushpull {mode} batch {batch}"
         else:
@@ -758,6 +762,104 @@ BENCHES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
 }
 
 
+# The performance goals, each read from the rows of one run: (what, row name, field,
+# goal as text, test of the value).
+GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
+    (
+        "WebSocket push-pull, 100-SET frames, of the floor",
+        "pushpull websocket batch 100",
+        "ratio",
+        ">= 1.0",
+        lambda v: v >= 1.0,
+    ),
+    (
+        "CPU per SET, both nodes, vs sign + verify",
+        "pushpull websocket batch 100",
+        "cpu_vs_crypto",
+        "<= 2x",
+        lambda v: v <= 2.0,
+    ),
+    (
+        "one SET per WebSocket frame, of the floor",
+        "pushpull websocket batch 1",
+        "ratio",
+        ">= 0.35",
+        lambda v: v >= 0.35,
+    ),
+    (
+        "HTTP push-pull, 100-SET frames, of the floor",
+        "pushpull http batch 100",
+        "ratio",
+        ">= 0.8",
+        lambda v: v >= 0.8,
+    ),
+    (
+        "multi-push, 100-SET batches, of the floor",
+        "multipush batch 100",
+        "ratio",
+        ">= 0.7",
+        lambda v: v >= 0.7,
+    ),
+    ("poll, 100-SET polls, of the floor", "poll batch 100", "ratio", ">= 0.5", lambda v: v >= 0.5),
+    (
+        "p99 publish -> receive at 500 SETs/s (ms)",
+        "pushpull websocket @500/s latency",
+        "p99_ms",
+        "< 5",
+        lambda v: v < 5,
+    ),
+    (
+        "p99 publish -> receive at 2,000 SETs/s (ms)",
+        "pushpull websocket @2000/s latency",
+        "p99_ms",
+        "report",
+        lambda v: True,
+    ),
+    (
+        "receiving application's rate / transport's",
+        "pushpull websocket batch 100",
+        "app_vs_transport",
+        ">= 1.0",
+        lambda v: v >= 0.99,
+    ),
+    ("1,000 idle sessions, node RSS (MB)", "idle sessions", "rss_mb", "< 300", lambda v: v < 300),
+]
+
+
+def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each goal of :data:`GOALS` with its value in these rows (None: not run)."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for row in rows:  # ES256's row where the algorithms share a name
+        if row.get("alg", "ES256") == "ES256":
+            by_name.setdefault(row["name"], row)
+    out = []
+    for what, name, field, goal, met in GOALS:
+        row = by_name.get(name)
+        value: float | None = None
+        if row is not None and field == "app_vs_transport":
+            if row.get("sets_per_s"):
+                value = round(row["app_sets_per_s"] / row["sets_per_s"], 3)
+        elif row is not None:
+            value = row.get(field)
+        out.append(
+            {
+                "goal": what,
+                "row": name,
+                "value": value,
+                "target": goal,
+                "met": None if value is None else met(value),
+            }
+        )
+    return out
+
+
+def print_goals(summary: list[dict[str, Any]]) -> None:
+    print("\ngoals:")
+    for g in summary:
+        mark = {True: "met", False: "NOT met", None: "not run"}[g["met"]]
+        print(f"  {g['goal']:<52} {g['value']!s:>8}  {g['target']:<7} {mark}")
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     columns = [
         "name",
@@ -778,6 +880,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "cpu_s_per_1000_sender_run",
         "cpu_s_per_1000_receiver",
         "cpu_s_per_1000_receiver_run",
+        "cpu_vs_crypto",
         "cpu_s_per_1000_node",
         "cpu_s_per_1000_app",
         "rss_mb_sender",
@@ -827,9 +930,12 @@ def main() -> int:
         if args.only in (None, name):
             rows += bench(args.quick)
     print_table(rows)
+    summary = goals(rows)
+    print_goals(summary)
     Path(args.output).write_text(
         json.dumps(
             {
+                "goals": summary,
                 "quick": args.quick,
                 "seconds": round(time.perf_counter() - started, 1),
                 "python": sys.version.split()[0],
