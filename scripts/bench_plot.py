@@ -20,13 +20,14 @@ Each title names the machine (CPUs, Python), the date of the run and how it was 
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["CHARTS", "latency_rows", "plot", "require", "transport_rows", "wan_rows"]
+__all__ = ["CHARTS", "latency_rows", "plot", "pyplot", "require", "transport_rows", "wan_rows"]
 
 CHARTS = {
     "rates": "bench-rates.png",
@@ -41,17 +42,33 @@ MISSING = "the charts need matplotlib: pip install -e '.[bench]' (scripts/bench 
 Row = dict[str, Any]
 
 
-def require() -> Any:
-    """matplotlib's pyplot on the Agg backend; without matplotlib, exit 2 with one line."""
+def require() -> None:
+    """Exit 2 with one line unless matplotlib is installed. Imports nothing: a bench
+    process that imported matplotlib before the run would pass its RSS on to the nodes
+    it starts (a child's ``ru_maxrss`` starts at its parent's)."""
+    try:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        _missing()
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (exit 2 with one line without matplotlib)."""
     try:
         import matplotlib
     except ImportError:
-        print(MISSING, file=sys.stderr)
-        raise SystemExit(2) from None
+        _missing()
     matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
+    import matplotlib.pyplot
 
-    return pyplot
+    return matplotlib.pyplot
+
+
+def _missing() -> NoReturn:
+    print(MISSING, file=sys.stderr)
+    raise SystemExit(2)
 
 
 # -- which rows each chart reads -----------------------------------------------------------
@@ -258,7 +275,7 @@ def plot(results: dict[str, Any], folder: Path) -> list[Path]:
         todo.append(("idle", lambda plt, path: chart_idle(plt, idle, title, path)))
     if not todo:
         return []
-    plt = require()
+    plt = pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for chart, draw in todo:

@@ -137,16 +137,34 @@ def test_bench_redraws_from_a_results_file(tmp_path: Path) -> None:
     check_pngs(sorted((tmp_path / "charts").iterdir()), list(CHARTS.values()))
 
 
-def test_without_matplotlib_one_line_and_exit_2() -> None:
+@pytest.mark.parametrize("call", ["require()", "plot(RESULTS, None)"])
+def test_without_matplotlib_one_line_and_exit_2(call: str) -> None:
+    """Before a run (``require``) and when drawing: the install line, exit 2."""
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"  # as if not installed
-        "from scripts.bench_plot import plot\n"
-        "plot({'rows': [{'name': 'idle sessions', 'rss_mb': 90, 'rss_mb_base': 60}]}, None)\n"
+        "from scripts.bench_plot import plot, require\n"
+        "from tests.test_bench_plot import RESULTS\n"
+        f"{call}\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    assert out.returncode == 2
+    assert (out.returncode, out.stdout) == (2, "")
     assert out.stderr.splitlines() == [
         "the charts need matplotlib: pip install -e '.[bench]' (scripts/bench --plot does it)"
     ]
+
+
+def test_the_check_before_a_run_imports_nothing() -> None:
+    """A bench that imported matplotlib would pass its RSS on to every node it starts."""
+    pytest.importorskip("matplotlib")
+    code = (
+        "import sys\n"
+        "from scripts.bench_plot import require\n"
+        "require()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'numpy')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (out.returncode, out.stdout) == (0, "[]\n"), out.stderr
