@@ -153,6 +153,7 @@ def chart_rates(plt: Any, rows: list[Row], title: str, path: Path) -> None:
 
 
 PERCENTILES = (("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99"), ("max_ms", "max"))
+COLOURS = {"p50": "tab:blue", "p90": "tab:orange", "p99": "tab:green", "max": "tab:red"}
 
 
 def chart_latency(plt: Any, rows: list[Row], title: str, path: Path) -> None:
@@ -163,7 +164,7 @@ def chart_latency(plt: Any, rows: list[Row], title: str, path: Path) -> None:
     for i, (key, label) in enumerate(shown):
         xs = [j + (i - (len(shown) - 1) / 2) * width for j in range(len(rows))]
         values = [_value(row, key) for row in rows]
-        bars = ax.bar(xs, values, width, label=label)
+        bars = ax.bar(xs, values, width, label=label, color=COLOURS[label])
         ax.bar_label(bars, [f"{v:g}" if not math.isnan(v) else "" for v in values], fontsize=7)
     names = []
     for row in rows:
