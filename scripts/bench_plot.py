@@ -75,12 +75,13 @@ def _missing() -> NoReturn:
 
 
 def transport_rows(rows: list[Row]) -> list[Row]:
-    """Rows measured flat out beside a floor (not the paced latency rows)."""
+    """Rows measured flat out beside a floor: not the paced latency rows, nor the WAN
+    and store rows (their ``ratio``, if any, is to another row)."""
     return [
         row
         for row in rows
-        if "@" not in row["name"] and _number(row.get("sets_per_s"))
-        if _number(row.get("floor_sets_per_s"))
+        if "@" not in row["name"] and not row["name"].startswith(("wan ", "store "))
+        if _number(row.get("sets_per_s")) and _number(row.get("floor_sets_per_s"))
     ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from scripts.bench_plot import CHARTS, plot
+from scripts.bench_plot import CHARTS, latency_rows, plot, transport_rows, wan_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -46,6 +46,7 @@ def wan(name: str, rate: int, model: int, window: int) -> dict[str, Any]:
         "window": window,
         "p50_ms": 60.0,
         "p99_ms": 140.0,
+        "floor_sets_per_s": 10215,  # beside the floor, but not a flat-out loopback row
     }
 
 
@@ -90,6 +91,18 @@ RESULTS: dict[str, Any] = {
         },
     ],
 }
+
+
+def test_each_chart_reads_its_rows() -> None:
+    rows = RESULTS["rows"]
+    assert [(row["name"], row["alg"]) for row in transport_rows(rows)] == [
+        ("pushpull websocket batch 100", "ES256"),
+        ("pushpull http batch 100", "ES256"),
+        ("pushpull websocket batch 100", "EdDSA"),
+        ("push (1 SET per POST)", "ES256"),
+    ]
+    assert [row["rate"] for row in latency_rows(rows)] == [500, 2000]
+    assert [row["transport"] for row in wan_rows(rows)] == ["pushpull websocket", "push"]
 
 
 def check_pngs(paths: list[Path], names: list[str]) -> None:
