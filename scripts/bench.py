@@ -26,6 +26,11 @@ publish together once all are up (their start-up is not in the measured window);
 ``cpu_s_per_1000_sender_run`` is the senders' CPU from the first publish to the last ack.
 Rates are per CPU second, best of interleaved slices, so that ours and the floor see
 the same machine noise.
+
+``--plot [FOLDER]`` then draws PNG charts of the results into FOLDER (default
+docs/img; ``scripts/bench_plot.py``, matplotlib from the ``bench`` extra);
+``--plot-only RESULTS.json`` (or ``--from``) redraws them from a results file without
+running anything.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from peer.tokens.keys import KeyStore, generate_private_jwks, public_jwks, signi
 from peer.tokens.sign import Signer, build_claims  # noqa: E402
 from peer.tokens.verify import Verifier  # noqa: E402
 from scripts.bench_local import bench_local  # noqa: E402
+from scripts.bench_plot import plot, require  # noqa: E402
 
 BENCH_EVENT = "https://bench.setpeer.example/event"
 ISS, AUD = "https://a.bench.example", "https://b.bench.example"
@@ -914,12 +920,39 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="finish in under a minute")
     parser.add_argument("--only", choices=sorted(BENCHES), default=None)
     parser.add_argument("--output", default="bench-results.json")
+    # Charts (scripts/bench_plot.py; matplotlib, the "bench" extra): after the run, or
+    # redrawn from a results file without running anything.
+    parser.add_argument(
+        "--plot",
+        nargs="?",
+        const=str(ROOT / "docs" / "img"),
+        default=None,
+        metavar="FOLDER",
+        help="after the run, write PNG charts into FOLDER (default docs/img)",
+    )
+    parser.add_argument(
+        "--plot-only",
+        "--from",
+        dest="plot_only",
+        metavar="RESULTS",
+        help="only draw the charts of RESULTS (a bench-results.json) into --plot's folder",
+    )
     args = parser.parse_args()
     if args.command == "node":
         import anyio
 
         anyio.run(node_main, args)
         return 0
+    if args.plot_only:
+        results = json.loads(Path(args.plot_only).read_text())
+        # A file written before runs were dated: the day it was written.
+        mtime = Path(args.plot_only).stat().st_mtime
+        results.setdefault("date", time.strftime("%Y-%m-%d", time.localtime(mtime)))
+        charts = plot(results, Path(args.plot or ROOT / "docs" / "img"))
+        print("\n".join(f"wrote {path}" for path in charts) or "no rows to chart")
+        return 0
+    if args.plot:
+        require()  # missing matplotlib: say so now, not after the run
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for name, bench in BENCHES.items():
@@ -940,12 +973,16 @@ def main() -> int:
                 "seconds": round(time.perf_counter() - started, 1),
                 "python": sys.version.split()[0],
                 "cpus": os.cpu_count(),
+                "date": time.strftime("%Y-%m-%d"),
                 "rows": rows,
             },
             indent=2,
         )
     )
     print(f"\nwrote {args.output} in {time.perf_counter() - started:.0f} s")
+    if args.plot:
+        for path in plot(json.loads(Path(args.output).read_text()), Path(args.plot)):
+            print(f"wrote {path}")
     return 0
 
 
