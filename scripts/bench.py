@@ -579,6 +579,16 @@ def idle_rss() -> dict[str, Any]:
 # -- one node, in its own process ----------------------------------------------------------
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (``VmHWM``). Not ``ru_maxrss``: on Linux a child
+    starts with its parent's peak there, so every node would report at least the
+    bench's own memory."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _time_gc() -> dict[str, float]:
     """Seconds spent in the garbage collector per generation, and collections, from now."""
     import gc
@@ -685,7 +695,7 @@ async def node_main(args: argparse.Namespace) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["gc"] = gc_time
     result["cpu"] = usage.ru_utime + usage.ru_stime
-    result["rss_mb"] = usage.ru_maxrss / 1024
+    result["rss_mb"] = peak_rss_mb()
     Path(args.out).write_text(json.dumps(result))
 
 
