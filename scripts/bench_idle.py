@@ -55,9 +55,13 @@ def partner_name(i: int) -> str:
     return f"p{i:05d}"
 
 
-def write_config(folder: Path, partners: int, *, max_connections: int | None = None) -> list[str]:
+def write_config(
+    folder: Path, partners: int, *, max_connections: int | None = None, tls: bool = False
+) -> list[str]:
     """``node.toml`` in ``folder``: node ``n`` with ``partners`` partners that never
-    dial (each opens its session to us). Returns each partner's bearer, in order."""
+    dial (each opens its session to us); with ``tls``, served over TLS with a
+    certificate for 127.0.0.1 from a throwaway CA (``ca.pem``). Returns each
+    partner's bearer, in order."""
     private = generate_private_jwks("ES256")
     (folder / "n.jwks.json").write_text(json.dumps(private))
     (folder / "n.token").write_text(secrets.token_urlsafe(24))
@@ -74,7 +78,7 @@ allow_insecure_loopback = true
 [peer.app]
 listen = "unix:app.sock"
 [peer.limits]
-{limits}"""
+{limits}{_tls(folder) if tls else ""}"""
     ]
     bearers = []
     for i in range(partners):
@@ -101,6 +105,18 @@ bearer_sha256 = "{hashlib.sha256(bearer.encode()).hexdigest()}"
         )
     (folder / "node.toml").write_text("".join(parts))
     return bearers
+
+
+def _tls(folder: Path) -> str:
+    """A CA (``ca.pem``) and the node's certificate from it: the ``[peer.tls]`` table."""
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.private_key_pem.write_to_path(str(folder / "n.key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "n.cert.pem"))
+    return '[peer.tls]\ncertfile = "n.cert.pem"\nkeyfile = "n.key.pem"\n'
 
 
 # -- /proc ---------------------------------------------------------------------------
@@ -153,7 +169,9 @@ def _counting_connection() -> type[Any]:
     return CountingConnection
 
 
-async def _session(url: str, bearer: str, opened: asyncio.Queue[str | None]) -> None:
+async def _session(
+    url: str, bearer: str, opened: asyncio.Queue[str | None], ssl: Any = None
+) -> None:
     """One idle session, as our dialer holds one: ``pushpull`` offered, pings every
     20 s, each Communication Object read (an idle node sends none; SETs would be
     acked). Puts None on ``opened`` once up, or the reason it failed."""
@@ -170,6 +188,7 @@ async def _session(url: str, bearer: str, opened: asyncio.Queue[str | None]) -> 
             ping_timeout=20,
             open_timeout=30,
             create_connection=_counting_connection(),
+            ssl=ssl,
         )
     except Exception as exc:  # reported and counted: the row fails on any
         await opened.put(f"{type(exc).__name__}: {exc}")
@@ -185,10 +204,13 @@ async def _session(url: str, bearer: str, opened: asyncio.Queue[str | None]) -> 
     Counted.closed = getattr(Counted, "closed", 0) + 1  # type: ignore[attr-defined]
 
 
-async def opener_main(url: str, bearers: list[str], rate: float) -> None:
+async def opener_main(url: str, bearers: list[str], rate: float, cafile: str | None) -> None:
     """Open a session per bearer at ``rate`` per second; print ``up N FAILED SECONDS``.
     Then on stdin: ``go`` zeroes the byte counts, ``stop`` prints them as JSON and
     ends every session."""
+    import ssl
+
+    context = None if cafile is None else ssl.create_default_context(cafile=cafile)
     opened: asyncio.Queue[str | None] = asyncio.Queue()
     tasks = []
     started = time.monotonic()
@@ -196,7 +218,7 @@ async def opener_main(url: str, bearers: list[str], rate: float) -> None:
         delay = started + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_session(url, bearer, opened)))
+        tasks.append(asyncio.create_task(_session(url, bearer, opened, context)))
     failures: list[str] = []
     for _ in bearers:
         reason = await opened.get()
@@ -314,16 +336,33 @@ def _profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
     return subprocess.Popen([*spy, "-p", str(pid)], stdout=subprocess.DEVNULL)
 
 
+def _scrape(url: str, pid: int, cafile: str | None) -> dict[str, Any]:
+    """One ``GET /metrics`` (the partner listener serves it on loopback): its size,
+    and the node's CPU for it (best of three)."""
+    import httpx
+
+    best: dict[str, Any] = {}
+    with httpx.Client(verify=cafile or True) as client:
+        for _ in range(3):
+            cpu = cpu_s(pid)
+            body = client.get(url + "/metrics").raise_for_status().content
+            ms = (cpu_s(pid) - cpu) * 1000
+            if not best or ms < best["metrics_cpu_ms"]:
+                best = {"metrics_bytes": len(body), "metrics_cpu_ms": round(ms)}
+    return best
+
+
 def _up(status: dict[str, Any]) -> int:
     return sum(1 for entry in status.values() if entry["session"] == "websocket")
 
 
-def idle_sessions(sessions: int, *, quick: bool) -> dict[str, Any]:
-    """The ``idle sessions`` row: see the module docstring."""
+def idle_sessions(sessions: int, *, quick: bool, tls: bool = False) -> dict[str, Any]:
+    """The ``idle sessions`` row (``idle sessions tls`` with ``tls``): see the module
+    docstring."""
     window = HEARTBEAT_INTERVAL * (1 if quick else 2)
     with tempfile.TemporaryDirectory(prefix="setpeer-idle-") as tmp:
         folder = Path(tmp)
-        bearers = write_config(folder, sessions, max_connections=sessions + 64)
+        bearers = write_config(folder, sessions, max_connections=sessions + 64, tls=tls)
         (folder / "bearers.txt").write_text("\n".join(bearers))
         log = (folder / "node.log").open("w")
         began = time.perf_counter()
@@ -350,9 +389,10 @@ def idle_sessions(sessions: int, *, quick: bool) -> dict[str, Any]:
                     __file__,
                     "open",
                     "--url",
-                    url.replace("http://", "ws://") + "/pushpull",
+                    url.replace("http", "ws", 1) + "/pushpull",
                     "--bearers",
                     str(folder / "bearers.txt"),
+                    *(["--cafile", str(folder / "ca.pem")] if tls else []),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -382,6 +422,7 @@ def idle_sessions(sessions: int, *, quick: bool) -> dict[str, Any]:
             cpu1, t1 = cpu_s(node.pid), time.monotonic()
             rss = rss_mb(node.pid)
             after, _ = _status(folder)
+            scrape = _scrape(url, node.pid, None if not tls else str(folder / "ca.pem"))
             opener.stdin.write("stop\n")
             opener.stdin.flush()
             counts = json.loads(_readline(opener.stdout, 30, "opener counts"))
@@ -403,7 +444,7 @@ def idle_sessions(sessions: int, *, quick: bool) -> dict[str, Any]:
         cpu_per_s = (cpu1 - cpu0) / (t1 - t0)
         heartbeat_bytes = counts["received"] + counts["sent"]
         return {
-            "name": "idle sessions",
+            "name": "idle sessions tls" if tls else "idle sessions",
             "sessions": sessions,
             "rss_mb": round(rss, 1),
             "rss_mb_base": round(base_rss, 1),
@@ -417,6 +458,7 @@ def idle_sessions(sessions: int, *, quick: bool) -> dict[str, Any]:
             "startup_s": round(startup, 2),
             "open_s": float(open_s),
             "status_s": round(status_s, 2),
+            **scrape,
         }
 
 
@@ -427,14 +469,16 @@ def main() -> int:
     opener.add_argument("--url", required=True)
     opener.add_argument("--bearers", required=True)
     opener.add_argument("--rate", type=float, default=OPEN_RATE)
+    opener.add_argument("--cafile", default=None, help="wss: trust this CA")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--tls", action="store_true", help="the node serves TLS (wss://)")
     args = parser.parse_args()
     if args.command == "open":
         bearers = Path(args.bearers).read_text().split()
-        asyncio.run(opener_main(args.url, bearers, args.rate))
+        asyncio.run(opener_main(args.url, bearers, args.rate, args.cafile))
         return 0
-    print(json.dumps(idle_sessions(args.sessions, quick=args.quick), indent=2))
+    print(json.dumps(idle_sessions(args.sessions, quick=args.quick, tls=args.tls), indent=2))
     return 0
 
 
