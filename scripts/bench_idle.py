@@ -9,10 +9,15 @@
   up, the node's RSS (``VmRSS``) and CPU (``utime + stime``) are read from ``/proc``
   over a window of whole heartbeat intervals (a window that cut an interval would
   count some sessions' pings and not others'), beside the same node before any
-  session opened; the opener counts the WebSocket bytes of both directions.
+  session opened; the opener counts the WebSocket bytes of both directions (frames,
+  without TLS records or TCP/IP headers). The window is one interval (20 s) with
+  ``--quick``, two otherwise. Also: the node's start-up, the time to open the
+  sessions (200 a second), one ``setpeer status --json`` and one ``/metrics`` scrape;
+- ``idle sessions tls`` (full run only): the same, served over TLS (``wss://``).
 
 ``scripts/bench --only idle`` runs these rows alone; ``python scripts/bench_idle.py
-[--quick] [--sessions N]`` too, printing the row.
+[--quick] [--sessions N] [--tls]`` one sessions row, printed.
+``SETPEER_BENCH_PROFILE=idle`` records the node with py-spy over the window.
 """
 
 from __future__ import annotations
@@ -259,8 +264,18 @@ async def opener_main(url: str, bearers: list[str], rate: float, cafile: str | N
 
 
 def bench_idle(quick: bool) -> list[dict[str, Any]]:
-    """The idle-node RSS row and the idle-sessions row (1,000 sessions)."""
-    return [idle_rss(), idle_sessions(1000, quick=quick)]
+    """The idle-node RSS row and the idle-sessions row (1,000 sessions); the full run
+    also the same sessions over TLS (``idle sessions tls``)."""
+    rows = [idle_rss(), idle_sessions(1000, quick=quick)]
+    if not quick:
+        rows.append(idle_sessions(1000, quick=quick, tls=True))
+    for row in rows[1:]:
+        print(
+            f"{row['name']}: {row['sessions']} sessions, RSS {row['rss_mb_base']} ->"
+            f" {row['rss_mb']} MB ({row['kb_per_session']} KB each), CPU"
+            f" {row['cpu_ms_per_s']} ms/s, heartbeats {row['heartbeat_bytes_per_s']} B/s"
+        )
+    return rows
 
 
 def idle_rss() -> dict[str, Any]:
