@@ -59,6 +59,7 @@ from .tokens.keys import load_private_jwks, public_jwks
 from .tokens.schemas import EventSchemas
 from .tokens.sign import Signer
 from .tokens.verify import unverified_jti
+from .transports.tls_buffer import shrink_tls_read_buffer
 
 __all__ = ["Peer", "Received"]
 
@@ -130,6 +131,7 @@ class Peer:
     async def _start(self) -> None:
         config = self.config
         install_redaction()  # no credential or token in any library's log line
+        shrink_tls_read_buffer()  # 16 KiB, not 256 KiB, per TLS connection
         config.validate()  # a config built in code gets the checks load_config applies
         self._store = store = await open_store(config.store, base_dir=config.config_dir)
         self._stack.push_async_callback(store.aclose)

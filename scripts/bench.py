@@ -12,7 +12,9 @@ Rows:
   sign+verify floor of the same algorithm;
 - the compatibility adapters the same way: multi-push and RFC 8936 poll with
   100-SET batches, RFC 8935 push (one SET per POST);
-- a latency row at a fixed 500 SETs/s, and the RSS of an idle node;
+- a latency row at a fixed 500 SETs/s;
+- idle (``scripts/bench_idle.py``): the RSS of an idle node, and one node holding
+  1,000 idle push-pull sessions of 1,000 partners (RSS, CPU, heartbeat bytes);
 - the local side (``scripts/bench_local.py``; full run or ``--only local``): publish
   and receive through the local interface beside the embedded facade, and by webhook.
 
@@ -62,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 from peer.tokens.keys import KeyStore, generate_private_jwks, public_jwks, signing_key  # noqa: E402
 from peer.tokens.sign import Signer, build_claims  # noqa: E402
 from peer.tokens.verify import Verifier  # noqa: E402
+from scripts.bench_idle import bench_idle  # noqa: E402
 from scripts.bench_local import bench_local  # noqa: E402
 from scripts.bench_plot import plot, require  # noqa: E402
 
@@ -536,44 +539,6 @@ def bench_transports(quick: bool) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def bench_idle(quick: bool) -> list[dict[str, Any]]:
-    """The idle-node RSS row."""
-    return [idle_rss()]
-
-
-def idle_rss() -> dict[str, Any]:
-    """Peak RSS of a node that only started and idled for a second."""
-    with tempfile.TemporaryDirectory(prefix="setpeer-bench-") as tmp:
-        folder = Path(tmp)
-        b_config, _ = write_configs(folder, "ES256", "websocket", 100, _free_port())
-        out = subprocess.run(
-            [
-                sys.executable,
-                str(Path(__file__)),
-                "node",
-                "--config",
-                str(b_config),
-                "--role",
-                "idle",
-                "--count",
-                "0",
-                "--out",
-                str(folder / "idle.json"),
-                "--timeout",
-                "1",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        del out
-        return {
-            "name": "idle node",
-            "rss_mb": round(json.loads((folder / "idle.json").read_text())["rss_mb"], 1),
-        }
 
 
 # -- one node, in its own process ----------------------------------------------------------

@@ -1,7 +1,9 @@
 """``setpeer check-config -c peer.toml [--bind]``: validate; exit 2 listing every problem.
 
 Private key files and SQLite store files that group or others may read get a warning
-line on stderr (the exit code stays 0).
+line on stderr (the exit code stays 0); so do a ``max_connections`` the partners that
+connect to us would fill, and a file-descriptor limit below what it allows
+(``_capacity``).
 
 Beyond what ``load_config`` checks, everything ``setpeer run`` would refuse at start
 is checked too (``_preflight``): the secrets (``env:``/``file:`` references) resolve,
@@ -13,10 +15,12 @@ secrets where they are not available (a CI lint).
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..config import load_config
 from ..errors import ConfigError
+from ._capacity import capacity_warnings
 from ._common import EXIT_CONFIG, add_config_argument, command_parser, print_problems, warn_readable
 from ._preflight import startup_problems
 
@@ -61,6 +65,8 @@ def main(args: argparse.Namespace) -> int:
         print_problems(problems)
         return EXIT_CONFIG
     warn_readable(config)
+    for line in capacity_warnings(config):
+        print(f"warning: {line}", file=sys.stderr)
     count = len(config.partners)
     print(f"ok: {count} partners")
     return 0

@@ -3,7 +3,8 @@
 Refuses to start (exit 2, one line per problem) on anything ``check-config`` refuses:
 an unresolved secret, an unusable key file, TLS files that do not load. A listener
 that cannot be bound (a port in use) or a store that cannot be opened is a runtime
-failure: one line naming it, exit 1.
+failure: one line naming it, exit 1. The soft file-descriptor limit is raised up to
+the hard one to fit ``max_connections`` (``_capacity``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import anyio
 from ..config import PeerConfig
 from ..logs import configure_logging
 from ..node import Peer
+from ._capacity import capacity_warnings, raise_file_limit
 from ._common import (
     EXIT_CONFIG,
     add_config_argument,
@@ -71,6 +73,10 @@ def main(args: argparse.Namespace) -> int:
         print_problems(problems)
         return EXIT_CONFIG
     configure_logging(args.log_format, args.log_level)
-    warn_readable(config, logging.getLogger("setpeer"))
+    log = logging.getLogger("setpeer")
+    warn_readable(config, log)
+    raise_file_limit(config)  # up to the hard limit: a soft 1,024 is common
+    for line in capacity_warnings(config):
+        log.warning("%s", line)
     anyio.run(_serve, config)
     return 0

@@ -6,14 +6,17 @@ broken setup must be refused with the reason in ``a``'s log and nothing delivere
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import datetime
 import logging
 from pathlib import Path
 
+import anyio
 import pytest
 
 from peer import Peer
 from peer.config import PeerConfig, TLSConfig
+from peer.transports.tls_buffer import TLS_READ_BUFFER
 from tests.peers import SESSION_REVOKED, NodeFiles, make_pair
 
 from .helpers import MS, Pki, bearer_pair, exchange, node_config, wait_for_log
@@ -63,6 +66,28 @@ async def test_right_setup_exchanges_sets_both_ways_over_tls(
         async with Peer(_a_config(a, b, endpoint, pki.ca_path, transport=transport)) as node_a:
             await exchange(node_a, node_b, 20, timeout=20_000 * MS)
             assert node_a.stats()["b"]["session"] == transport
+
+
+async def test_frames_larger_than_the_tls_read_buffer_arrive(tmp_path: Path) -> None:
+    """A running node reads TLS 16 KiB at a time (decisions.md, "TLS read buffer"):
+    300 SETs queued before the session opens go in frames of 100 (~50 KB) and all
+    arrive."""
+    pki = Pki.create(tmp_path)
+    a, b, b_config = _b_config(tmp_path, pki)
+    async with Peer(b_config) as node_b:
+        assert asyncio.sslproto.SSLProtocol.max_size == TLS_READ_BUFFER
+        sent = [await node_b.publish("a", {SESSION_REVOKED: {}}) for _ in range(300)]
+        endpoint = node_b.url.replace("https", "wss", 1) + "/pushpull"
+        async with Peer(_a_config(a, b, endpoint, pki.ca_path)) as node_a:
+            got: list[str] = []
+            with anyio.fail_after(20_000 * MS):
+                async for rx in node_a.receive():
+                    got.append(rx.jti)
+                    await rx.done()
+                    if len(got) == len(sent):
+                        break
+                await node_b.flush(timeout=20_000 * MS)
+    assert sorted(got) == sorted(sent)
 
 
 async def _refused(
