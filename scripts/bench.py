@@ -693,6 +693,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "window",
         "model_sets_per_s",
         "loopback_sets_per_s",
+        "model_serial_sets_per_s",
     ]
     used = [c for c in columns if any(c in row for row in rows)]
     table = [used] + [[str(row.get(c, "")) for c in used] for row in rows]

@@ -7,9 +7,12 @@ receiver, which polls the sender). Each direction is delayed ``one_way_ms`` (25 
 default: a 50 ms round trip, one continent). ``scripts/bench --only wan`` runs these
 rows alone, ``--wan-delay-ms`` changes the delay.
 
-Over a round trip this long, a transport's rate is set by how many SETs it keeps in
-flight, not by the CPU: ``model_sets_per_s`` is that window over the round trip, beside
-the measured ``sets_per_s``. Windows, read from the defaults of the node:
+Over a round trip this long, a transport's rate is bounded by how many SETs it keeps
+in flight: ``model_sets_per_s`` is that window over the round trip, beside the measured
+``sets_per_s``; ``loopback_sets_per_s`` is the same pair through the proxy without
+delay (the CPU's bound, this run), and ``model_serial_sets_per_s`` what the window
+gives when its processing does not overlap the round trip (see :func:`serial_model`).
+Windows, read from the defaults of the node:
 
 - push-pull over WebSocket: ``limits.window`` SETs unacknowledged on one session
   (acks ride back in the partner's frames); window / RTT;
@@ -64,6 +67,17 @@ def window(transport: str) -> int:
     }[transport]
 
 
+def serial_model(sets_in_flight: int, rtt: float, loopback: float) -> int | None:
+    """SETs/s if each window of SETs waits a round trip and then its own processing
+    (at the loopback rate), the two never overlapping: window / (RTT + window /
+    loopback). Exact for a poll (one request in flight, processed before the next is
+    sent) and for push (per POST); a floor for the pipelined transports, whose
+    ceiling is min(window / RTT, loopback)."""
+    if not loopback or not rtt:
+        return None
+    return round(sets_in_flight / (rtt + sets_in_flight / loopback))
+
+
 def through(stack: contextlib.ExitStack, one_way: float) -> Any:
     """A ``via`` for run_pair: each URL rewritten to a new proxy in front of it."""
 
@@ -104,6 +118,9 @@ def bench_wan(quick: bool, one_way_ms: float = ONE_WAY_MS) -> list[dict[str, Any
                 "window": sets_in_flight,
                 "model_sets_per_s": round(sets_in_flight / rtt) if rtt else None,
                 "loopback_sets_per_s": loopback["sets_per_s"],
+                "model_serial_sets_per_s": serial_model(
+                    sets_in_flight, rtt, loopback["sets_per_s"]
+                ),
                 "p50_ms": result["p50_ms"],
                 "p99_ms": result["p99_ms"],
                 "received": result["received"],
