@@ -694,6 +694,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "model_sets_per_s",
         "loopback_sets_per_s",
         "model_serial_sets_per_s",
+        "paced_p50_ms",
+        "paced_p99_ms",
     ]
     used = [c for c in columns if any(c in row for row in rows)]
     table = [used] + [[str(row.get(c, "")) for c in used] for row in rows]

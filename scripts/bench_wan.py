@@ -42,6 +42,9 @@ from peer.transports.push_sender import CONCURRENT_PUSHES  # noqa: E402
 from scripts.delay_proxy import proxy_thread  # noqa: E402
 
 ONE_WAY_MS = 25.0
+# A light load every transport carries over 200 ms round trips (push: ~37 SETs/s), for
+# the path's latency without a queue: 3 s of it (quick), 6 s (full).
+PACED_RATE = 20.0
 BATCH = 100  # SETs per frame, batch and poll (max_sets_per_frame of the pair's configs)
 
 # (row transport, run_pair mode, SETs quick, SETs full): ~2 s (quick) and ~5 s (full)
@@ -91,20 +94,28 @@ def through(stack: contextlib.ExitStack, one_way: float) -> Any:
 
 
 def bench_wan(quick: bool, one_way_ms: float = ONE_WAY_MS) -> list[dict[str, Any]]:
-    """One row per transport, each run twice through the proxy in turn: with the delay
-    (the row) and without (``loopback_sets_per_s``: what CPU allows the same pair)."""
+    """One row per transport, each run three times through the proxy in turn: without
+    delay (``loopback_sets_per_s``: what the CPU allows the same pair), with it at full
+    speed (the row; its p50/p99 are the queue's: every SET is published at once), and
+    with it at ``PACED_RATE`` (``paced_p50_ms``/``paced_p99_ms``: publish to receive
+    with no queue, the path's own latency)."""
     from scripts.bench import run_pair
 
     rtt = 2 * one_way_ms / 1000
     rows = []
     for transport, mode, quick_count, full_count in PLAN:
         count = quick_count if quick else full_count
-        results = {}
-        for delay in (0.0, rtt / 2):
+        results = []
+        paced = round(PACED_RATE * (3 if quick else 6))
+        for delay, sets, rate in (
+            (0.0, count, 0.0),
+            (rtt / 2, count, 0.0),
+            (rtt / 2, paced, PACED_RATE),
+        ):
             with contextlib.ExitStack() as stack:
                 via = through(stack, delay)
-                results[delay] = run_pair("ES256", mode, BATCH, count, 0, timeout=90, via=via)
-        result, loopback = results[rtt / 2], results[0.0]
+                results.append(run_pair("ES256", mode, BATCH, sets, rate, timeout=90, via=via))
+        loopback, result, light = results
         sets_in_flight = window(transport)
         rows.append(
             {
@@ -123,6 +134,9 @@ def bench_wan(quick: bool, one_way_ms: float = ONE_WAY_MS) -> list[dict[str, Any
                 ),
                 "p50_ms": result["p50_ms"],
                 "p99_ms": result["p99_ms"],
+                "paced_rate": PACED_RATE,
+                "paced_p50_ms": light["p50_ms"],
+                "paced_p99_ms": light["p99_ms"],
                 "received": result["received"],
                 "acked": result["acked"],
                 "cpu_s_per_1000_sender": result["cpu_s_per_1000_sender"],

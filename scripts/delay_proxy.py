@@ -49,8 +49,9 @@ _EOF = b""
 
 
 def _address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port`` for IPv6) as a pair; no host is 127.0.0.1."""
     host, _, port = text.rpartition(":")
-    return host or "127.0.0.1", int(port)
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @dataclass

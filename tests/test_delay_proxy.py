@@ -113,10 +113,34 @@ async def test_a_side_that_does_not_read_holds_the_sender_back() -> None:
         # Kernel buffers take a few MiB on each hop, the proxy at most max_buffer:
         # 32 MiB cannot all leave the client. A proxy reading without bound would.
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(writer.drain(), 200 * MS)
+            await asyncio.wait_for(writer.drain(), 100 * MS)
         assert writer.transport.get_write_buffer_size() > 16 * 1024 * 1024
         writer.transport.abort()
     for stuck in held:
         stuck.transport.abort()
     server.close()
     await server.wait_closed()
+
+
+async def test_a_close_by_the_server_and_a_refused_connection_reach_the_client() -> None:
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"bye")
+        await _close(writer)
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    target = server.sockets[0].getsockname()[:2]
+    async with delay_proxy(target, DELAY) as greeting:
+        reader, writer = await _connect(greeting)
+        start = time.perf_counter()
+        assert await reader.read() == b"bye"  # then EOF: the close came through
+        # The handshake's round trip, then one way.
+        assert 3 * DELAY - MS <= time.perf_counter() - start < 3 * DELAY + 150 * MS
+        await _close(writer)
+    server.close()
+    await server.wait_closed()
+    async with delay_proxy(target, DELAY) as nowhere:  # nothing listens there now
+        reader, writer = await _connect(nowhere)
+        start = time.perf_counter()
+        assert await reader.read() == b""
+        assert 2 * DELAY - MS <= time.perf_counter() - start < 2 * DELAY + 150 * MS
+        await _close(writer)
