@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -81,7 +82,7 @@ def serial_model(sets_in_flight: int, rtt: float, loopback: float) -> int | None
     return round(sets_in_flight / (rtt + sets_in_flight / loopback))
 
 
-def through(stack: contextlib.ExitStack, one_way: float) -> Any:
+def through(stack: contextlib.ExitStack, one_way: float) -> Callable[[str], str]:
     """A ``via`` for run_pair: each URL rewritten to a new proxy in front of it."""
 
     def via(url: str) -> str:
