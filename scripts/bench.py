@@ -16,11 +16,13 @@ Rows:
 - idle (``scripts/bench_idle.py``): the RSS of an idle node, and one node holding
   1,000 idle push-pull sessions of 1,000 partners (RSS, CPU, heartbeat bytes);
 - the local side (``scripts/bench_local.py``; full run or ``--only local``): publish
-  and receive through the local interface beside the embedded facade, and by webhook.
+  and receive through the local interface beside the embedded facade, and by webhook;
+- every transport over a 50 ms round trip (``scripts/bench_wan.py``; full run or
+  ``--only wan``, ``--wan-delay-ms`` one way): SETs/s beside what its window predicts.
 
 Writes ``bench-results.json`` (``{"quick", "seconds", "python", "cpus", "rows": [...]}``).
 ``--quick`` keeps the whole run under a minute; ``--only NAME`` runs one entry of
-``BENCHES`` (tokens, transports, stores, idle, local). The store rows (the sending node on
+``BENCHES`` (tokens, transports, stores, idle, local, wan). The store rows (the sending node on
 SQLite, on PostgreSQL, and two nodes sharing one PostgreSQL database) run in the full
 run or with ``--only stores``, three interleaved rounds each reporting its median run;
 ``scripts/bench`` starts a throwaway PostgreSQL for them. Sender nodes start first and
@@ -67,6 +69,7 @@ from peer.tokens.verify import Verifier  # noqa: E402
 from scripts.bench_idle import bench_idle  # noqa: E402
 from scripts.bench_local import bench_local  # noqa: E402
 from scripts.bench_plot import plot, require  # noqa: E402
+from scripts.bench_wan import bench_wan  # noqa: E402
 
 BENCH_EVENT = "https://bench.setpeer.example/event"
 ISS, AUD = "https://a.bench.example", "https://b.bench.example"
@@ -214,7 +217,16 @@ def _free_port() -> int:
         return port
 
 
-def write_configs(folder: Path, alg: str, mode: str, batch: int, a_port: int) -> tuple[Path, str]:
+def write_configs(
+    folder: Path,
+    alg: str,
+    mode: str,
+    batch: int,
+    a_port: int,
+    via: Callable[[str], str] | None = None,
+) -> tuple[Path, str]:
+    """Configs of b (written) and a (a template: ``{endpoint}`` filled in by run_pair).
+    ``via`` rewrites the URL the dialling side uses (the WAN rows: through a proxy)."""
     tokens = {"a": secrets.token_urlsafe(24), "b": secrets.token_urlsafe(24)}
     for name in ("a", "b"):
         private = generate_private_jwks(alg)
@@ -256,7 +268,8 @@ bearer_sha256 = "{hashlib.sha256(tokens[other].encode()).hexdigest()}"
         b_dial = f'initiate = false\nreceive_via = "{mode}"'
         a_dial = f'initiate = false\nsend_via = "{mode}"\n{mode}_endpoint = "{{endpoint}}"'
     elif mode == "poll":
-        b_dial = f'initiate = false\nreceive_via = "poll"\npoll_endpoint = "http://{a_listen}/poll"'
+        poll = via(f"http://{a_listen}/poll") if via else f"http://{a_listen}/poll"
+        b_dial = f'initiate = false\nreceive_via = "poll"\npoll_endpoint = "{poll}"'
         a_dial = 'initiate = false\nsend_via = "poll"'
     else:
         b_dial = "initiate = false"
@@ -276,12 +289,14 @@ def run_pair(
     sender_store: str | None = None,
     senders: int = 1,
     stages: bool = False,
+    via: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """One receiver and ``senders`` sender processes (sharing ``sender_store`` when
-    several: nodes on one PostgreSQL database), each publishing its share."""
+    several: nodes on one PostgreSQL database), each publishing its share. ``via``
+    rewrites the URL the dialling side uses (see write_configs)."""
     with tempfile.TemporaryDirectory(prefix="setpeer-bench-") as tmp:
         folder = Path(tmp)
-        b_config, a_template = write_configs(folder, alg, mode, batch, _free_port())
+        b_config, a_template = write_configs(folder, alg, mode, batch, _free_port(), via)
         if sender_store is not None:
             a_template = a_template.replace('store = "sqlite:///a.db"', f'store = "{sender_store}"')
         node = [sys.executable, str(Path(__file__)), "node"]
@@ -322,6 +337,8 @@ def run_pair(
             else:
                 scheme = "ws" if mode == "websocket" else "http"
                 endpoint = url.replace("http", scheme, 1) + "/pushpull"
+            if via is not None and mode != "poll":
+                endpoint = via(endpoint)
             a_text = a_template.replace("{endpoint}", endpoint)
             shares = [count // senders + (i < count % senders) for i in range(senders)]
             processes = []
@@ -740,6 +757,7 @@ BENCHES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "stores": bench_stores,
     "idle": bench_idle,
     "local": bench_local,
+    "wan": bench_wan,
 }
 
 
@@ -868,6 +886,13 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "rss_mb_receiver",
         "rss_mb",
         "acked_per_sender",
+        "rtt_ms",
+        "window",
+        "model_sets_per_s",
+        "loopback_sets_per_s",
+        "model_serial_sets_per_s",
+        "paced_p50_ms",
+        "paced_p99_ms",
     ]
     used = [c for c in columns if any(c in row for row in rows)]
     table = [used] + [[str(row.get(c, "")) for c in used] for row in rows]
@@ -912,7 +937,9 @@ def main() -> int:
         metavar="RESULTS",
         help="only draw the charts of RESULTS (a bench-results.json) into --plot's folder",
     )
+    parser.add_argument("--wan-delay-ms", type=float, default=25.0, help="one way, wan rows")
     args = parser.parse_args()
+    BENCHES["wan"] = lambda quick: bench_wan(quick, args.wan_delay_ms)
     if args.command == "node":
         import anyio
 
@@ -933,7 +960,7 @@ def main() -> int:
     for name, bench in BENCHES.items():
         # The store rows take three more pairs, the local ones six nodes: in the full
         # run, or asked for by name (--quick stays under a minute).
-        if name in ("stores", "local") and args.quick and args.only != name:
+        if name in ("stores", "local", "wan") and args.quick and args.only != name:
             continue
         if args.only in (None, name):
             rows += bench(args.quick)
