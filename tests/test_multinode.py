@@ -38,7 +38,7 @@ from tests.timing import MS, seconds
 pytestmark = pytest.mark.slow
 
 TOTAL = 5000
-FIRST = 1500  # each node's first batch; the survivor publishes the rest
+FIRST = 1000  # each node's first batch; the survivor publishes the rest
 TTL = 3.0  # the x nodes' lease_ttl: a takeover waits for it
 
 NODE = textwrap.dedent("""
