@@ -33,7 +33,9 @@ from peer.config import (
     load_config,
     resolve_secret,
 )
+from peer.config.limits import limit_problems
 from peer.errors import ConfigError, UnknownPartner
+from peer.link import LEASE_TTL
 from peer.protocol.limits import FrameLimits
 from peer.tokens.keys import generate_private_jwks, public_jwks
 
@@ -505,6 +507,17 @@ class TestLimits:
         assert Limits().frame_limits().max_acks_per_frame == FrameLimits().max_acks_per_frame
         # The partner may acknowledge our whole window in one object.
         assert Limits(window=50_000).frame_limits().max_acks_per_frame == 50_000
+
+    def test_lease_ttl_defaults_to_ten_seconds_and_is_at_least_three(self) -> None:
+        assert Limits().lease_ttl == LEASE_TTL == 10.0
+        assert limit_problems(Limits(lease_ttl=3), "peer.limits") == []
+        for short in (2.9, 0.5):
+            assert limit_problems(Limits(lease_ttl=short), "peer.limits") == [
+                (
+                    "peer.limits.lease_ttl",
+                    "must be at least 3 seconds (leases are renewed each second)",
+                )
+            ]
 
     def test_frame_limits_of_invalid_limits_is_a_config_error(self) -> None:
         with pytest.raises(ConfigError) as info:

@@ -36,6 +36,10 @@ _MAX_RATE: Final = 10_000_000
 # operator wants a log pipeline, not a ring.
 _MAX_FAILURES_KEPT: Final = 1_000_000
 _DEFAULT_FRAME: Final = FrameLimits()
+# A node renews its outbox leases at most once a second (it looks at them every
+# second): a lease shorter than 3 s would leave less than two seconds' margin between
+# renewals, and a live node's rows would be taken over by the others.
+_MIN_LEASE_TTL: Final = 3.0
 
 INTEGER_KEYS: Final = {
     "max_frame_bytes": _MAX_BYTES,
@@ -59,6 +63,7 @@ DURATION_KEYS: Final = (
     "long_poll_timeout",
     "handshake_timeout",
     "idle_timeout",
+    "lease_ttl",
 )
 # (smaller, larger): the first must not exceed the second.
 _ORDERED: Final = (
@@ -121,6 +126,11 @@ class Limits:
             oldest go as new ones come), and failures of both directions kept in memory
             for ``Peer.failures()``. 1,000 covers a bad deployment's burst yet bounds
             what a partner sending junk costs the store (~5 MB with 4 KiB jtis).
+        lease_ttl: several nodes on one PostgreSQL store: how long a node's lease on
+            outbox rows lasts unless renewed (every third of it, at most every second),
+            so about the longest a dead node's SETs wait for another node. 10 s rides
+            out a node's stall (a long garbage collection, a slow commit) without a
+            takeover; at least 3 s.
     """
 
     max_frame_bytes: int = 1024 * 1024
@@ -142,6 +152,7 @@ class Limits:
     max_pending: int = 1_000_000
     max_connections: int = 1000
     failures_kept: int = 1000
+    lease_ttl: float = 10.0
 
     def frame_limits(self) -> FrameLimits:
         """The parse limits for what a partner sends us (``peer.protocol.limits``).
@@ -192,6 +203,8 @@ def _value_problem(key: str, value: object) -> str | None:
         return "must be a finite number of seconds"
     if not 0 < value <= _MAX_SECONDS:
         return f"must be more than 0 and at most {_MAX_SECONDS:.0f} seconds (a week)"
+    if key == "lease_ttl" and value < _MIN_LEASE_TTL:
+        return f"must be at least {_MIN_LEASE_TTL:.0f} seconds (leases are renewed each second)"
     return None
 
 

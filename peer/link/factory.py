@@ -15,7 +15,7 @@ from ..store.base import Store, shared_store
 from ..tokens.keys import KeyStore
 from ..tokens.verify import Verifier
 from .fair_share import FairShare
-from .leases import LeasedRows, LocalRows, RowSource
+from .leases import LEASE_TTL, LeasedRows, LocalRows, RowSource
 from .link import Link
 from .outcomes import Failure, Observer
 from .partner_limits import count_backlogs
@@ -80,7 +80,7 @@ def build_link(
         store=store,
         ledger=ledger,
         verifier=verifier,
-        rows=row_source(store, partner.name, owner),
+        rows=row_source(store, partner.name, owner, ttl=limits.lease_ttl),
         outbound_auth=OutboundAuth(partner),
         inbox_signal=inbox,
         progress_signal=progress,
@@ -90,11 +90,12 @@ def build_link(
     )
 
 
-def row_source(store: Store, partner: str, owner: str) -> RowSource:
-    """Leased rows when several nodes share ``store``, else every row is ours."""
+def row_source(store: Store, partner: str, owner: str, *, ttl: float = LEASE_TTL) -> RowSource:
+    """Leased rows (``ttl`` seconds each) when several nodes share ``store``, else
+    every row is ours."""
     shared = shared_store(store)
     if shared is not None:
-        return LeasedRows(shared, partner, owner)
+        return LeasedRows(shared, partner, owner, ttl)
     return LocalRows(store, partner)
 
 

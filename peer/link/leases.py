@@ -10,9 +10,10 @@ Chosen once, when the Link is built (:func:`row_source`):
   first, whatever their ``seq``: a shared store hands out seqs before commit, so no
   cursor is safe). A node leases only while it has a way out to the partner, leases
   what it publishes in the commit itself (``enqueue_leased``), renews every third of
-  :data:`LEASE_TTL` the leases of the rows it holds, and gives them up when it has had
-  no way out for two periods; a node that dies stops renewing, and the others take
-  its rows over once the leases expire (within :data:`LEASE_TTL` plus a second).
+  its lease TTL (``lease_ttl`` in ``[peer.limits]``, :data:`LEASE_TTL` by default) the
+  leases of the rows it holds, and gives them up when it has had no way out for two
+  periods; a node that dies stops renewing, and the others take its rows over once
+  the leases expire (within the TTL plus a second).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ log = logging.getLogger("setpeer.link")
 
 LEASE_TTL = 10.0
 """Seconds a node's lease on outbox rows lasts unless renewed (every third of it):
-with several nodes on one store, about the longest a dead node's SETs wait."""
+with several nodes on one store, about the longest a dead node's SETs wait. The
+default of ``lease_ttl`` (``Limits``); a node takes its partner's value."""
 
 TAKEOVER_POLL = 1.0
 """Seconds between looks for rows whose node died (their leases expired)."""
@@ -129,15 +131,25 @@ class LocalRows:
 
 
 class LeasedRows:
-    """Several nodes share the store: this node sends the rows leased to ``owner``."""
+    """Several nodes share the store: this node sends the rows leased to ``owner``.
+
+    Args:
+        store: the shared store.
+        partner: whose outbox rows.
+        owner: names this node's leases.
+        ttl: seconds a lease lasts unless renewed (renewed every third of it).
+    """
 
     leases_own = True
     in_order = False  # rows are leased oldest first, but nodes send side by side
 
-    def __init__(self, store: SharedStore, partner: str, owner: str) -> None:
+    def __init__(
+        self, store: SharedStore, partner: str, owner: str, ttl: float = LEASE_TTL
+    ) -> None:
         self._store = store
         self._partner = partner
         self._owner = owner
+        self._ttl = ttl
         self.held = False
 
     def may_load(self, can_send: bool) -> bool:
@@ -145,14 +157,14 @@ class LeasedRows:
 
     async def load(self, limit: int) -> list[OutboundRow]:
         rows = await self._store.lease_outbound(
-            self._partner, self._owner, limit=limit, ttl=LEASE_TTL
+            self._partner, self._owner, limit=limit, ttl=self._ttl
         )
         self.held |= bool(rows)
         return rows
 
     async def enqueue(self, item: OutboundNew, *, leased: bool) -> None:
         if leased:
-            await self._store.enqueue_leased([item], self._owner, LEASE_TTL)
+            await self._store.enqueue_leased([item], self._owner, self._ttl)
             self.held = True
         else:
             await self._store.enqueue([item])
@@ -165,7 +177,7 @@ class LeasedRows:
             await anyio.sleep(TAKEOVER_POLL)
             if feed.can_send():
                 feed.wanted()
-            if anyio.current_time() - renewed < LEASE_TTL / 3:
+            if anyio.current_time() - renewed < self._ttl / 3:
                 continue
             renewed = anyio.current_time()
             try:
@@ -174,7 +186,7 @@ class LeasedRows:
                     # Only the rows in memory: a lease on a row we do not hold (a
                     # publish that failed after its commit) runs out and is retaken.
                     await self._store.renew_outbound(
-                        self._partner, self._owner, LEASE_TTL, jtis=feed.tracked()
+                        self._partner, self._owner, self._ttl, jtis=feed.tracked()
                     )
                 elif self.held:
                     unreachable += 1

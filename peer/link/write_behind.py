@@ -11,7 +11,8 @@ behind an ack — is written durably before anyone is told (``Store.enqueue``,
 Refusals wait in a buffer of ``keep`` (the partner's ``failures_kept``): the store's
 ring keeps no more, so while the store is slow or away a flood of junk costs this
 buffer and a count, and the next write takes them all in one transaction, beside the
-Ledger's decisions (one group commit).
+Ledger's decisions (one group commit). A store that was closed takes nothing more:
+what is left is dropped (logged), not retried.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import anyio
 from ..errors import StoreError
 from ..protocol.effects import Acked, Effect, Failed, Sent
 from ..signal import Signal
-from ..store.base import InvalidValue, RefusalNew, Store
+from ..store.base import InvalidValue, RefusalNew, Store, StoreClosed
 from ..store.checks import refusal_plan
 from .outcomes import Failure, Observer
 
@@ -72,11 +73,14 @@ class WriteBehind:
         self._held: dict[str, tuple[Sent, float]] = {}
         self._writing = False
         self._failed = False  # a write of the last round failed: pause before the next
+        self._closed = False  # the store was closed: nothing more can be written
         self._signal = Signal()
         self._synced = Signal()
 
     def record(self, effects: list[Effect]) -> None:
         """Queue the Ledger's decisions for the next write."""
+        if self._closed:
+            return
         now = time.monotonic()
         for effect in effects:
             if isinstance(effect, Sent):
@@ -95,6 +99,8 @@ class WriteBehind:
 
     def refused(self, failure: Failure) -> None:
         """Queue a refused inbound SET for the store's ring."""
+        if self._closed:
+            return
         if len(self._refusals) >= self._keep:
             self._refusals.popleft()
             self._dropped += 1
@@ -110,13 +116,16 @@ class WriteBehind:
     async def run(self) -> None:
         """Write until cancelled; a failed write is retried, never dropped."""
         stored_state = ""
-        while True:
+        while not self._closed:
             woken = self._signal.snapshot()
             state = self._session_state()
             if state != stored_state:
                 try:
                     await self._store.set_session(self._name, state)
                     stored_state = state
+                except StoreClosed:
+                    self._closed = True
+                    break
                 except StoreError as exc:
                     log.warning("partner=%s cannot record session state: %s", self._name, exc)
             self._release_held(time.monotonic() - HOLD_SENT)
@@ -145,8 +154,14 @@ class WriteBehind:
             finally:
                 self._writing = False
                 self._synced.set()
-            if failed:
+            if failed and not self._closed:
                 await anyio.sleep(0.1)
+        unwritten = len(self._writes) + len(self._refusals) + len(self._held)
+        if unwritten:
+            log.warning("partner=%s store closed: not written: %d", self._name, unwritten)
+        self._writes, self._held = [], {}
+        self._refusals.clear()
+        self._synced.set()
 
     async def _guarded(self, what: str, write: Awaitable[None]) -> bool:
         """Await ``write``; False (logged) if the store refused it."""
@@ -156,6 +171,9 @@ class WriteBehind:
             if self._observer is not None:
                 self._observer.store_time(what, time.monotonic() - started)
             return True
+        except StoreClosed:
+            self._closed = True  # for good: retrying cannot help
+            return False
         except StoreError as exc:
             log.warning("partner=%s store write failed, retrying: %s", self._name, exc)
             self._failed = True
@@ -194,8 +212,9 @@ class WriteBehind:
             self._writes.append(sent)
 
     async def sync(self) -> None:
-        """Wait until every decision so far is in the store (needs :meth:`run`)."""
+        """Wait until every decision so far is in the store (needs :meth:`run`), or
+        the store was closed."""
         self._release_held(math.inf)
         self._signal.set()
-        while self._writes or self._refusals or self._writing:
+        while (self._writes or self._refusals or self._writing) and not self._closed:
             await self._synced.wait()

@@ -38,6 +38,12 @@ log = logging.getLogger("setpeer.server")
 SHUTDOWN_POLL = 0.005
 """Seconds between looks at the connections still open during a graceful stop."""
 
+TLS_CLOSE_GRACE = 0.25
+"""Seconds an idle TLS connection closed by a stop has to finish; then it is aborted.
+Closing TLS waits for the client's close_notify, and a client that keeps connections
+idle in a pool (httpx: a partner fetching our JWK Set, pushing or polling) reads it only
+when it next uses the connection: each stop waited out the whole graceful deadline."""
+
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -134,18 +140,37 @@ class _Server(uvicorn.Server):
         state = self.server_state
         for connection in list(state.connections):
             connection.shutdown()  # each closes once its response is written
+        # Those closed at once (idle, or WebSocket sessions failed with 1012) that are
+        # TLS: what is left of them is the close_notify exchange.
+        idle_tls = [c for c in state.connections if _closing_tls(c)]
         loop = asyncio.get_running_loop()
+        grace = loop.time() + TLS_CLOSE_GRACE
         deadline = loop.time() + (self.config.timeout_graceful_shutdown or 0)
         while (state.connections or state.tasks) and not self.force_exit:
             if loop.time() >= deadline:
                 for task in state.tasks:
                     task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
                 break
+            if idle_tls and loop.time() >= grace:
+                for connection in idle_tls:
+                    if connection in state.connections:
+                        connection.transport.abort()
+                idle_tls = []
             await asyncio.sleep(SHUTDOWN_POLL)
         for server in self.servers:
             await server.wait_closed()
         if not self.force_exit:
             await self.lifespan.shutdown()
+
+
+def _closing_tls(connection: Any) -> bool:
+    """Whether a uvicorn connection is TLS (uvicorn's own ``scheme``) and closing."""
+    transport = getattr(connection, "transport", None)
+    return (
+        getattr(connection, "scheme", None) in ("https", "wss")
+        and transport is not None
+        and transport.is_closing()
+    )
 
 
 class HTTPServer:

@@ -28,6 +28,7 @@ __all__ = [
     "STREAM_ROLES",
     "STREAM_STATUSES",
     "InvalidValue",
+    "StoreClosed",
     "StreamFields",
     "UnknownStream",
     "answers_owed",
@@ -65,6 +66,11 @@ STREAM_ROLES = ("transmitter", "receiver")
 
 STREAM_STATUSES = ("enabled", "paused", "disabled")
 """A stream's ``status`` (SSF 8.1.2)."""
+
+
+class StoreClosed(StoreError):
+    """The store was closed: nothing can be read from or written to it any more (not a
+    passing fault: retrying cannot help)."""
 
 
 class InvalidValue(StoreError, ValueError):

@@ -19,7 +19,6 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from ..errors import StoreError
 from ..protocol.effects import Effect
 from .base import (
     NODES_FORGOTTEN,
@@ -40,6 +39,7 @@ from .base import (
     stream_row,
 )
 from .checks import (
+    StoreClosed,
     answers_owed,
     canonical_subject,
     check_count,
@@ -117,7 +117,7 @@ class MemoryStore:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError("the store is closed")
+            raise StoreClosed("the store is closed")
 
     def _committed(self) -> None:
         """Count one commit per event-loop turn, as a group commit would."""

@@ -64,7 +64,7 @@ from .base import (
     RefusalRow,
     StreamRow,
 )
-from .checks import check_text, check_ttl
+from .checks import StoreClosed, check_text, check_ttl
 from .postgres_leases import lease_statement, release_statement, renew_statement
 from .postgres_nodes import beat_write, leave_write, nodes_read
 from .postgres_schema import migrate_connection
@@ -199,7 +199,7 @@ class PostgresStore:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError("the store is closed")
+            raise StoreClosed("the store is closed")
 
     async def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []

@@ -53,6 +53,7 @@ from .base import (
     stream_row,
 )
 from .checks import (
+    StoreClosed,
     answers_owed,
     canonical_subject,
     check_count,
@@ -172,7 +173,7 @@ class SQLiteStore:
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
-            raise StoreError("the store is closed")
+            raise StoreClosed("the store is closed")
 
         def run() -> T:
             with self._read_lock:
@@ -561,7 +562,7 @@ class SQLiteStore:
         """A write through the writer: BEGIN IMMEDIATE (the write lock) and COMMIT;
         after a failed transaction, one that rewrites ``user_version`` unchanged."""
         if self._closed:
-            raise StoreError("the store is closed")
+            raise StoreClosed("the store is closed")
         writer = self._writer
 
         def probe(conn: sqlite3.Connection) -> None:
@@ -611,7 +612,7 @@ class SQLiteStore:
             StoreError: another node already watches this database.
         """
         if self._closed:
-            raise StoreError("the store is closed")
+            raise StoreClosed("the store is closed")
         self._watching = True
         try:
             async with contextlib.aclosing(listen(self._wake.path)) as partners:

@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeAlias, TypeVar
 import anyio.to_thread
 
 from ..errors import StoreError
+from .checks import StoreClosed
 
 __all__ = ["MAX_GROUP", "Result", "TaskWriter", "ThreadWriter", "Write", "runs"]
 
@@ -108,7 +109,7 @@ class _Turns(Generic[F]):
             StoreError: the store is closed.
         """
         if self.closed:
-            raise StoreError("the store is closed")
+            raise StoreClosed("the store is closed")
         loop = self._check_loop()
         future: asyncio.Future[Any] = loop.create_future()
         turn = self._turns.get(loop)

@@ -178,7 +178,9 @@ def signing_authorization_server(pki: Pki) -> Iterator[SigningAuthorizationServe
         {"issuer": issuer, "jwks_uri": issuer + "/jwks", "token_endpoint": issuer + "/token"}
     ).encode()
     documents["/jwks"] = json.dumps(public_jwks(private)).encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop to look at its flag: every 0.5 s by default, which
+    # was half a second of each test using this server.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield SigningAuthorizationServer(issuer=issuer, jwks=private)

@@ -203,8 +203,9 @@ async def test_unknown_kid_refetches_once_then_invalid_key(tmp_path: Path) -> No
         for i in range(40)
     ]
     async with (
-        Peer(_config(b, a, ports, pki)) as node_b,
+        # a first: b's first fetch of a's keys finds them (else b retries 2 s later).
         Peer(_config(a, b, ports, pki)),
+        Peer(_config(b, a, ports, pki)) as node_b,
         httpx.AsyncClient(
             base_url=node_b.url, verify=ssl.create_default_context(cafile=str(pki.ca_path))
         ) as client,
