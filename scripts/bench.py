@@ -818,7 +818,7 @@ GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
         "receiving application's rate / transport's",
         "pushpull websocket batch 100",
         "app_vs_transport",
-        ">= 1.0",
+        ">= 0.99",  # 1.0 to within a percent: the two rates end a few ms apart
         lambda v: v >= 0.99,
     ),
     ("1,000 idle sessions, node RSS (MB)", "idle sessions", "rss_mb", "< 300", lambda v: v < 300),
