@@ -515,6 +515,21 @@ class TestHostileInput:
         assert await store.fetch_inbox(after_seq=0, limit=5) == []
         assert await store.acks_due("b") == []
 
+    async def test_inbox_pages_of_every_size(self, store: Store) -> None:
+        """fetch_inbox returns the rows not done after ``after_seq``, in order, up to
+        ``limit``, whatever the page size (SQLite reads the first rows of a page on
+        the event loop and the rest in a worker thread: both halves, joined)."""
+        await store.accept_inbound("b", [inbound("https://b", f"j{i:02}") for i in range(40)], [])
+        everything = await store.fetch_inbox(after_seq=0, limit=100)
+        assert [row.jti for row in everything] == [f"j{i:02}" for i in range(40)]
+        await store.mark_done([row.seq for row in everything[5:30:2]])
+        left = [row for row in everything if row not in everything[5:30:2]]
+        for limit in (0, 1, 15, 16, 17, 27, 28, 40):
+            page = await store.fetch_inbox(after_seq=0, limit=limit)
+            assert page == left[:limit], limit
+        after = left[3].seq
+        assert await store.fetch_inbox(after_seq=after, limit=20) == left[4:24]
+
     async def test_parsed_claims_read_back_exactly(self, store: Store) -> None:
         """Claims from the strict parser (``parsed``, written by orjson) read back equal:
         integers beyond 64 bits stay exact ints, non-ASCII text and floats as given."""
