@@ -489,22 +489,11 @@ class Peer:
             WebhookConfigured: ``[peer.app] deliver`` is set: the webhook is the one
                 consumer of received SETs (docs/webhook.md).
         """
-        if self.config.app.deliver is not None:
-            raise WebhookConfigured(
-                "this node delivers received SETs to its webhook ([peer.app] deliver): "
-                "they are not handed out by receive() as well"
-            )
-        store = self._require_store()
         after = 0
         while True:
-            woken = self._inbox.snapshot()
-            rows = await store.fetch_inbox(after_seq=after, limit=256)
-            if not rows:
-                await woken.wait()
-                continue
-            for row in rows:
-                after = row.seq
-                yield self._received(row)
+            for rx in await self._page("receive()", after, 256, math.inf):
+                after = rx.seq
+                yield rx
 
     async def received(
         self, *, after: int = 0, limit: int = 256, wait: float = 0.0
@@ -524,18 +513,22 @@ class Peer:
             WebhookConfigured: ``[peer.app] deliver`` is set.
             ValueError: ``limit`` below 1 or ``wait`` negative.
         """
+        if limit < 1 or wait < 0:
+            raise ValueError("received() needs limit >= 1 and wait >= 0")
+        return await self._page("received()", after, limit, wait)
+
+    async def _page(self, caller: str, after: int, limit: int, wait: float) -> list[Received]:
+        """Up to ``limit`` inbox rows after ``after``, waiting up to ``wait`` seconds
+        for the first (an empty list then)."""
         if self.config.app.deliver is not None:
             raise WebhookConfigured(
                 "this node delivers received SETs to its webhook ([peer.app] deliver): "
-                "they are not handed out by received() as well"
+                f"they are not handed out by {caller} as well"
             )
-        if limit < 1 or wait < 0:
-            raise ValueError("received() needs limit >= 1 and wait >= 0")
-        store = self._require_store()
         deadline = anyio.current_time() + wait
         while True:
             woken = self._inbox.snapshot()
-            rows = await store.fetch_inbox(after_seq=after, limit=limit)
+            rows = await self.inbox(after=after, limit=limit)
             if rows:
                 return [self._received(row) for row in rows]
             with anyio.move_on_after(deadline - anyio.current_time()) as scope:
@@ -544,8 +537,6 @@ class Peer:
                 return []
 
     def _received(self, row: InboxRow) -> Received:
-        if len(self._handed_out) < MAX_HANDED_OUT:
-            self._handed_out[row.seq] = row.partner
         done = functools.partial(self.done, (row.seq,))
         return Received(row.partner, row.jti, row.claims, row.token, row.seq, done)
 

@@ -177,10 +177,7 @@ class SQLiteStore:
 
         def run() -> T:
             with self._read_lock:
-                try:
-                    return fn(self._reader)
-                except sqlite3.Error as exc:
-                    raise StoreError(f"SQLite read failed: {exc}") from None
+                return self._on_reader(fn)
 
         return await anyio.to_thread.run_sync(run)
 
@@ -193,11 +190,16 @@ class SQLiteStore:
         if not self._read_lock.acquire(blocking=False):
             return None
         try:
+            return self._on_reader(fn)
+        finally:
+            self._read_lock.release()
+
+    def _on_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` on the reader connection (its lock held by the caller)."""
+        try:
             return fn(self._reader)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read failed: {exc}") from None
-        finally:
-            self._read_lock.release()
 
     # -- outbox --------------------------------------------------------------------
 
